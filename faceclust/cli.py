@@ -1,0 +1,167 @@
+"""The ``faceclust`` command line: run, eval, models. Exit 0 ok, 2 bad input, 1 internal error."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from .cluster import ALGORITHMS, ClusterParams
+from .detect import DETECTORS
+from .errors import BadInput
+from .evaluate import LABEL_COLUMNS, evaluate, read_table
+from .extract import ExtractParams
+from .models import MODEL_FILES, fetch_model, find_model
+from .pipeline import run
+from .superres import SR_METHODS
+from .video import SamplingParams
+
+log = logging.getLogger("faceclust")
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # usage errors exit 2 with one line
+        raise BadInput(message)
+
+
+class _ProgressBar:
+    """Draws ``progress(stage, done, total)`` as one updating line on a terminal, else logs."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.last = 0.0
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if done < total and now - self.last < (0.2 if self.tty else 5.0):
+            return
+        self.last = now
+        elapsed = now - self.started
+        left = f", {elapsed / done * (total - done):.0f} s left" if 0 < done < total else ""
+        line = f"{stage}: {done}/{total} frames{left}" if total else f"{stage}..."
+        if self.tty:
+            print(f"\r{line:<60}", end="" if done < total else "\n", file=sys.stderr, flush=True)
+        else:
+            log.info(line)
+
+
+def _parser() -> argparse.ArgumentParser:
+    defaults = ExtractParams()
+    parser = _ArgumentParser(prog="faceclust", description="Who appears in this clip, and when?")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_ArgumentParser)
+
+    run_ = commands.add_parser("run", help="find and cluster the people of a clip")
+    run_.add_argument("clip", type=Path)
+    run_.add_argument("--out", type=Path, required=True, help="output folder")
+    sampling = run_.add_mutually_exclusive_group()
+    sampling.add_argument("--step", type=int, help=f"every Nth frame (default {defaults.sampling.step})")
+    sampling.add_argument("--fps", type=float, help="about F frames per second")
+    run_.add_argument(
+        "--sr",
+        default=defaults.sr.method,
+        choices=list(SR_METHODS),
+        metavar="NAME",
+        help=f"super-resolution for small faces (default {defaults.sr.method})",
+    )
+    run_.add_argument(
+        "--detector",
+        default=defaults.detect.detector,
+        choices=["auto", *DETECTORS],
+        help="face detector (default auto)",
+    )
+    cluster = ClusterParams()
+    run_.add_argument("--weight", type=float, default=cluster.weight, help="clothing weight 0..1")
+    run_.add_argument("--eps", type=float, default=cluster.eps, help="neighbour distance")
+    run_.add_argument("--min-samples", type=int, default=cluster.min_samples)
+    run_.add_argument("--algorithm", default=cluster.algorithm, choices=list(ALGORITHMS))
+    run_.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+
+    eval_ = commands.add_parser("eval", help="score a run's faces.csv against a labels file")
+    eval_.add_argument("--faces", type=Path, required=True)
+    eval_.add_argument("--labels", type=Path, required=True)
+    eval_.add_argument("--json", action="store_true", help="print JSON")
+
+    models = commands.add_parser("models", help="list or fetch model files")
+    model_commands = models.add_subparsers(dest="models_command", required=True, parser_class=_ArgumentParser)
+    model_commands.add_parser("list", help="known models and where they are")
+    fetch = model_commands.add_parser("fetch", help="download and verify a model")
+    fetch.add_argument("name", choices=list(MODEL_FILES), metavar="NAME")
+    return parser
+
+
+def _run(args: argparse.Namespace) -> None:
+    sampling = SamplingParams(step=args.step) if args.step is not None else SamplingParams()
+    if args.fps is not None:
+        sampling = SamplingParams(fps=args.fps)
+    defaults = ExtractParams()
+    extract_params = replace(
+        defaults,
+        sampling=sampling,
+        detect=replace(defaults.detect, detector=args.detector),
+        sr=replace(defaults.sr, method=args.sr),
+    )
+    cluster_params = ClusterParams(args.algorithm, args.weight, args.eps, args.min_samples)
+    cluster_params.validate()
+    if args.workers is not None and args.workers < 1:
+        raise BadInput(f"--workers must be at least 1, got {args.workers}")
+    extraction, labels, clusters = run(
+        args.clip, args.out, extract_params, cluster_params, args.workers, _ProgressBar()
+    )
+    source = "cache" if extraction.cache_hit else "extraction"
+    print(
+        f"{len(labels)} faces ({source}), {len(clusters)} people, "
+        f"{int((labels < 0).sum())} unassigned -> {args.out}"
+    )
+    if not len(labels):
+        print("no faces were found in this clip")
+
+
+def _eval(args: argparse.Namespace) -> None:
+    faces = read_table(
+        args.faces, ["frame_index", "top", "right", "bottom", "left", "cluster"], "faces table"
+    )
+    labels = read_table(args.labels, LABEL_COLUMNS, "labels file")
+    metrics = evaluate(faces, labels)
+    if args.json:
+        print(json.dumps(metrics, indent=2))
+        return
+    for name, value in metrics.items():
+        print(f"{name:22s} {value:.3f}" if isinstance(value, float) else f"{name:22s} {value}")
+
+
+def _models(args: argparse.Namespace) -> None:
+    if args.models_command == "fetch":
+        print(fetch_model(args.name))
+        return
+    for name, spec in MODEL_FILES.items():
+        path = find_model(name)
+        print(f"{name:18s} {str(path) if path else 'missing':60s} {spec.url}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", level=logging.WARNING)
+    try:
+        args = _parser().parse_args(argv)
+        logging.getLogger("faceclust").setLevel(logging.INFO if args.verbose else logging.WARNING)
+        {"run": _run, "eval": _eval, "models": _models}[args.command](args)
+        return 0
+    except BadInput as e:
+        print(f"faceclust: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("faceclust: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:
+        log.debug("internal error", exc_info=True)
+        print(f"faceclust: internal error: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

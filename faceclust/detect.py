@@ -1,0 +1,136 @@
+"""Face detectors by name, run on a downscaled copy of large frames, and the face filters.
+
+Boxes are ``(top, right, bottom, left)`` in original-frame pixels, face_recognition's order,
+everywhere in faceclust.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from functools import cache
+
+import cv2
+import numpy as np
+
+from .errors import BadInput
+from .models import fetch_model, find_model
+
+log = logging.getLogger(__name__)
+
+Box = tuple[int, int, int, int]  # (top, right, bottom, left), pixels
+
+
+@dataclass(frozen=True)
+class DetectParams:
+    """How faces are found and which are kept.
+
+    detector: ``auto`` (YuNet where its model is present, else HOG with a notice), ``yunet``
+        (OpenCV's CNN: finds small and profile faces, ~30 ms per 640x480 frame), ``hog``
+        (face_recognition HOG: frontal faces only, ~140 ms) or ``cnn`` (dlib's CNN: ~10 s).
+    upsample: for hog/cnn, times to upsample the frame; higher finds smaller faces, slower.
+    min_score: YuNet's confidence threshold; lower finds more faces and more false ones.
+    max_side: frames whose longer side exceeds this (pixels) are detected on a downscaled copy.
+    min_face_px: faces whose shorter box side is below this (original pixels) are dropped.
+    min_sharpness: faces whose sharpness (see ``sharpness``) is below this are dropped.
+    """
+
+    detector: str = "auto"
+    upsample: int = 1
+    min_score: float = 0.8
+    max_side: int = 1280
+    min_face_px: int = 28
+    min_sharpness: float = 5.0
+
+    def validate(self) -> None:
+        if self.detector not in DETECTORS and self.detector != "auto":
+            raise BadInput(f"unknown detector '{self.detector}'; choose one of: auto, {', '.join(DETECTORS)}")
+        if not 0 <= self.upsample <= 3:
+            raise BadInput(f"upsample must be 0..3, got {self.upsample}")
+        if not 0 < self.min_score < 1:
+            raise BadInput(f"min_score must be in (0, 1), got {self.min_score}")
+        if self.max_side < 64:
+            raise BadInput(f"max_side must be at least 64 pixels, got {self.max_side}")
+
+    def resolved(self) -> DetectParams:
+        """These parameters with ``auto`` replaced by the detector that will really run."""
+        if self.detector != "auto":
+            return self
+        if find_model("yunet_2026may") or find_model("yunet"):
+            return replace(self, detector="yunet")
+        log.warning(
+            "YuNet's model file is not in the models folder (FACECLUST_MODELS); falling back to "
+            "HOG, which misses small and profile faces. Run 'faceclust models fetch yunet'."
+        )
+        return replace(self, detector="hog")
+
+
+@cache
+def _yunet() -> cv2.FaceDetectorYN:
+    path = find_model("yunet_2026may") or fetch_model("yunet")
+    return cv2.FaceDetectorYN.create(str(path), "", (320, 320), 0.5, 0.3, 5000)
+
+
+def _detect_yunet(image: np.ndarray, params: DetectParams) -> list[tuple[Box, float]]:
+    net = _yunet()
+    height, width = image.shape[:2]
+    net.setInputSize((width, height))
+    net.setScoreThreshold(params.min_score)
+    _, faces = net.detect(image)
+    found = []
+    for x, y, w, h, *_, score in faces if faces is not None else ():
+        box = (round(y), round(x + w), round(y + h), round(x))
+        found.append((box, float(score)))
+    return found
+
+
+def _detect_dlib(model: str):
+    def detect(image: np.ndarray, params: DetectParams) -> list[tuple[Box, float]]:
+        import face_recognition
+
+        rgb = np.ascontiguousarray(image[:, :, ::-1])
+        boxes = face_recognition.face_locations(rgb, params.upsample, model)
+        return [(tuple(map(int, b)), 1.0) for b in boxes]
+
+    return detect
+
+
+#: Detectors by name: each maps (BGR uint8 image, params) to [(box, score)].
+DETECTORS = {"yunet": _detect_yunet, "hog": _detect_dlib("hog"), "cnn": _detect_dlib("cnn")}
+
+
+def detect_faces(image: np.ndarray, params: DetectParams) -> list[tuple[Box, float]]:
+    """Find faces in a BGR uint8 image; boxes clipped to the image, in its pixels.
+
+    Images whose longer side exceeds ``params.max_side`` are detected on a downscaled copy and
+    the boxes mapped back.
+    """
+    height, width = image.shape[:2]
+    factor = min(1.0, params.max_side / max(height, width))
+    small = image
+    if factor < 1.0:
+        size = (round(width * factor), round(height * factor))
+        small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    found = []
+    for (top, right, bottom, left), score in DETECTORS[params.detector](small, params):
+        box = (
+            max(0, round(top / factor)),
+            min(width, round(right / factor)),
+            min(height, round(bottom / factor)),
+            max(0, round(left / factor)),
+        )
+        if box[2] > box[0] and box[1] > box[3]:
+            found.append((box, score))
+    return found
+
+
+def sharpness(image: np.ndarray, box: Box) -> float:
+    """Focus measure of a face: variance of the Laplacian of its grey crop resized to 64x64.
+
+    Resizing makes it comparable across face sizes. Sharp faces score in the hundreds, heavy
+    motion blur below ~10.
+    """
+    top, right, bottom, left = box
+    grey = cv2.cvtColor(image[top:bottom, left:right], cv2.COLOR_BGR2GRAY)
+    grey = cv2.resize(grey, (64, 64), interpolation=cv2.INTER_AREA)
+    return float(cv2.Laplacian(grey, cv2.CV_64F).var())

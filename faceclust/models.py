@@ -1,0 +1,167 @@
+"""Model files: a registry of known files, a search path, verified downloads.
+
+Model files are looked up in the folders of ``FACECLUST_MODELS`` (``os.pathsep``-separated,
+default ``~/.cache/faceclust/models``), first match wins. Downloads go to the first folder.
+Every file is checked by size and sha256 (where the registry knows it) before it is used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import BadInput
+
+log = logging.getLogger(__name__)
+
+_SR_SOURCES = {
+    "EDSR": "https://github.com/Saafke/EDSR_Tensorflow/raw/master/models",
+    "ESPCN": "https://github.com/fannymonori/TF-ESPCN/raw/master/export",
+    "FSRCNN": "https://github.com/Saafke/FSRCNN_Tensorflow/raw/master/models",
+    "FSRCNN-small": "https://github.com/Saafke/FSRCNN_Tensorflow/raw/master/models",
+    "LapSRN": "https://github.com/fannymonori/TF-LapSRN/raw/master/export",
+}
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """One downloadable model file.
+
+    ``sha256`` is None where no trusted hash is known: such a file is accepted when it loads.
+    """
+
+    filename: str
+    url: str
+    sha256: str | None
+
+
+def _sr(family: str, scale: int, sha256: str | None) -> ModelFile:
+    filename = f"{family}_x{scale}.pb"
+    return ModelFile(filename, f"{_SR_SOURCES[family]}/{filename}", sha256)
+
+
+_YUNET_URL = "https://github.com/opencv/opencv_zoo/raw/main/models/face_detection_yunet"
+
+#: Every model file faceclust knows, by the name users type (file stem in lower case).
+MODEL_FILES: dict[str, ModelFile] = {
+    "yunet": ModelFile(
+        "face_detection_yunet_2023mar.onnx",
+        f"{_YUNET_URL}/face_detection_yunet_2023mar.onnx",
+        "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4",
+    ),
+    "yunet_2026may": ModelFile(
+        "face_detection_yunet_2026may.onnx",
+        f"{_YUNET_URL}/face_detection_yunet_2026may.onnx",
+        "ebafce4e3c118d6554634be5c27ab333b4c047a9a8c3faf1d7cf93101c22f0f0",
+    ),
+    "edsr_x2": _sr("EDSR", 2, None),
+    "edsr_x3": _sr("EDSR", 3, None),
+    "edsr_x4": _sr("EDSR", 4, None),
+    "espcn_x2": _sr("ESPCN", 2, "59f77351e1d7c0057bf6fe088b4a8a07e42c468c8c8aebb674a6b4ea1823221d"),
+    "espcn_x3": _sr("ESPCN", 3, "0e667db7a431d14c32568ed79bf21701a64df8b1d162e48ca1f8800affe2c2b3"),
+    "espcn_x4": _sr("ESPCN", 4, "e403f06309229cf36009cd8fb0da032ba7643fae9f15cf94fe562e8edf8fef47"),
+    "fsrcnn_x2": _sr("FSRCNN", 2, "366b33f0084c7b3f2bf6724f0a2c77bca94fcec9d7b6d72389d330073b380d5c"),
+    "fsrcnn_x3": _sr("FSRCNN", 3, "efd38655a815908c6c8954db6052f128e76a735f1de657894c477d0dc0b64481"),
+    "fsrcnn_x4": _sr("FSRCNN", 4, "5c68d18db561aed8ead4ffedf1b897ea615baaf60ebf6c35f8e641f8fa4a21bf"),
+    "fsrcnn-small_x2": _sr(
+        "FSRCNN-small", 2, "429e4793d049c1ae16ddbbc322fd11c3c08831c0c20137390b4d098976a2b0d9"
+    ),
+    "fsrcnn-small_x3": _sr(
+        "FSRCNN-small", 3, "58e72d0c4231b8e754180e787d7348f45ae6230ee3c5af7dc12b558467f593f7"
+    ),
+    "fsrcnn-small_x4": _sr(
+        "FSRCNN-small", 4, "92a9f57c28494813b4dc073b51a300cb909401454d77541bcdc96b4d55901d02"
+    ),
+    "lapsrn_x2": _sr("LapSRN", 2, "f59c86e6835bbca646dbd81588f07820dfe3bd09e3702976ae2d90b5fc0f0b21"),
+    "lapsrn_x4": _sr("LapSRN", 4, "d3e95c93cafae5ce5a8ed57ce9abf07f2de58da8c5d6d656b766774969835ee2"),
+    "lapsrn_x8": _sr("LapSRN", 8, "a00211938b2b4c7d23691525a9267d9d0bbb345cdb9f38a7fc917414a5a1884f"),
+}
+
+_DOWNLOAD_TIMEOUT_S = 30
+
+
+def model_dirs() -> list[Path]:
+    """The folders searched for model files, in order (``FACECLUST_MODELS``)."""
+    value = os.environ.get("FACECLUST_MODELS", "")
+    dirs = [Path(p).expanduser() for p in value.split(os.pathsep) if p]
+    return dirs or [Path("~/.cache/faceclust/models").expanduser()]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _checked(name: str, path: Path) -> bool:
+    expected = MODEL_FILES[name].sha256
+    if expected is None or _sha256(path) == expected:
+        return True
+    log.warning("model file %s does not match its sha256; ignoring it", path)
+    return False
+
+
+def find_model(name: str) -> Path | None:
+    """The verified local file of model ``name``, or None where no folder holds it."""
+    spec = _spec(name)
+    for folder in model_dirs():
+        path = folder / spec.filename
+        if path.is_file() and _checked(name, path):
+            return path
+    return None
+
+
+def fetch_model(name: str) -> Path:
+    """Download model ``name`` into the first models folder (unless present) and verify it.
+
+    Raises BadInput with a clear message when the file cannot be fetched (offline, say).
+    """
+    found = find_model(name)
+    if found is not None:
+        return found
+    spec = _spec(name)
+    folder = model_dirs()[0]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".download-")
+        os.close(fd)
+    except OSError as e:
+        raise BadInput(f"cannot write model folder {folder}: {e.strerror}") from None
+    tmp_path = Path(tmp)
+    log.info("downloading %s from %s", spec.filename, spec.url)
+    try:
+        with (
+            urllib.request.urlopen(spec.url, timeout=_DOWNLOAD_TIMEOUT_S) as response,
+            open(tmp_path, "wb") as f,
+        ):
+            for block in iter(lambda: response.read(1 << 20), b""):
+                f.write(block)
+        if not _checked(name, tmp_path):
+            raise BadInput(f"downloaded {spec.filename} does not match its known sha256")
+        path = folder / spec.filename
+        os.replace(tmp_path, path)
+        return path
+    except (urllib.error.URLError, OSError) as e:
+        reason = getattr(e, "reason", None) or e
+        raise BadInput(
+            f"model '{name}' is not in {os.pathsep.join(map(str, model_dirs()))} and could not "
+            f"be downloaded from {spec.url} ({reason}); put {spec.filename} into one of "
+            "those folders (FACECLUST_MODELS)"
+        ) from None
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def _spec(name: str) -> ModelFile:
+    try:
+        return MODEL_FILES[name]
+    except KeyError:
+        raise BadInput(f"unknown model '{name}'; known models: {', '.join(sorted(MODEL_FILES))}") from None

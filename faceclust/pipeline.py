@@ -1,0 +1,123 @@
+"""The pipeline: extract (expensive, cached on disk) -> cluster (cheap, re-run live) -> export."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from .cache import cached, clip_hash, entry_key
+from .cluster import ClusterParams, cluster_faces
+from .export import cluster_summary, write_run
+from .extract import FEATURE_VERSION, ExtractParams, FaceTable, extract_faces
+from .progress import Progress, no_progress
+from .video import probe
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Extraction:
+    """A clip's faces with what produced them.
+
+    meta: the clip's ``path``, ``hash``, ``fps``, ``frame_count``, ``width``, ``height``, the
+    resolved ``params``, ``feature_version`` and ``extract_s`` (seconds the extraction took).
+    cache_hit: whether it came from the cache.
+    """
+
+    faces: FaceTable
+    meta: dict
+    cache_hit: bool
+
+    @property
+    def seconds_per_frame(self) -> float:
+        """Clip time each sampled frame stands for (s)."""
+        return self.meta["params"]["sampling"]["step"] / (self.meta["fps"] or 25.0)
+
+
+def extract(
+    clip: str | Path,
+    params: ExtractParams | None = None,
+    workers: int | None = None,
+    progress: Progress = no_progress,
+) -> Extraction:
+    """Faces of ``clip`` under ``params``, from the cache when this clip and params were seen.
+
+    Raises BadInput for an unusable clip or parameter.
+    """
+    params = params or ExtractParams()
+    params.validate()
+    info = probe(clip)
+    resolved = params.resolved(info.fps)
+    progress("hash", 0, 1)
+    content = clip_hash(clip)
+    key = entry_key(content, resolved.to_dict(), FEATURE_VERSION)
+
+    def build(folder: Path) -> tuple[FaceTable, dict]:
+        started = time.perf_counter()
+        faces = extract_faces(clip, resolved, folder, workers, progress)
+        meta = {
+            "path": str(clip),
+            "hash": content,
+            **asdict(info),
+            "params": resolved.to_dict(),
+            "feature_version": FEATURE_VERSION,
+            "extract_s": round(time.perf_counter() - started, 3),
+        }
+        return faces, meta
+
+    faces, meta, hit = cached(key, build)
+    if hit:
+        log.info("extraction of %s loaded from the cache (%d faces)", clip, len(faces.table))
+    return Extraction(faces, meta, hit)
+
+
+def cluster(extraction: Extraction, params: ClusterParams | None = None) -> np.ndarray:
+    """Cluster labels (N,) of an extraction's faces; -1 unassigned, 0 the largest cluster."""
+    faces = extraction.faces
+    return cluster_faces(
+        faces.face_embedding,
+        faces.cloth_feature,
+        faces.has_cloth,
+        faces.table["frame_index"].to_numpy(),
+        params or ClusterParams(),
+    )
+
+
+def run(
+    clip: str | Path,
+    out: str | Path,
+    extract_params: ExtractParams | None = None,
+    cluster_params: ClusterParams | None = None,
+    workers: int | None = None,
+    progress: Progress = no_progress,
+) -> tuple[Extraction, np.ndarray, pd.DataFrame]:
+    """Extract (or load), cluster and export ``clip`` into ``out``; returns what it wrote."""
+    cluster_params = cluster_params or ClusterParams()
+    cluster_params.validate()
+    started = time.perf_counter()
+    extraction = extract(clip, extract_params, workers, progress)
+    extracted = time.perf_counter()
+    labels = cluster(extraction, cluster_params)
+    clustered = time.perf_counter()
+    clusters = cluster_summary(extraction.faces, labels, extraction.seconds_per_frame)
+    info = {
+        "faceclust_version": __version__,
+        "clip": extraction.meta,
+        "cluster_params": asdict(cluster_params),
+        "faces": len(labels),
+        "clusters": len(clusters),
+        "unassigned": int((labels < 0).sum()),
+        "cache_hit": extraction.cache_hit,
+        "timings_s": {
+            "extract": round(extracted - started, 3),
+            "cluster": round(clustered - extracted, 3),
+        },
+    }
+    write_run(Path(out), extraction.faces, labels, clusters, info)
+    return extraction, labels, clusters

@@ -1,0 +1,73 @@
+"""Shared fixtures: the real data in ../shared/data, an isolated cache and models path."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+CLIPS = DATA / "clips"
+LABELS = DATA / "labels"
+MODELS = DATA / "models"
+SR_MODELS = DATA / "sr_models"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not CLIPS.is_dir() and os.environ.get("CI") == "true":
+        raise pytest.UsageError(f"test data missing: {DATA} (CI needs ../shared/data)")
+
+
+@pytest.fixture(scope="session")
+def data() -> Path:
+    """../shared/data; tests that need it skip without it (CI fails instead, at start)."""
+    if not CLIPS.is_dir():
+        pytest.skip(f"test data missing: {DATA}")
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def extractions(data: Path):
+    """The default extraction of each labelled clip at step 15, made once per session."""
+    import faceclust as fc
+
+    return {
+        name: fc.extract(data / "clips" / name, workers=2)
+        for name in ("multi_face.avi", "short_hamilton_clip.mp4")
+    }
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_env(tmp_path_factory: pytest.TempPathFactory):
+    """One cache for the whole session (real clips are extracted once) and a models path that
+    downloads into a temporary folder and reads the shared models."""
+    root = tmp_path_factory.mktemp("faceclust")
+    saved = {k: os.environ.get(k) for k in ("FACECLUST_CACHE", "FACECLUST_MODELS")}
+    os.environ["FACECLUST_CACHE"] = str(root / "cache")
+    os.environ["FACECLUST_MODELS"] = os.pathsep.join(map(str, [root / "models", MODELS, SR_MODELS]))
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture
+def no_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty models path whose downloads fail at once (as offline)."""
+    import faceclust.models as models
+
+    monkeypatch.setenv("FACECLUST_MODELS", str(tmp_path / "models"))
+    offline = {
+        name: models.ModelFile(spec.filename, "http://127.0.0.1:9/" + spec.filename, spec.sha256)
+        for name, spec in models.MODEL_FILES.items()
+    }
+    monkeypatch.setattr(models, "MODEL_FILES", offline)
+    for cached in ("faceclust.detect", "faceclust.superres"):
+        module = __import__(cached, fromlist=["_"])
+        for fn in ("_yunet", "_net"):
+            if hasattr(module, fn):
+                getattr(module, fn).cache_clear()
+    return tmp_path / "models"

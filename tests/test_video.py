@@ -1,0 +1,95 @@
+import subprocess
+
+import numpy as np
+import pytest
+
+from faceclust.errors import BadInput
+from faceclust.video import SamplingParams, iter_frames, probe
+
+
+def test_probe_reads_the_header(data):
+    info = probe(data / "clips" / "multi_face.avi")
+    assert (info.width, info.height, info.fps) == (640, 480, 30.0)
+    assert info.frame_count == 702
+
+
+@pytest.mark.parametrize("name", ["multi_face.avi", "short_hamilton_clip.mp4", "facenet_pytorch_video.mp4"])
+def test_step_samples_frames_from_zero_with_times(data, name):
+    frames = list(iter_frames(data / "clips" / name, 15))
+    info = probe(data / "clips" / name)
+    assert [f.index for f in frames] == list(range(0, info.frame_count, 15))
+    times = np.array([f.t_sec for f in frames])
+    assert times[0] == 0 and np.allclose(np.diff(times), 15 / info.fps, atol=0.02)
+    assert frames[0].image.shape == (info.height, info.width, 3)
+
+
+def test_fps_resolves_to_a_step_on_the_frame_grid():
+    assert SamplingParams(fps=2).resolve_step(30.0) == 15
+    assert SamplingParams(fps=2).resolve_step(29.97) == 15
+    assert SamplingParams(fps=100).resolve_step(25.0) == 1
+    assert SamplingParams(step=7).resolve_step(25.0) == 7
+
+
+@pytest.mark.parametrize("params", [SamplingParams(step=0), SamplingParams(fps=-1), SamplingParams(fps=0)])
+def test_absurd_sampling_is_bad_input(params):
+    with pytest.raises(BadInput):
+        params.validate()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"", "empty"), (b"\x00garbage" * 1000, "not a readable video")],
+)
+def test_files_that_are_not_video(tmp_path, content, message):
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(content)
+    with pytest.raises(BadInput, match=message):
+        probe(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(BadInput, match="no such file"):
+        probe(tmp_path / "nope.mp4")
+
+
+def test_truncated_clip_is_reported(data, tmp_path):
+    source = (data / "clips" / "multi_face.avi").read_bytes()
+    path = tmp_path / "cut.avi"
+    path.write_bytes(source[: len(source) // 2])
+    with pytest.raises(BadInput, match="truncated"):
+        list(iter_frames(path, 15))
+
+
+def _ffmpeg(*args):
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *map(str, args)], check=True)
+
+
+def test_rotation_metadata_is_applied(data, tmp_path):
+    # Rotated by metadata only: decoded frames must come out upright (portrait).
+    path = tmp_path / "rotated.mp4"
+    source = data / "clips" / "short_hamilton_clip.mp4"
+    _ffmpeg("-i", source, "-t", "1", "-c", "copy", "-metadata:s:v:0", "rotate=90", path)
+    frame = next(iter_frames(path, 15))
+    assert frame.image.shape[:2] == (640, 360)
+
+
+@pytest.mark.parametrize(
+    ("suffix", "codec"),
+    [(".mp4", "libx264"), (".mov", "libx264"), (".mkv", "libx264"), (".webm", "libvpx"), (".avi", "mpeg4")],
+)
+def test_reads_ordinary_containers(data, tmp_path, suffix, codec):
+    path = tmp_path / f"clip{suffix}"
+    # From 3 s on: the clip's video starts 0.87 s after its audio, and a cut from 0 would hold
+    # 1.1 s of video in a 2 s container (which faceclust rightly calls truncated).
+    source = data / "clips" / "short_hamilton_clip.mp4"
+    _ffmpeg("-ss", "3", "-i", source, "-t", "2", "-c:v", codec, "-an", path)
+    frames = list(iter_frames(path, 10))
+    assert [f.index for f in frames][:3] == [0, 10, 20]
+    assert len(frames) >= 5 and frames[0].image.shape == (360, 640, 3)
+
+
+def test_audio_only_file_is_bad_input(data, tmp_path):
+    path = tmp_path / "sound.mp4"
+    _ffmpeg("-i", data / "clips" / "short_hamilton_clip.mp4", "-vn", "-c:a", "copy", path)
+    with pytest.raises(BadInput):
+        probe(path)
