@@ -31,7 +31,8 @@ class DetectParams:
     upsample: for hog/cnn, times to upsample the frame; higher finds smaller faces, slower.
     min_score: YuNet's confidence threshold; lower finds more faces and more false ones.
     max_side: frames whose longer side exceeds this (pixels) are detected on a downscaled copy.
-    min_face_px: faces whose shorter box side is below this (original pixels) are dropped.
+    min_face_px: faces whose shorter box side is below this are dropped (pixels of the frame
+        detected on, i.e. after frame super-resolution; see ``SRParams.frame_below_px``).
     min_sharpness: faces whose sharpness (see ``sharpness``) is below this are dropped.
     """
 

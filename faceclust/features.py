@@ -145,7 +145,11 @@ def _lab_hist_texture(region: np.ndarray) -> np.ndarray:
 
 
 #: Clothing descriptors by name: BGR uint8 region -> 1-d float32 feature (not yet normalised).
-CLOTH_DESCRIPTORS = {"lab_hist": _lab_hist, "hsv_hist": _hsv_hist, "lab_texture": _lab_hist_texture}
+CLOTH_DESCRIPTORS = {
+    "lab_hist": _lab_hist,
+    "hsv_hist": _hsv_hist,
+    "lab_texture": _lab_hist_texture,
+}
 
 
 def cloth_dim(params: FeatureParams) -> int:

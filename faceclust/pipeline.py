@@ -13,6 +13,7 @@ import pandas as pd
 from . import __version__
 from .cache import cached, clip_hash, entry_key
 from .cluster import ClusterParams, cluster_faces
+from .errors import BadInput
 from .export import cluster_summary, write_run
 from .extract import FEATURE_VERSION, ExtractParams, FaceTable, extract_faces
 from .progress import Progress, no_progress
@@ -97,12 +98,19 @@ def run(
     workers: int | None = None,
     progress: Progress = no_progress,
 ) -> tuple[Extraction, np.ndarray, pd.DataFrame]:
-    """Extract (or load), cluster and export ``clip`` into ``out``; returns what it wrote."""
+    """Extract (or load), cluster and export ``clip`` into ``out``; returns what it wrote.
+
+    Raises BadInput, writing nothing, when the clip holds fewer than two faces to cluster.
+    """
     cluster_params = cluster_params or ClusterParams()
     cluster_params.validate()
     started = time.perf_counter()
     extraction = extract(clip, extract_params, workers, progress)
     extracted = time.perf_counter()
+    found = len(extraction.faces.table)
+    if found < 2:
+        what = "no faces were" if found == 0 else "only one face was"
+        raise BadInput(f"{what} found in {clip}; nothing to cluster (try a smaller --step)")
     labels = cluster(extraction, cluster_params)
     clustered = time.perf_counter()
     clusters = cluster_summary(extraction.faces, labels, extraction.seconds_per_frame)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,11 @@ import numpy as np
 from .errors import BadInput
 
 log = logging.getLogger(__name__)
+
+# FFmpeg and OpenCV print their own warnings for damaged files ("moov atom not found"); faceclust
+# reports those files as one clear line instead. Users can still raise the levels.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 # A clip whose decoding stops before this share of its duration is truncated. Time, not frame
 # count: variable-frame-rate clips hold fewer frames than their header's count suggests.

@@ -1,0 +1,50 @@
+"""Shared helpers for the benchmarks: the labelled clips and their default extraction."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import faceclust as fc
+from faceclust.evaluate import match_faces
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+LABELLED = ["multi_face.avi", "short_hamilton_clip.mp4"]
+os.environ.setdefault(
+    "FACECLUST_MODELS",
+    os.pathsep.join(
+        [str(Path("~/.cache/faceclust/models").expanduser()), str(DATA / "models"), str(DATA / "sr_models")]
+    ),
+)
+
+
+def labels(name: str) -> pd.DataFrame:
+    return pd.read_csv(DATA / "labels" / f"{name}.labels.csv")
+
+
+def identities(faces: pd.DataFrame, name: str) -> np.ndarray:
+    """Each face's labelled identity (object array), None where it matches no scored label."""
+    table = labels(name)
+    table = table[table["identity"] != "ignore"].reset_index(drop=True)
+    out = np.full(len(faces), None, dtype=object)
+    matched = match_faces(faces, table)
+    out[matched[matched >= 0]] = table["identity"].to_numpy()[matched >= 0]
+    return out
+
+
+def score(extraction: fc.Extraction, name: str, params: fc.ClusterParams) -> dict:
+    labels_ = fc.cluster(extraction, params)
+    return fc.evaluate(extraction.faces.table.assign(cluster=labels_), labels(name))
+
+
+def table(rows: list[dict], floats: str = "{:.3f}") -> str:
+    """A Markdown table of dict rows."""
+    columns = list(rows[0])
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        cells = [floats.format(v) if isinstance(v, float) else str(v) for v in row.values()]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,109 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from faceclust.cli import main
+
+CLI = [sys.executable, "-m", "faceclust.cli"]
+
+
+def test_run_then_eval_on_a_real_clip(extractions, data, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["run", str(data / "clips" / "multi_face.avi"), "--out", str(out), "--step", "15"]) == 0
+    assert "3 people" in capsys.readouterr().out
+    labels = data / "labels" / "multi_face.avi.labels.csv"
+    assert main(["eval", "--faces", str(out / "faces.csv"), "--labels", str(labels), "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["bcubed_f"] >= 0.97 and metrics["coverage"] >= 0.97
+
+
+def test_fps_sampling_shares_the_cache_with_the_same_step(extractions, data, tmp_path, capsys):
+    # --fps 2 on a 30 fps clip is --step 15: the same cache entry.
+    assert main(["run", str(data / "clips" / "multi_face.avi"), "--out", str(tmp_path), "--fps", "2"]) == 0
+    assert "(cache)" in capsys.readouterr().out
+
+
+def _bad(args, tmp_path):
+    result = subprocess.run(
+        [*CLI, *args], capture_output=True, text=True, cwd=tmp_path, env=os.environ, timeout=120
+    )
+    return result.returncode, result.stderr.strip().splitlines()
+
+
+@pytest.mark.parametrize(
+    ("make", "args", "message"),
+    [
+        (lambda p: p.write_bytes(b""), [], "empty"),
+        (lambda p: p.write_bytes(os.urandom(50_000)), [], "not a readable video"),
+        (lambda p: None, [], "no such file"),
+        (lambda p: p.write_bytes(b"x"), ["--eps", "0"], "--eps"),
+        (lambda p: p.write_bytes(b"x"), ["--eps", "-0.3"], "--eps"),
+        (lambda p: p.write_bytes(b"x"), ["--weight", "1.5"], "--weight"),
+        (lambda p: p.write_bytes(b"x"), ["--step", "0"], "--step"),
+        (lambda p: p.write_bytes(b"x"), ["--sr", "edsr_x9"], "invalid choice"),
+        (lambda p: p.write_bytes(b"x"), ["--workers", "0"], "--workers"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line_and_no_output(tmp_path, make, args, message):
+    clip = tmp_path / "clip.mp4"
+    make(clip)
+    code, lines = _bad(["run", str(clip), "--out", str(tmp_path / "out"), *args], tmp_path)
+    assert code == 2
+    assert len(lines) == 1 and message in lines[0] and lines[0].startswith("faceclust: error:")
+    assert not (tmp_path / "out" / "run.json").exists()
+
+
+def test_truncated_clip_exits_2(data, tmp_path):
+    clip = tmp_path / "cut.avi"
+    source = (data / "clips" / "multi_face.avi").read_bytes()
+    clip.write_bytes(source[: len(source) // 3])
+    code, lines = _bad(["run", str(clip), "--out", str(tmp_path / "out"), "--step", "60"], tmp_path)
+    assert code == 2 and len(lines) == 1 and "truncated" in lines[0]
+    assert not (tmp_path / "out" / "run.json").exists()
+
+
+def test_missing_model_offline_exits_2(data, tmp_path):
+    models = os.pathsep.join([str(tmp_path / "models"), str(data / "models")])  # YuNet, no SR models
+    env = {**os.environ, "FACECLUST_MODELS": models, "https_proxy": "http://127.0.0.1:9"}
+    result = subprocess.run(
+        [
+            *CLI,
+            "run",
+            str(data / "clips" / "multi_face.avi"),
+            "--out",
+            str(tmp_path / "out"),
+            "--sr",
+            "edsr_x2",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "could not be downloaded" in result.stderr
+
+
+def test_eval_with_a_bad_labels_file_exits_2(tmp_path):
+    faces = tmp_path / "faces.csv"
+    faces.write_text("frame_index,top,right,bottom,left,cluster\n0,0,10,10,0,0\n")
+    labels = tmp_path / "labels.csv"
+    labels.write_text("frame,who\n1,a\n")
+    code, lines = _bad(["eval", "--faces", str(faces), "--labels", str(labels)], tmp_path)
+    assert code == 2 and len(lines) == 1 and "identity" in lines[0]
+
+
+def test_models_list_names_every_model(capsys):
+    assert main(["models", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "fsrcnn_x2" in out and "edsr_x4" in out and "yunet" in out
+
+
+def test_installed_command_exists():
+    script = Path(sys.executable).parent / "faceclust"
+    result = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "run" in result.stdout

@@ -1,0 +1,79 @@
+import numpy as np
+import pytest
+
+from faceclust.cluster import ALGORITHMS, ClusterParams, cluster_faces
+from faceclust.errors import BadInput
+
+
+def _people(rng, sizes, spread=0.08, dim=128):
+    """Unit vectors around one random centre per person; returns (vectors, person of each)."""
+    centres = rng.normal(size=(len(sizes), dim))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    person = np.repeat(np.arange(len(sizes)), sizes)
+    x = centres[person] + rng.normal(scale=spread / np.sqrt(dim), size=(len(person), dim))
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32), person
+
+
+@pytest.mark.parametrize("algorithm", list(ALGORITHMS))
+def test_every_algorithm_finds_separated_people_numbered_by_size(algorithm):
+    rng = np.random.default_rng(0)
+    face, person = _people(rng, [30, 20, 10])
+    cloth = np.zeros((len(face), 4), np.float32)
+    frames = np.concatenate([np.arange(30), np.arange(20), np.arange(10)])
+    labels = cluster_faces(
+        face, cloth, np.zeros(len(face), bool), frames, ClusterParams(algorithm, 0.0, 0.5, 3)
+    )
+    assert np.array_equal(labels, person)
+
+
+@pytest.mark.parametrize("algorithm", list(ALGORITHMS))
+def test_two_faces_of_one_frame_never_share_a_cluster(algorithm):
+    rng = np.random.default_rng(3)
+    face, _ = _people(rng, [40], spread=0.5)  # one tight blob...
+    frames = np.arange(40) // 2  # ...but two faces in every frame
+    labels = cluster_faces(
+        face, face[:, :4], np.zeros(40, bool), frames, ClusterParams(algorithm, 0.0, 1.5, 2)
+    )
+    for frame in range(20):
+        pair = labels[frames == frame]
+        assert pair[0] < 0 or pair[0] != pair[1]
+
+
+def test_clothing_pulls_one_person_together():
+    rng = np.random.default_rng(4)
+    face, person = _people(rng, [10, 10], spread=0.2)
+    face[10:] = face[:10] * 0.6 + face[10:] * 0.4  # two look-alike people...
+    face /= np.linalg.norm(face, axis=1, keepdims=True)
+    cloth = np.eye(4, dtype=np.float32)[person]  # ...in different clothes
+    frames = np.arange(20)
+    has = np.ones(20, bool)
+    face_only = cluster_faces(face, cloth, has, frames, ClusterParams(weight=0.0, eps=0.9))
+    fused = cluster_faces(face, cloth, has, frames, ClusterParams(weight=0.3, eps=0.6))
+    assert len(set(face_only)) == 1
+    assert np.array_equal(fused, person)
+
+
+def test_small_clusters_are_unassigned_and_empty_input_is_fine():
+    rng = np.random.default_rng(5)
+    face, _ = _people(rng, [5, 1])
+    labels = cluster_faces(face, face[:, :4], np.zeros(6, bool), np.arange(6), ClusterParams(min_samples=2))
+    assert list(labels) == [0, 0, 0, 0, 0, -1]
+    assert cluster_faces(face[:0], face[:0, :4], np.zeros(0, bool), np.arange(0), ClusterParams()).shape == (
+        0,
+    )
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        (ClusterParams(eps=0), "--eps"),
+        (ClusterParams(eps=-1), "--eps"),
+        (ClusterParams(weight=1.5), "--weight"),
+        (ClusterParams(weight=-0.1), "--weight"),
+        (ClusterParams(min_samples=0), "--min-samples"),
+        (ClusterParams(algorithm="kmeans"), "agglomerative, dbscan"),
+    ],
+)
+def test_absurd_parameters_are_bad_input(params, message):
+    with pytest.raises(BadInput, match=message):
+        params.validate()

@@ -1,0 +1,60 @@
+import logging
+
+import cv2
+import numpy as np
+import pytest
+
+from faceclust.detect import DetectParams, detect_faces, sharpness
+from faceclust.errors import BadInput
+from faceclust.evaluate import iou
+from faceclust.video import iter_frames
+
+
+@pytest.fixture(scope="module")
+def first_frame(data):
+    return next(iter_frames(data / "clips" / "multi_face.avi", 15)).image
+
+
+def test_yunet_finds_the_three_labelled_faces(first_frame):
+    params = DetectParams().resolved()
+    assert params.detector == "yunet"
+    boxes = np.array([b for b, _ in detect_faces(first_frame, params)], float)
+    labelled = np.array([[85, 228, 125, 189], [172, 413, 290, 295], [43, 568, 112, 500]], float)
+    assert len(boxes) == 3
+    assert (iou(labelled, boxes).max(axis=1) > 0.5).all()
+
+
+def test_large_frames_are_detected_downscaled_and_boxes_mapped_back(first_frame):
+    big = cv2.resize(first_frame, (2560, 1920))  # 4x: detected on a 1280-px copy
+    params = DetectParams(detector="yunet")
+    small_boxes = np.array([b for b, _ in detect_faces(first_frame, params)], float)
+    big_boxes = np.array([b for b, _ in detect_faces(big, params)], float)
+    assert len(big_boxes) == len(small_boxes) == 3
+    assert (iou(small_boxes * 4, big_boxes).max(axis=1) > 0.8).all()
+
+
+def test_hog_is_available_by_name(first_frame):
+    found = detect_faces(first_frame, DetectParams(detector="hog"))
+    assert 1 <= len(found) <= 3
+
+
+def test_auto_falls_back_to_hog_with_a_notice(no_models, caplog):
+    with caplog.at_level(logging.WARNING):
+        assert DetectParams().resolved().detector == "hog"
+    assert "falling back to HOG" in caplog.text
+
+
+def test_named_yunet_without_its_model_is_a_clear_error(no_models, first_frame):
+    with pytest.raises(BadInput, match="could not be downloaded"):
+        detect_faces(first_frame, DetectParams(detector="yunet"))
+
+
+def test_unknown_detector_lists_the_valid_ones():
+    with pytest.raises(BadInput, match="yunet, hog, cnn"):
+        DetectParams(detector="mtcnn").validate()
+
+
+def test_sharpness_drops_with_blur(first_frame):
+    box = (172, 413, 290, 295)
+    blurred = cv2.GaussianBlur(first_frame, (0, 0), 4)
+    assert sharpness(first_frame, box) > 5 * sharpness(blurred, box)
