@@ -65,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     run_.add_argument(
         "--sr",
         default=defaults.sr.method,
-        choices=list(SR_METHODS),
+        choices=["auto", *SR_METHODS],
         metavar="NAME",
         help=f"super-resolution for small faces (default {defaults.sr.method})",
     )

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from .errors import BadInput
-from .models import fetch_model, find_model
+from .models import available, fetch_model, find_model
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,8 @@ Box = tuple[int, int, int, int]  # (top, right, bottom, left), pixels
 class DetectParams:
     """How faces are found and which are kept.
 
-    detector: ``auto`` (YuNet where its model is present, else HOG with a notice), ``yunet``
+    detector: ``auto`` (YuNet where its model is present or can be fetched, else HOG with a
+        notice), ``yunet``
         (OpenCV's CNN: finds small and profile faces, ~30 ms per 640x480 frame), ``hog``
         (face_recognition HOG: frontal faces only, ~140 ms) or ``cnn`` (dlib's CNN: ~10 s).
     upsample: for hog/cnn, times to upsample the frame; higher finds smaller faces, slower.
@@ -57,11 +58,12 @@ class DetectParams:
         """These parameters with ``auto`` replaced by the detector that will really run."""
         if self.detector != "auto":
             return self
-        if find_model("yunet_2026may") or find_model("yunet"):
+        if find_model("yunet_2026may") or available("yunet"):
             return replace(self, detector="yunet")
         log.warning(
-            "YuNet's model file is not in the models folder (FACECLUST_MODELS); falling back to "
-            "HOG, which misses small and profile faces. Run 'faceclust models fetch yunet'."
+            "YuNet's model file is not in the models folder (FACECLUST_MODELS) and cannot be "
+            "downloaded; falling back to HOG, which misses small and profile faces. "
+            "Run 'faceclust models fetch yunet' when online."
         )
         return replace(self, detector="hog")
 

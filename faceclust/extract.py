@@ -61,9 +61,9 @@ class ExtractParams:
             part.validate()
 
     def resolved(self, clip_fps: float) -> ExtractParams:
-        """Canonical form for one clip: the frame step fixed, the detector named."""
+        """Canonical form for one clip: the frame step fixed, detector and SR method named."""
         sampling = SamplingParams(step=self.sampling.resolve_step(clip_fps))
-        return replace(self, sampling=sampling, detect=self.detect.resolved())
+        return replace(self, sampling=sampling, detect=self.detect.resolved(), sr=self.sr.resolved())
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -160,6 +160,16 @@ def fetch_model(name: str) -> Path:
         tmp_path.unlink(missing_ok=True)
 
 
+def available(name: str) -> Path | None:
+    """Model ``name``'s verified file, fetched if need be; None (with the reason logged) where it
+    cannot be had. For defaults that fall back to something else."""
+    try:
+        return fetch_model(name)
+    except BadInput as e:
+        log.info("%s", e)
+        return None
+
+
 def _spec(name: str) -> ModelFile:
     try:
         return MODEL_FILES[name]

@@ -16,14 +16,21 @@ this module does about each cause:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, replace
 from functools import cache
 
 import cv2
 import numpy as np
 
 from .errors import BadInput
-from .models import fetch_model
+from .models import available, fetch_model
+
+log = logging.getLogger(__name__)
+
+#: What ``auto`` means: the model measured best on the labelled clips (bench/superres.py), and
+#: the fallback used, with a notice, where that model's file cannot be had.
+AUTO_SR, FALLBACK_SR = "fsrcnn-small_x4", "bicubic_x4"
 
 # Tile size (input pixels) and overlap for models; big enough that seams are rare and cropped.
 _TILE = 192
@@ -53,22 +60,39 @@ SR_METHODS: dict[str, tuple[str, int]] = (
 class SRParams:
     """Where super-resolution is used: to find faces in small frames and to encode small faces.
 
-    method: name in ``SR_METHODS``; models cost more from left to right: none, bicubic,
-        fsrcnn-small, fsrcnn, espcn, lapsrn, edsr.
+    method: ``auto`` (FSRCNN-small x4 where its model is present or can be fetched, else
+        bicubic x4 with a notice) or a name in ``SR_METHODS``; models cost more from left to
+        right: none, bicubic, fsrcnn-small, fsrcnn, espcn, lapsrn, edsr.
     face_below_px: faces whose shorter side is below this (pixels) are upscaled before encoding;
         dlib aligns every face to 150x150 and small faces align badly unless upscaled.
     frame_below_px: frames whose shorter side is below this (pixels) are upscaled whole before
         detection, so that faces a few pixels tall are found.
     """
 
-    method: str = "fsrcnn_x4"
+    method: str = "auto"
     face_below_px: int = 80
     frame_below_px: int = 300
 
     def validate(self) -> None:
-        sr_scale(self.method)
+        if self.method != "auto":
+            sr_scale(self.method)
         if self.face_below_px < 0 or self.frame_below_px < 0:
             raise BadInput("super-resolution size thresholds must not be negative")
+
+    def resolved(self) -> SRParams:
+        """These parameters with ``auto`` replaced by the method that will really run."""
+        if self.method != "auto":
+            return self
+        if available(AUTO_SR):
+            return replace(self, method=AUTO_SR)
+        log.warning(
+            "super-resolution model %s is not in the models folder (FACECLUST_MODELS) and cannot "
+            "be downloaded; using %s for small faces. Run 'faceclust models fetch %s' when online.",
+            AUTO_SR,
+            FALLBACK_SR,
+            AUTO_SR,
+        )
+        return replace(self, method=FALLBACK_SR)
 
 
 def sr_scale(name: str) -> int:

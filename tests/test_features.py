@@ -31,7 +31,7 @@ def lfw(data):
 
 def test_face_embedding_puts_one_person_closer_than_two(lfw):
     box = (70, 180, 180, 70)
-    params, sr = FeatureParams(), SRParams()
+    params, sr = FeatureParams(), SRParams().resolved()
     (a1, a2), (b1, _) = [[face_embedding(im, box, params, sr) for im in person] for person in lfw]
     assert a1.shape == (128,) and a1.dtype == np.float32
     assert np.isclose(np.linalg.norm(a1), 1.0)

@@ -74,3 +74,19 @@ def test_unknown_method_lists_the_valid_ones():
 def test_missing_model_offline_is_a_clear_error(no_models, face_crop):
     with pytest.raises(BadInput, match="could not be downloaded"):
         upscale(face_crop[0], "lapsrn_x2")
+
+
+def test_auto_uses_the_measured_model_or_falls_back_with_a_notice(caplog, no_models):
+    import logging
+
+    from faceclust.superres import FALLBACK_SR, SRParams
+
+    with caplog.at_level(logging.WARNING):
+        assert SRParams().resolved().method == FALLBACK_SR
+    assert "cannot be downloaded" in caplog.text
+
+
+def test_auto_resolves_to_the_model_when_present():
+    from faceclust.superres import AUTO_SR, SRParams
+
+    assert SRParams().resolved().method == AUTO_SR

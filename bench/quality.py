@@ -1,0 +1,122 @@
+"""Quality on the labelled clips: the known methods against faceclust, and the defaults sweep.
+
+One shared extraction per clip and detector. Known methods are re-implemented on
+face_recognition embeddings (faceclust's L2-normalised ones) of face_recognition HOG detections
+(upsample 1, no super-resolution) of the same frames, and again on faceclust's YuNet faces, so
+that detection and clustering gains show separately.
+
+    .venv/bin/python bench/quality.py            # tables for the README
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+from sklearn.cluster import DBSCAN, AgglomerativeClustering
+
+import faceclust as fc
+from faceclust.cluster import cluster_faces
+
+from common import DATA, LABELLED, labels, table
+
+METRICS = ["coverage", "bcubed_precision", "bcubed_recall", "bcubed_f", "pairwise_f", "nmi", "wcp"]
+HOG = fc.ExtractParams(detect=fc.DetectParams(detector="hog", upsample=1), sr=fc.SRParams(method="none"))
+
+
+def greedy_nearest_mean(face: np.ndarray, threshold: float = 0.44) -> np.ndarray:
+    """The "unknown face classifier": each face joins the nearest person's mean within
+    ``threshold``; unknown faces wait until two of them are within ``threshold`` of each other,
+    and then start a new person together. Faces that never match stay unassigned."""
+    labels_ = np.full(len(face), -1)
+    means: list[np.ndarray] = []
+    counts: list[int] = []
+    unknown: list[int] = []
+    for i, vector in enumerate(face):
+        if means:
+            d = np.linalg.norm(np.array(means) - vector, axis=1)
+            best = int(np.argmin(d))
+            if d[best] < threshold:
+                labels_[i] = best
+                means[best] = (means[best] * counts[best] + vector) / (counts[best] + 1)
+                counts[best] += 1
+                continue
+        partner = next((j for j in unknown if np.linalg.norm(face[j] - vector) < threshold), None)
+        if partner is None:
+            unknown.append(i)
+            continue
+        unknown.remove(partner)
+        labels_[[i, partner]] = len(means)
+        means.append((face[i] + face[partner]) / 2)
+        counts.append(2)
+    return labels_
+
+
+def known_methods(extraction: fc.Extraction) -> dict[str, np.ndarray]:
+    """Labels of the four known recipes on an extraction's faces."""
+    import dlib
+
+    faces = extraction.faces
+    face = faces.face_embedding
+    vectors = [dlib.vector(v.astype(float)) for v in face]
+    fused = np.hstack([face, 0.7 * faces.cloth_feature])
+    single = AgglomerativeClustering(n_clusters=None, linkage="single", distance_threshold=0.5)
+    return {
+        "DBSCAN eps 0.5, min_samples 5": DBSCAN(eps=0.5, min_samples=5).fit_predict(face),
+        "chinese whispers 0.5 (dlib)": np.array(dlib.chinese_whispers_clustering(vectors, 0.5)),
+        "greedy nearest mean 0.44": greedy_nearest_mean(face),
+        "single linkage, face + 0.7 x clothing": single.fit_predict(fused)
+        if len(face) > 1
+        else np.zeros(len(face)),
+    }
+
+
+def evaluate(extraction: fc.Extraction, name: str, raw_labels: np.ndarray) -> dict:
+    metrics = fc.evaluate(extraction.faces.table.assign(cluster=raw_labels), labels(name))
+    return {k: metrics[k] for k in METRICS}
+
+
+def faceclust_labels(extraction: fc.Extraction, params: fc.ClusterParams) -> np.ndarray:
+    faces = extraction.faces
+    frames = faces.table["frame_index"].to_numpy()
+    return cluster_faces(faces.face_embedding, faces.cloth_feature, faces.has_cloth, frames, params)
+
+
+def main() -> None:
+    defaults = fc.ClusterParams()
+    comparison, sweep = [], []
+    for name in LABELLED:
+        clip = DATA / "clips" / name
+        yunet, hog = fc.extract(clip), fc.extract(clip, HOG)
+        for detector, extraction in (("HOG", hog), ("YuNet", yunet)):
+            for method, raw in known_methods(extraction).items():
+                comparison.append(
+                    {"clip": name, "faces": detector, "method": method, **evaluate(extraction, name, raw)}
+                )
+        variants = [
+            ("faceclust defaults, face only", fc.ClusterParams(weight=0.0)),
+            ("faceclust defaults, face + clothing", defaults),
+        ] + [
+            (f"faceclust fused distances, {algorithm}", replace(defaults, algorithm=algorithm))
+            for algorithm in fc.ALGORITHMS
+            if algorithm != defaults.algorithm
+        ]
+        for title, params in variants:
+            labels_ = faceclust_labels(yunet, params)
+            comparison.append(
+                {"clip": name, "faces": "YuNet", "method": title, **evaluate(yunet, name, labels_)}
+            )
+        for weight in (0.0, 0.1, 0.2, 0.3, 0.5):
+            row = {"clip": name, "weight": weight}
+            for eps in (0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7):
+                params = fc.ClusterParams(weight=weight, eps=eps)
+                row[f"eps {eps}"] = evaluate(yunet, name, faceclust_labels(yunet, params))["bcubed_f"]
+            sweep.append(row)
+    print("## Known methods against faceclust (end-to-end, labelled faces)\n")
+    print(table(comparison))
+    print(f"\n## BCubed F over clothing weight x eps (agglomerative, min_samples {defaults.min_samples})\n")
+    print(table(sweep))
+
+
+if __name__ == "__main__":
+    main()
