@@ -86,23 +86,13 @@ def _hdbscan(face, cloth, has_cloth, frames, params: ClusterParams) -> np.ndarra
     if len(face) < 2:
         return np.full(len(face), -1)
     dist = _constrained_distances(face, cloth, has_cloth, frames, params.weight)
-
-    def fit(single: bool) -> np.ndarray:
-        return HDBSCAN(
-            min_cluster_size=max(2, params.min_samples),
-            min_samples=params.min_samples,
-            cluster_selection_epsilon=params.eps,
-            allow_single_cluster=single,
-            metric="precomputed",
-            copy=True,
-        ).fit_predict(dist)
-
-    try:
-        return fit(single=False)
-    except TypeError:
-        # scikit-learn 1.9 fails when eps reaches the root of the tree (everything one cluster);
-        # that case is exactly what allow_single_cluster selects.
-        return fit(single=True)
+    return HDBSCAN(
+        min_cluster_size=max(2, params.min_samples),
+        min_samples=params.min_samples,
+        cluster_selection_epsilon=params.eps,
+        metric="precomputed",
+        copy=True,
+    ).fit_predict(dist)
 
 
 def _chinese_whispers(face, cloth, has_cloth, frames, params: ClusterParams) -> np.ndarray:
