@@ -2,7 +2,8 @@
 
 Model files are looked up in the folders of ``FACECLUST_MODELS`` (``os.pathsep``-separated,
 default ``~/.cache/faceclust/models``), first match wins. Downloads go to the first folder.
-Every file is checked by size and sha256 (where the registry knows it) before it is used.
+Every file is checked before it is used: by sha256 where the registry knows it, otherwise by
+loading it with OpenCV (EDSR's upstream files have no published hash).
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ _SR_SOURCES = {
 class ModelFile:
     """One downloadable model file.
 
-    ``sha256`` is None where no trusted hash is known: such a file is accepted when it loads.
+    ``sha256`` is None where no trusted hash is known: such a file is accepted when OpenCV can
+    load it.
     """
 
     filename: str
@@ -101,11 +103,26 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+_FRAMEWORKS = {".pb": "TensorFlow", ".onnx": "ONNX"}
+
+
+def _loads(path: Path, filename: str) -> bool:
+    """Whether OpenCV's dnn module reads the file as a network of ``filename``'s kind (and not,
+    say, an HTML error page)."""
+    import cv2
+
+    try:
+        return not cv2.dnn.readNet(str(path), "", _FRAMEWORKS[Path(filename).suffix]).empty()
+    except cv2.error:
+        return False
+
+
 def _checked(name: str, path: Path) -> bool:
+    """A file is good when its sha256 matches, or, where none is known, when it loads."""
     expected = MODEL_FILES[name].sha256
-    if expected is None or _sha256(path) == expected:
+    if (_sha256(path) == expected) if expected else _loads(path, MODEL_FILES[name].filename):
         return True
-    log.warning("model file %s does not match its sha256; ignoring it", path)
+    log.warning("model file %s is not a valid %s; ignoring it", path, MODEL_FILES[name].filename)
     return False
 
 
@@ -145,7 +162,7 @@ def fetch_model(name: str) -> Path:
             for block in iter(lambda: response.read(1 << 20), b""):
                 f.write(block)
         if not _checked(name, tmp_path):
-            raise BadInput(f"downloaded {spec.filename} does not match its known sha256")
+            raise BadInput(f"downloaded {spec.filename} from {spec.url} is not a valid model file")
         path = folder / spec.filename
         os.replace(tmp_path, path)
         return path

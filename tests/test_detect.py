@@ -58,3 +58,10 @@ def test_sharpness_drops_with_blur(first_frame):
     box = (172, 413, 290, 295)
     blurred = cv2.GaussianBlur(first_frame, (0, 0), 4)
     assert sharpness(first_frame, box) > 5 * sharpness(blurred, box)
+
+
+def test_dlib_cnn_is_available_by_name(first_frame):
+    # ~2 s per 640x480 frame here: fine for a test, too slow for a default.
+    found = detect_faces(first_frame, DetectParams(detector="cnn", upsample=0))
+    labelled = np.array([[172, 413, 290, 295]], float)
+    assert iou(labelled, np.array([b for b, _ in found], float)).max() > 0.5

@@ -111,3 +111,14 @@ def test_a_clip_without_faces_is_bad_input_and_writes_nothing(tmp_path):
     with pytest.raises(BadInput, match="no faces were found"):
         fc.run(clip, tmp_path / "out", workers=1)
     assert not (tmp_path / "out" / "run.json").exists()
+
+
+def test_a_clip_with_one_face_is_bad_input(data, tmp_path):
+    person = sorted((data / "faces" / "lfw_deepfunneled_subset").iterdir())[0]
+    photo = cv2.imread(str(sorted(person.iterdir())[0]))
+    clip = tmp_path / "one.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10, photo.shape[1::-1])
+    writer.write(photo)
+    writer.release()
+    with pytest.raises(BadInput, match="only one face was found"):
+        fc.run(clip, tmp_path / "out", workers=1)
