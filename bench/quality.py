@@ -16,7 +16,6 @@ import numpy as np
 from sklearn.cluster import DBSCAN, AgglomerativeClustering
 
 import faceclust as fc
-from faceclust.cluster import cluster_faces
 
 from common import DATA, LABELLED, labels, table
 
@@ -76,12 +75,6 @@ def evaluate(extraction: fc.Extraction, name: str, raw_labels: np.ndarray) -> di
     return {k: metrics[k] for k in METRICS}
 
 
-def faceclust_labels(extraction: fc.Extraction, params: fc.ClusterParams) -> np.ndarray:
-    faces = extraction.faces
-    frames = faces.table["frame_index"].to_numpy()
-    return cluster_faces(faces.face_embedding, faces.cloth_feature, faces.has_cloth, frames, params)
-
-
 def main() -> None:
     defaults = fc.ClusterParams()
     comparison, sweep = [], []
@@ -102,7 +95,7 @@ def main() -> None:
             if algorithm != defaults.algorithm
         ]
         for title, params in variants:
-            labels_ = faceclust_labels(yunet, params)
+            labels_ = fc.cluster(yunet, params)
             comparison.append(
                 {"clip": name, "faces": "YuNet", "method": title, **evaluate(yunet, name, labels_)}
             )
@@ -110,7 +103,7 @@ def main() -> None:
             row = {"clip": name, "weight": weight}
             for eps in (0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7):
                 params = fc.ClusterParams(weight=weight, eps=eps)
-                row[f"eps {eps}"] = evaluate(yunet, name, faceclust_labels(yunet, params))["bcubed_f"]
+                row[f"eps {eps}"] = evaluate(yunet, name, fc.cluster(yunet, params))["bcubed_f"]
             sweep.append(row)
     print("## Known methods against faceclust (end-to-end, labelled faces)\n")
     print(table(comparison))

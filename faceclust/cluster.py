@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
 from sklearn.cluster import DBSCAN, HDBSCAN
@@ -54,56 +55,45 @@ class ClusterParams:
             raise BadInput(f"--min-samples must be 1..1000, got {self.min_samples}")
 
 
-def _constrained_distances(face, cloth, has_cloth, frames, weight) -> np.ndarray:
-    """Dense fused distances (N, N) float64 with same-frame pairs set so far apart that any
-    average over a group pair containing one exceeds every eps (exact for average linkage)."""
-    dist = fused_distances(face, cloth, has_cloth, weight).astype(np.float64)
-    dist[frames[:, None] == frames[None, :]] = 2.0 * len(face) ** 2 + 2.0
-    np.fill_diagonal(dist, 0.0)
-    return dist
-
-
 def _drop_small(labels: np.ndarray, min_samples: int) -> np.ndarray:
     """Unassign members of clusters with fewer than ``min_samples`` faces."""
     sizes = np.bincount(labels[labels >= 0], minlength=1)
     return np.where((labels >= 0) & (sizes[np.maximum(labels, 0)] >= min_samples), labels, -1)
 
 
-def _agglomerative(face, cloth, has_cloth, frames, params: ClusterParams) -> np.ndarray:
-    if len(face) < 2:
-        return _drop_small(np.zeros(len(face), dtype=int), params.min_samples)
-    dist = _constrained_distances(face, cloth, has_cloth, frames, params.weight)
-    tree = linkage(squareform(dist, checks=False), "average")
+def _agglomerative(faces: Clusterer, params: ClusterParams) -> np.ndarray:
+    tree = faces.tree(params.weight)
+    if tree is None:
+        return _drop_small(np.zeros(faces.n, dtype=int), params.min_samples)
     return _drop_small(fcluster(tree, params.eps, "distance") - 1, params.min_samples)
 
 
-def _dbscan(face, cloth, has_cloth, frames, params: ClusterParams) -> np.ndarray:
-    graph = radius_graph(face, cloth, has_cloth, params.weight, params.eps, frames)
+def _dbscan(faces: Clusterer, params: ClusterParams) -> np.ndarray:
+    graph = faces.graph(params.weight, params.eps)
     return DBSCAN(params.eps, min_samples=params.min_samples, metric="precomputed").fit_predict(graph)
 
 
-def _hdbscan(face, cloth, has_cloth, frames, params: ClusterParams) -> np.ndarray:
-    if len(face) < 2:
-        return np.full(len(face), -1)
-    dist = _constrained_distances(face, cloth, has_cloth, frames, params.weight)
+def _hdbscan(faces: Clusterer, params: ClusterParams) -> np.ndarray:
+    if faces.n < 2:
+        return np.full(faces.n, -1)
     return HDBSCAN(
         min_cluster_size=max(2, params.min_samples),
         min_samples=params.min_samples,
         cluster_selection_epsilon=params.eps,
         metric="precomputed",
-        copy=True,
-    ).fit_predict(dist)
+        copy=False,
+    ).fit_predict(faces.constrained_distances(params.weight).astype(np.float64))
 
 
-def _chinese_whispers(face, cloth, has_cloth, frames, params: ClusterParams) -> np.ndarray:
+def _chinese_whispers(faces: Clusterer, params: ClusterParams) -> np.ndarray:
     import dlib
 
-    graph = radius_graph(face, cloth, has_cloth, params.weight, params.eps, frames).tocoo()
+    graph = faces.graph(params.weight, params.eps).tocoo()
     edges = [(int(i), int(j)) for i, j in zip(graph.row, graph.col, strict=True) if i <= j]
     return _drop_small(np.asarray(dlib.chinese_whispers(edges), dtype=int), params.min_samples)
 
 
-#: Clustering algorithms by name: (face, cloth, has_cloth, frames, params) -> raw labels.
+#: Clustering algorithms by name: (Clusterer, params) -> raw labels.
 ALGORITHMS = {
     "agglomerative": _agglomerative,
     "dbscan": _dbscan,
@@ -142,6 +132,66 @@ def _by_size(labels: np.ndarray) -> np.ndarray:
     return out
 
 
+class Clusterer:
+    """Clusters one clip's faces, again and again as the parameters change.
+
+    face: (N, 128), cloth: (N, K), both L2-normalised; has_cloth: (N,) bool; frames: (N,) frame
+    index of each face. The agglomerative tree depends only on the clothing weight and is kept
+    for the last few weights, so a new eps or min_samples only re-cuts it.
+    """
+
+    _TREES_KEPT = 4
+
+    def __init__(self, face: np.ndarray, cloth: np.ndarray, has_cloth: np.ndarray, frames: np.ndarray):
+        self.face, self.cloth, self.has_cloth, self.frames = face, cloth, has_cloth, frames
+        self.n = len(face)
+        self._trees: dict[float, np.ndarray] = {}
+
+    def _same_frame_pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """Row and column indices of every ordered pair of faces sharing a frame (i != j)."""
+        rows, cols = [], []
+        for members in pd.Series(np.arange(self.n)).groupby(self.frames).indices.values():
+            if len(members) > 1:
+                r, c = np.meshgrid(members, members, indexing="ij")
+                keep = r != c
+                rows.append(r[keep])
+                cols.append(c[keep])
+        return (
+            (np.concatenate(rows), np.concatenate(cols)) if rows else (np.array([], int), np.array([], int))
+        )
+
+    def constrained_distances(self, weight: float) -> np.ndarray:
+        """Dense fused distances (N, N) float32, with same-frame pairs set so far apart that any
+        average over two groups containing one such pair exceeds every eps."""
+        dist = fused_distances(self.face, self.cloth, self.has_cloth, weight)
+        dist[self._same_frame_pairs()] = 2.0 * self.n**2 + 2.0
+        return dist
+
+    def graph(self, weight: float, eps: float):
+        """Sparse fused distances within eps, same-frame pairs left out (see ``radius_graph``)."""
+        return radius_graph(self.face, self.cloth, self.has_cloth, weight, eps, self.frames)
+
+    def tree(self, weight: float) -> np.ndarray | None:
+        """Average-linkage tree (scipy format) of the constrained distances; None below 2 faces."""
+        if self.n < 2:
+            return None
+        if weight not in self._trees:
+            condensed = squareform(self.constrained_distances(weight), checks=False)
+            self._trees[weight] = linkage(condensed.astype(np.float64), "average")
+            while len(self._trees) > self._TREES_KEPT:
+                del self._trees[next(iter(self._trees))]
+        return self._trees[weight]
+
+    def labels(self, params: ClusterParams) -> np.ndarray:
+        """Cluster labels (N,) int: -1 unassigned, 0 the largest cluster."""
+        params.validate()
+        if self.n == 0:
+            return np.zeros(0, dtype=int)
+        raw = np.asarray(ALGORITHMS[params.algorithm](self, params))
+        raw = _split_same_frame(raw, self.face, self.cloth, self.has_cloth, self.frames, params.weight)
+        return _by_size(raw)
+
+
 def cluster_faces(
     face: np.ndarray,
     cloth: np.ndarray,
@@ -149,14 +199,9 @@ def cluster_faces(
     frames: np.ndarray,
     params: ClusterParams,
 ) -> np.ndarray:
-    """Cluster faces into people: labels (N,) int, -1 unassigned, 0 the largest cluster.
+    """Cluster faces into people once: labels (N,) int, -1 unassigned, 0 the largest cluster.
 
     face: (N, 128), cloth: (N, K), both L2-normalised; has_cloth: (N,) bool; frames: (N,) frame
-    index of each face.
+    index of each face. Use ``Clusterer`` to re-cluster the same faces cheaply.
     """
-    params.validate()
-    if len(face) == 0:
-        return np.zeros(0, dtype=int)
-    raw = ALGORITHMS[params.algorithm](face, cloth, has_cloth, frames, params)
-    raw = _split_same_frame(np.asarray(raw), face, cloth, has_cloth, frames, params.weight)
-    return _by_size(raw)
+    return Clusterer(face, cloth, has_cloth, frames).labels(params)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ import pandas as pd
 
 from . import __version__
 from .cache import cached, clip_hash, entry_key
-from .cluster import ClusterParams, cluster_faces
+from .cluster import Clusterer, ClusterParams
 from .errors import BadInput
 from .export import cluster_summary, write_run
 from .extract import FEATURE_VERSION, ExtractParams, FaceTable, extract_faces
@@ -34,6 +35,13 @@ class Extraction:
     faces: FaceTable
     meta: dict
     cache_hit: bool
+
+    @cached_property
+    def clusterer(self) -> Clusterer:
+        """Clusters these faces; keeps what later parameter changes can reuse."""
+        faces = self.faces
+        frames = faces.table["frame_index"].to_numpy()
+        return Clusterer(faces.face_embedding, faces.cloth_feature, faces.has_cloth, frames)
 
     @property
     def seconds_per_frame(self) -> float:
@@ -79,15 +87,11 @@ def extract(
 
 
 def cluster(extraction: Extraction, params: ClusterParams | None = None) -> np.ndarray:
-    """Cluster labels (N,) of an extraction's faces; -1 unassigned, 0 the largest cluster."""
-    faces = extraction.faces
-    return cluster_faces(
-        faces.face_embedding,
-        faces.cloth_feature,
-        faces.has_cloth,
-        faces.table["frame_index"].to_numpy(),
-        params or ClusterParams(),
-    )
+    """Cluster labels (N,) of an extraction's faces; -1 unassigned, 0 the largest cluster.
+
+    Cheap to call again with new parameters: a new eps or min_samples re-cuts a kept tree.
+    """
+    return extraction.clusterer.labels(params or ClusterParams())
 
 
 def run(
