@@ -1,0 +1,242 @@
+"""Speed against the floor and against the naive pipeline, in one run on this machine.
+
+For multi_face.avi and a longer clip (multi_face.avi four times over, 94 s), at --step 15, each
+stage in a fresh process: decoding alone, decoding + detection (the floor), the naive pipeline
+(one process calling face_recognition's HOG detector and encoder on every sampled frame), and
+`faceclust run` with a cold and a warm cache. Then the cost of each part of extraction, the
+re-clustering time and the UMAP time at 1k, 5k and 20k faces (synthetic embeddings).
+
+    .venv/bin/python bench/speed.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import faceclust as fc
+
+from common import DATA, table
+
+STEP = 15
+
+
+def _peak_mb() -> float:
+    """Peak resident memory of this process and of its largest child (MB)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, children) / 1024
+
+
+def stage(name: str, clip: str, out: str) -> dict:
+    """Run one stage on ``clip``; returns seconds, frames, faces (run in a fresh process)."""
+    from faceclust.detect import DetectParams, detect_faces
+    from faceclust.video import iter_frames
+
+    started = time.perf_counter()
+    frames = faces = 0
+    if name == "decode":
+        frames = sum(1 for _ in iter_frames(clip, STEP))
+    elif name == "decode + detect":
+        params = DetectParams().resolved()
+        for frame in iter_frames(clip, STEP):
+            frames += 1
+            faces += len(detect_faces(frame.image, params))
+    elif name == "naive (HOG + encode, 1 process)":
+        import face_recognition
+
+        for frame in iter_frames(clip, STEP):
+            rgb = np.ascontiguousarray(frame.image[:, :, ::-1])
+            boxes = face_recognition.face_locations(rgb, 1, "hog")
+            faces += len(face_recognition.face_encodings(rgb, boxes))
+            frames += 1
+    else:  # faceclust run, cold or warm: the cache folder decides
+        extraction, labels, _ = fc.run(clip, out, fc.ExtractParams(fc.SamplingParams(step=STEP)))
+        frames, faces = len(extraction.faces.table["frame_index"].unique()), len(labels)
+    return {"seconds": time.perf_counter() - started, "frames": frames, "faces": faces, "peak_mb": _peak_mb()}
+
+
+def run_stage(name: str, clip: Path, cache: Path, out: Path) -> dict:
+    env = {**os.environ, "FACECLUST_CACHE": str(cache)}
+    result = subprocess.run(
+        [sys.executable, __file__, "--stage", name, str(clip), str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def pipeline_table(clips: list[Path], tmp: Path) -> list[dict]:
+    rows = []
+    for clip in clips:
+        cache = tmp / f"cache-{clip.stem}"
+        results = {}
+        for name in (
+            "decode",
+            "decode + detect",
+            "naive (HOG + encode, 1 process)",
+            "faceclust run, cold cache",
+            "faceclust run, warm cache",
+        ):
+            results[name] = run_stage(name, clip, cache, tmp / "out")
+        naive = results["naive (HOG + encode, 1 process)"]["seconds"]
+        floor = results["decode + detect"]["seconds"]
+        for name, r in results.items():
+            rows.append(
+                {
+                    "clip": clip.name,
+                    "stage": name,
+                    "seconds": f"{r['seconds']:.1f}",
+                    "frames/s": f"{r['frames'] / r['seconds']:.1f}",
+                    "faces/s": f"{r['faces'] / r['seconds']:.1f}" if r["faces"] else "",
+                    "peak MB": f"{r['peak_mb']:.0f}",
+                    "x naive": f"{r['seconds'] / naive:.2f}",
+                    "x floor": f"{r['seconds'] / floor:.1f}",
+                }
+            )
+    return rows
+
+
+def breakdown(clip: Path) -> list[dict]:
+    """Mean cost of each part of extraction per face or frame, one core, on a real clip."""
+    from faceclust.detect import DetectParams, detect_faces
+    from faceclust.features import FeatureParams, clothing_box, clothing_feature, face_embedding
+    from faceclust.video import iter_frames
+
+    params = fc.ExtractParams().resolved(30.0)
+    costs: dict[str, list[float]] = {
+        "decode (frame)": [],
+        "detect (frame)": [],
+        "encode (face)": [],
+        "encode, SR face < 80 px (face)": [],
+        "clothing (face)": [],
+    }
+    features = FeatureParams()
+    clock = time.perf_counter()
+    for frame in iter_frames(clip, STEP):
+        costs["decode (frame)"].append(time.perf_counter() - clock)
+        t = time.perf_counter()
+        found = detect_faces(frame.image, DetectParams(detector=params.detect.detector))
+        costs["detect (frame)"].append(time.perf_counter() - t)
+        for box, _ in found:
+            t = time.perf_counter()
+            face_embedding(frame.image, box, features, params.sr)
+            small = min(box[2] - box[0], box[1] - box[3]) < params.sr.face_below_px
+            costs["encode, SR face < 80 px (face)" if small else "encode (face)"].append(
+                time.perf_counter() - t
+            )
+            t = time.perf_counter()
+            cloth, _ = clothing_box(box, frame.image.shape, features)
+            if cloth is not None:
+                clothing_feature(frame.image, cloth, features)
+            costs["clothing (face)"].append(time.perf_counter() - t)
+        clock = time.perf_counter()
+    return [{"part": k, "mean ms": f"{1000 * np.mean(v):.1f}", "count": len(v)} for k, v in costs.items()]
+
+
+def synthetic(n: int, rng: np.random.Generator) -> tuple:
+    """n faces of n/20 people (L2-normalised, 128-d), clothing, and about 3 faces per frame."""
+    people = max(2, n // 20)
+    centres = rng.normal(size=(people, 128))
+    who = rng.integers(0, people, n)
+    face = centres[who] / np.linalg.norm(centres[who], axis=1, keepdims=True) + rng.normal(
+        scale=0.02, size=(n, 128)
+    )
+    face = (face / np.linalg.norm(face, axis=1, keepdims=True)).astype(np.float32)
+    cloth = rng.random((n, 68)).astype(np.float32)
+    cloth /= np.linalg.norm(cloth, axis=1, keepdims=True)
+    return face, cloth, np.ones(n, bool), np.sort(rng.integers(0, n // 3, n))
+
+
+def recluster_table() -> list[dict]:
+    from faceclust.cluster import Clusterer
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for n in (1000, 5000, 20000):
+        clusterer = Clusterer(*synthetic(n, rng))
+        timings = {}
+        for title, params in (
+            ("new weight (fit)", fc.ClusterParams(weight=0.2)),
+            ("new eps", fc.ClusterParams(weight=0.2, eps=0.45)),
+            ("new min samples", fc.ClusterParams(weight=0.2, eps=0.45, min_samples=3)),
+        ):
+            t = time.perf_counter()
+            clusterer.labels(params)
+            timings[title] = f"{1000 * (time.perf_counter() - t):.0f}"
+        rows.append({"faces": n, **{f"{k} ms": v for k, v in timings.items()}})
+    return rows
+
+
+def umap_table() -> list[dict]:
+    """UMAP to 2-D of 128-d faces, raw and after PCA to 32-d, in one process (JIT paid once)."""
+    t = time.perf_counter()
+    import umap
+    from sklearn.decomposition import PCA
+
+    rows = [{"faces": "import umap", "128-d s": f"{time.perf_counter() - t:.1f}", "PCA 32-d s": ""}]
+    rng = np.random.default_rng(0)
+    t = time.perf_counter()
+    umap.UMAP(random_state=0).fit_transform(synthetic(300, rng)[0])
+    rows.append(
+        {"faces": "first fit, 300 (JIT)", "128-d s": f"{time.perf_counter() - t:.1f}", "PCA 32-d s": ""}
+    )
+    for n in (1000, 5000, 20000):
+        face = synthetic(n, rng)[0]
+        t = time.perf_counter()
+        umap.UMAP(random_state=0).fit_transform(face)
+        raw = time.perf_counter() - t
+        t = time.perf_counter()
+        umap.UMAP(random_state=0).fit_transform(PCA(32, random_state=0).fit_transform(face))
+        rows.append({"faces": n, "128-d s": f"{raw:.1f}", "PCA 32-d s": f"{time.perf_counter() - t:.1f}"})
+    return rows
+
+
+def main() -> None:
+    print(f"machine: {os.cpu_count()} cores; faceclust uses all of them (--workers default)\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        source = DATA / "clips" / "multi_face.avi"
+        long = tmp / "multi_face_x4.avi"
+        (tmp / "list.txt").write_text(f"file '{source}'\n" * 4)
+        subprocess.run(
+            [
+                "ffmpeg",
+                "-v",
+                "error",
+                "-f",
+                "concat",
+                "-safe",
+                "0",
+                "-i",
+                str(tmp / "list.txt"),
+                "-c",
+                "copy",
+                str(long),
+            ],
+            check=True,
+        )
+        print(table(pipeline_table([source, long], tmp)))
+    print("\nParts of extraction, one core, multi_face.avi:\n")
+    print(table(breakdown(source)))
+    print("\nRe-clustering (agglomerative), synthetic faces:\n")
+    print(table(recluster_table()))
+    print("\nUMAP to 2-D, synthetic faces:\n")
+    print(table(umap_table()))
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--stage"]:
+        print(json.dumps(stage(*sys.argv[2:5])))
+    else:
+        main()
