@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -63,6 +66,13 @@ def cluster_summary(faces: FaceTable, labels: np.ndarray, seconds_per_frame: flo
     return pd.DataFrame(rows, columns=columns)
 
 
+def safe_name(name: str) -> str:
+    """``name`` as a safe folder name inside a zip: letters of any script, digits, ``-`` and
+    ``_`` kept, anything else (``/``, ``..``, spaces) made ``_``; never empty, at most 64 chars."""
+    cleaned = re.sub(r"[^\w\-]+", "_", name, flags=re.UNICODE).strip("_.")[:64]
+    return cleaned or "unnamed"
+
+
 def _manifest(table: pd.DataFrame, folder: str) -> pd.DataFrame:
     manifest = table[["face_id", "cluster", "frame_index", "t_sec", "top", "right", "bottom", "left"]].copy()
     manifest.insert(1, "face_file", [f"{folder}/faces/{i}.jpg" for i in manifest["face_id"]])
@@ -70,38 +80,44 @@ def _manifest(table: pd.DataFrame, folder: str) -> pd.DataFrame:
     return manifest
 
 
-def _add_cluster(
-    archive: zipfile.ZipFile, faces: FaceTable, table: pd.DataFrame, folder: str
-) -> pd.DataFrame:
-    manifest = _manifest(table, folder)
-    for face_id, face_file, context_file in manifest[["face_id", "face_file", "context_file"]].itertuples(
-        index=False
-    ):
-        archive.write(faces.thumb_path(face_id), face_file)
-        archive.write(faces.context_path(face_id), context_file)
-    archive.writestr(f"{folder}/manifest.csv", manifest.to_csv(index=False))
-    return manifest
+def write_zip(
+    target: str | Path | BinaryIO,
+    faces: FaceTable,
+    table: pd.DataFrame,
+    names: Mapping[int, str] | None = None,
+    index: bool = False,
+) -> None:
+    """Write the clusters of ``table`` (face table with a ``cluster`` column) as one zip.
+
+    Each cluster is a folder named ``safe_name(names[label])`` (default ``cluster_name``) with
+    ``faces/<face_id>.jpg``, ``context/<face_id>.jpg`` (the face with its clothing) and a
+    ``manifest.csv`` listing exactly those files; ``index`` adds a top-level ``manifest.csv``
+    of every face. ``target`` is a path or a writable binary file.
+    """
+    names = names or {}
+    manifests = []
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_STORED) as archive:
+        for label, members in table.groupby("cluster", sort=True):
+            folder = safe_name(names.get(int(label), cluster_name(int(label))))
+            manifest = _manifest(members, folder)
+            rows = manifest[["face_id", "face_file", "context_file"]].itertuples(index=False)
+            for face_id, face_file, context_file in rows:
+                archive.write(faces.thumb_path(face_id), face_file)
+                archive.write(faces.context_path(face_id), context_file)
+            archive.writestr(f"{folder}/manifest.csv", manifest.to_csv(index=False))
+            manifests.append(manifest)
+        if index and manifests:
+            archive.writestr("manifest.csv", pd.concat(manifests).to_csv(index=False))
 
 
 def write_zips(faces: FaceTable, table: pd.DataFrame, folder: Path) -> list[str]:
-    """One zip per cluster and ``all_clusters.zip`` (with the unassigned faces) into ``folder``.
-
-    ``table`` is the face table with a ``cluster`` column. Each cluster's folder in a zip holds
-    ``faces/<face_id>.jpg``, ``context/<face_id>.jpg`` (face with clothing) and ``manifest.csv``.
-    Returns the zip file names.
-    """
+    """``person_NN.zip`` per cluster and ``all_clusters.zip`` (every cluster, the unassigned faces
+    and a top-level manifest) into ``folder``; returns the file names."""
     names = []
-    manifests = []
-    with zipfile.ZipFile(folder / ALL_ZIP, "w", zipfile.ZIP_STORED) as everything:
-        for label, members in table.groupby("cluster", sort=True):
-            name = cluster_name(int(label))
-            manifests.append(_add_cluster(everything, faces, members, name))
-            if label >= 0:
-                with zipfile.ZipFile(folder / f"{name}.zip", "w", zipfile.ZIP_STORED) as one:
-                    _add_cluster(one, faces, members, name)
-                names.append(f"{name}.zip")
-        if manifests:
-            everything.writestr("manifest.csv", pd.concat(manifests).to_csv(index=False))
+    for label, members in table[table["cluster"] >= 0].groupby("cluster", sort=True):
+        names.append(f"{cluster_name(int(label))}.zip")
+        write_zip(folder / names[-1], faces, members)
+    write_zip(folder / ALL_ZIP, faces, table, index=True)
     return [*names, ALL_ZIP]
 
 

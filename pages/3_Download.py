@@ -1,0 +1,66 @@
+"""Download: a zip per person, one with everyone, and the faces table."""
+
+from __future__ import annotations
+
+import io
+
+import streamlit as st
+
+import ui
+from faceclust.export import safe_name, write_zip
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def zip_bytes(
+    key: str, clusters: tuple[int, ...], names: tuple[tuple[int, str], ...], _extraction, _table
+) -> bytes:
+    """A zip of ``clusters`` (all in ``_table`` when empty), cached by what decides its content."""
+    buffer = io.BytesIO()
+    table = _table[_table["cluster"].isin(clusters)] if clusters else _table
+    write_zip(buffer, _extraction.faces, table, dict(names), index=not clusters)
+    return buffer.getvalue()
+
+
+def main() -> None:
+    st.set_page_config(page_title="faceclust · Download", page_icon="📦", layout="wide")
+    result = ui.current()
+    if result is None:
+        return
+    extraction, labels, edits = result
+    table = ui.named_table(extraction, labels, edits)
+    visible = table[~table["cluster"].isin(edits.hidden)]
+    st.title("Download")
+    if visible.empty:
+        st.info("Nothing to download: no faces are shown.")
+        return
+    key = f"{extraction.faces.folder.name}:{hash(tuple(labels))}"
+    names = tuple(sorted((int(c), edits.name(int(c))) for c in visible["cluster"].unique()))
+    stem = safe_name(st.session_state.clip_name.rsplit(".", 1)[0])
+    st.download_button(
+        "All people (zip)",
+        zip_bytes(key, (), names, extraction, visible),
+        file_name=f"{stem}_all_people.zip",
+        mime="application/zip",
+        type="primary",
+    )
+    st.download_button(
+        "Faces table (CSV)",
+        visible.to_csv(index=False).encode(),
+        file_name=f"{stem}_faces.csv",
+        mime="text/csv",
+    )
+    st.subheader("One person at a time")
+    for cluster, name in names:
+        if cluster < 0:
+            continue
+        count = int((visible["cluster"] == cluster).sum())
+        st.download_button(
+            f"{name} ({count} faces)",
+            zip_bytes(key, (cluster,), names, extraction, visible),
+            file_name=f"{safe_name(name)}.zip",
+            mime="application/zip",
+            key=f"zip-{cluster}",
+        )
+
+
+main()

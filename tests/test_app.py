@@ -1,0 +1,97 @@
+"""AppTest: each dashboard page, driven headless on a real clip (no browser)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import faceclust as fc
+from faceclust.edits import Edits
+
+TIMEOUT = 180
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+
+
+@pytest.fixture
+def samples(data, monkeypatch):
+    monkeypatch.setenv("FACECLUST_SAMPLES", str(data / "clips"))
+
+
+def _page(page: str) -> AppTest:
+    """A page of the multipage app, opened the way a user does: from the entry point."""
+    return AppTest.from_file(APP, default_timeout=TIMEOUT).switch_page(page)
+
+
+def _with_run(page: str, extraction: fc.Extraction, labels_path=None) -> AppTest:
+    app = _page(page)
+    app.session_state["extraction"] = extraction
+    app.session_state["clip_name"] = "multi_face.avi"
+    app.session_state["labels_path"] = labels_path
+    return app.run()
+
+
+def test_run_page_extracts_a_sample_clip_and_shows_the_people(samples, extractions):
+    app = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert not app.exception
+    names = [str(o) for o in app.selectbox[0].options]
+    app.selectbox[0].select_index(names.index("multi_face.avi")).run()
+    app.button[0].click().run()  # Run (the clip is in the session cache: loads at once)
+    assert not app.exception
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Faces"] == "140" and metrics["People"] == "3"
+
+
+def test_run_page_without_a_clip_explains_itself(tmp_path, monkeypatch):
+    monkeypatch.setenv("FACECLUST_SAMPLES", str(tmp_path))
+    app = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert not app.exception
+    assert any("No clip yet" in i.value for i in app.info)
+
+
+def test_people_page_shows_cards_scores_and_edits(extractions, data):
+    labels = data / "labels" / "multi_face.avi.labels.csv"
+    app = _with_run("pages/1_People.py", extractions["multi_face.avi"], labels)
+    assert not app.exception
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["BCubed F"] == "1.000"
+    assert sum("faces ·" in m.value for m in app.markdown) == 3
+    # Merge two people: the page then shows two cards and says what re-clustering would do.
+    app.session_state["edits"].merge([2], into=1)
+    app.run()
+    assert sum("faces ·" in m.value for m in app.markdown) == 2
+    assert any("edit(s)" in w.value for w in app.sidebar.warning)
+
+
+def test_moving_a_slider_reclusters_and_discards_edits(extractions):
+    app = _with_run("pages/1_People.py", extractions["multi_face.avi"])
+    app.session_state["edits"] = Edits(names={0: "Argyle"})
+    app.run()
+    assert any("Argyle" in m.value for m in app.markdown)
+    app.sidebar.slider(key="w_eps").set_value(0.3).run()
+    assert not app.exception
+    assert app.session_state["clustering"].eps == 0.3
+    assert len(app.session_state["edits"]) == 0
+    assert sum("faces ·" in m.value for m in app.markdown) > 3  # eps 0.3 splits people
+
+
+def test_compare_page_draws_both_projections(extractions):
+    app = _with_run("pages/2_Compare.py", extractions["multi_face.avi"])
+    assert not app.exception
+    charts = app.get("plotly_chart")
+    assert len(charts) == 2
+
+
+def test_download_page_offers_a_zip_per_person(extractions):
+    app = _with_run("pages/3_Download.py", extractions["multi_face.avi"])
+    assert not app.exception
+    buttons = app.get("download_button")
+    assert len(buttons) == 2 + 3  # everyone, the CSV, three people
+
+
+@pytest.mark.parametrize("page", ["pages/1_People.py", "pages/2_Compare.py", "pages/3_Download.py"])
+def test_pages_before_a_run_point_to_the_run_page(page):
+    app = _page(page).run()
+    assert not app.exception
+    assert any("No clip yet" in i.value for i in app.info)

@@ -1,0 +1,150 @@
+"""Streamlit helpers shared by the dashboard's pages: state, the tuning sidebar, cached views.
+
+Pages gather parameters and render; all computing is done by the faceclust library.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+import faceclust as fc
+from faceclust.edits import Edits
+from faceclust.project import fused_vectors, project, warm_up
+
+CLIP_TYPES = ["mp4", "avi", "mov", "mkv", "webm"]
+#: Super-resolution choices ordered by cost, cheapest first.
+SR_BY_COST = ["none", "bicubic_x4", "fsrcnn-small_x4", "fsrcnn_x4", "espcn_x4", "lapsrn_x4", "edsr_x4"]
+DEFAULT_CLUSTERING = fc.ClusterParams()
+
+
+def samples_dir() -> Path:
+    """Where sample clips are listed from (``FACECLUST_SAMPLES``)."""
+    return Path(os.environ.get("FACECLUST_SAMPLES", "samples")).expanduser()
+
+
+def sample_clips() -> list[Path]:
+    folder = samples_dir()
+    return (
+        sorted(p for p in folder.glob("*") if p.suffix.lower().lstrip(".") in CLIP_TYPES)
+        if folder.is_dir()
+        else []
+    )
+
+
+def labels_beside(clip: Path) -> Path | None:
+    """A labels file for a sample clip: ``CLIP.labels.csv`` beside it or in ``../labels/``."""
+    for candidate in (
+        clip.with_name(f"{clip.name}.labels.csv"),
+        clip.parent.parent / "labels" / f"{clip.name}.labels.csv",
+    ):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def save_upload(upload) -> Path:
+    """Store an uploaded file under a name the app makes (never the user's path); once per file."""
+    saved = st.session_state.setdefault("uploads", {})
+    if upload.file_id not in saved:
+        folder = Path(tempfile.gettempdir()) / "faceclust-uploads"
+        folder.mkdir(exist_ok=True)
+        suffix = Path(upload.name).suffix.lower()
+        path = folder / f"{uuid.uuid4().hex}{suffix if suffix.lstrip('.') in CLIP_TYPES else ''}"
+        path.write_bytes(upload.getbuffer())
+        saved[upload.file_id] = path
+    return saved[upload.file_id]
+
+
+@st.cache_resource
+def umap_warmer() -> threading.Thread:
+    """Compile UMAP once per server in the background, so the first projection is quick."""
+    thread = threading.Thread(target=warm_up, daemon=True, name="umap-warm-up")
+    thread.start()
+    return thread
+
+
+def tuning_sidebar() -> fc.ClusterParams:
+    """Clustering controls in the sidebar; their values live in session state across pages."""
+    state = st.session_state
+    chosen = state.setdefault("clustering", DEFAULT_CLUSTERING)
+    sidebar = st.sidebar
+    sidebar.header("Tune")
+    edits: Edits = state.setdefault("edits", Edits())
+    if len(edits):
+        sidebar.warning(
+            f"You have {len(edits)} edit(s). Changing these settings re-clusters and discards them."
+        )
+    algorithms = list(fc.ALGORITHMS)
+    algorithm = sidebar.selectbox(
+        "Algorithm", algorithms, index=algorithms.index(chosen.algorithm), key="w_algorithm"
+    )
+    weight = sidebar.slider(
+        "Clothing weight",
+        0.0,
+        1.0,
+        chosen.weight,
+        0.05,
+        key="w_weight",
+        help="0 is face only. Clothing helps within a scene; it misleads where people change clothes.",
+    )
+    eps = sidebar.slider(
+        "eps (distance)",
+        0.2,
+        1.0,
+        chosen.eps,
+        0.01,
+        key="w_eps",
+        help="Lower splits people; higher merges look-alikes. Korean footage: try 0.40-0.45.",
+    )
+    min_samples = sidebar.slider(
+        "Min samples",
+        1,
+        10,
+        chosen.min_samples,
+        key="w_min_samples",
+        help="Smaller clusters become unassigned.",
+    )
+    params = fc.ClusterParams(algorithm, weight, eps, min_samples)
+    if params != chosen:
+        if len(edits):
+            st.toast(f"Re-clustered: {len(edits)} edit(s) discarded.")
+            state.edits = Edits()
+        state.clustering = params
+    return params
+
+
+def current() -> tuple[fc.Extraction, np.ndarray, Edits] | None:
+    """The session's extraction, its edited labels and the edits; None (with a hint) before a run."""
+    state = st.session_state
+    extraction = state.get("extraction")
+    params = tuning_sidebar()
+    if extraction is None:
+        st.info("No clip yet. Bring one on the Run page.")
+        st.page_link("app.py", label="Go to Run", icon="▶️")
+        return None
+    labels = fc.cluster(extraction, params)
+    edits: Edits = state.edits
+    return extraction, edits.apply(labels, extraction.faces.table["face_id"].to_numpy()), edits
+
+
+def named_table(extraction: fc.Extraction, labels: np.ndarray, edits: Edits) -> pd.DataFrame:
+    """The face table with ``cluster`` and ``person`` (display name) columns."""
+    table = extraction.faces.table.assign(cluster=labels)
+    return table.assign(person=[edits.name(label) for label in labels])
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def projection(cache_key: str, weight: float | None, _faces: fc.FaceTable) -> np.ndarray:
+    """UMAP of one extraction's faces (``weight`` None: face only), cached by key and weight."""
+    umap_warmer().join()
+    if weight is None:
+        return project(_faces.face_embedding)
+    return project(fused_vectors(_faces.face_embedding, _faces.cloth_feature, _faces.has_cloth, weight))
