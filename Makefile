@@ -6,7 +6,7 @@ SHARED := $(abspath ../shared/data)
 export FACECLUST_MODELS ?= $(HOME)/.cache/faceclust/models:$(SHARED)/models:$(SHARED)/sr_models
 export FACECLUST_SAMPLES ?= $(SHARED)/clips
 
-.PHONY: app test lint system
+.PHONY: app test lint system fast-dlib
 
 $(BIN)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,3 +30,16 @@ lint: $(BIN)/.installed
 
 test: system lint
 	$(BIN)/python -m pytest
+
+# Optional, once: dlib built from source against OpenBLAS encodes a face in ~24 ms against
+# ~100 ms for the prebuilt dlib-bin (bench/speed.py), with the same embeddings (so the cache
+# stays valid). The build takes ~13 minutes on 2 cores; pip caches the wheel, so a rebuilt
+# .venv gets it back in seconds. `make test` / `make app` reinstall dlib-bin when
+# requirements.txt changes: run this again then.
+fast-dlib: $(BIN)/.installed
+	@command -v cmake >/dev/null && [ -e /usr/lib/x86_64-linux-gnu/libopenblas.so ] || { \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cmake libopenblas-dev >/dev/null; }
+	$(BIN)/pip wheel --quiet --no-deps --no-binary dlib dlib==20.0.0 -w .wheels
+	$(BIN)/pip uninstall --quiet -y dlib-bin
+	$(BIN)/pip install --quiet --no-deps --force-reinstall .wheels/dlib-20.0.0-*.whl
+	$(BIN)/python -c "import dlib; assert dlib.DLIB_USE_BLAS; print('dlib', dlib.__version__, 'with BLAS')"
