@@ -19,10 +19,11 @@ $(BIN)/.installed: requirements.txt pyproject.toml
 app: $(BIN)/.installed
 	$(BIN)/streamlit run app.py
 
-# System packages the tests need (ffmpeg makes test clips in other containers); root installs them.
+# System packages the tests need, installed with apt where missing: ffmpeg makes test clips in
+# other containers, Debian's chromium is the browser of the end-to-end test.
 system:
-	@command -v ffmpeg >/dev/null || { apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null; }
+	@command -v ffmpeg >/dev/null && [ -x /usr/bin/chromium ] || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg chromium >/dev/null; }
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

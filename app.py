@@ -1,134 +1,28 @@
 """faceclust dashboard: bring a clip, run extraction, then tune, inspect, compare and download.
 
-Start it with `make app`. This is the Run page; the others are in pages/.
+Start it with `make app`. This file is the router; the pages are in pages/.
 """
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
-
 import streamlit as st
 
-import faceclust as fc
 import ui
 
 
-def clip_ui() -> tuple[Path, Path | None] | None:
-    """Pick a sample clip or upload one; returns (clip, labels file or None)."""
-    samples = ui.sample_clips()
-    source = st.radio(
-        "Clip",
-        ["Sample clip", "Upload"],
-        horizontal=True,
-        index=0 if samples else 1,
-        label_visibility="collapsed",
-    )
-    if source == "Sample clip":
-        if not samples:
-            st.info(f"No sample clips in {ui.samples_dir()} (set FACECLUST_SAMPLES).")
-            return None
-        clip = st.selectbox("Sample clip", samples, format_func=lambda p: p.name)
-        return clip, ui.labels_beside(clip)
-    upload = st.file_uploader("Upload a clip", type=ui.CLIP_TYPES)
-    labels = st.file_uploader("Labels file (optional, for scores)", type=["csv"])
-    if upload is None:
-        return None
-    return ui.save_upload(upload), ui.save_upload(labels) if labels is not None else None
-
-
-def extraction_ui() -> tuple[fc.ExtractParams, bool]:
-    """The extraction form; returns its parameters and whether Run was pressed."""
-    defaults = fc.ExtractParams()
-    with st.form("extract"):
-        left, middle, right = st.columns(3)
-        step = left.number_input(
-            "Every Nth frame",
-            1,
-            300,
-            defaults.sampling.step,
-            help="15 is 2 frames a second at 30 fps. Smaller finds more, slower.",
-        )
-        detectors = ["auto", *fc.DETECTORS]
-        detector = middle.selectbox(
-            "Detector", detectors, help="auto: YuNet (finds small and profile faces)."
-        )
-        sr = right.select_slider(
-            "Super-resolution (by cost)",
-            ui.SR_BY_COST,
-            value="fsrcnn-small_x4",
-            help="Upscales faces under 80 px before they are described.",
-        )
-        run = st.form_submit_button("Run", type="primary")
-    params = fc.ExtractParams(
-        sampling=fc.SamplingParams(step=int(step)),
-        detect=fc.DetectParams(detector=detector),
-        sr=fc.SRParams(method=sr),
-    )
-    return params, run
-
-
-def run_extraction(clip: Path, params: fc.ExtractParams) -> fc.Extraction | None:
-    started = time.perf_counter()
-    with st.status("Finding faces...", expanded=True) as status:
-        bar = st.progress(0.0, text="Reading the clip")
-
-        def progress(stage: str, done: int, total: int) -> None:
-            if stage != "extract" or not total:
-                return
-            elapsed = time.perf_counter() - started
-            left = f", about {elapsed / done * (total - done):.0f} s left" if done else ""
-            bar.progress(min(1.0, done / total), text=f"Frame {done} of {total}{left}")
-
-        try:
-            extraction = fc.extract(clip, params, progress=progress)
-        except fc.BadInput as e:
-            status.update(label="This clip cannot be used", state="error")
-            st.error(str(e))
-            return None
-        source = (
-            "loaded from the cache" if extraction.cache_hit else f"in {time.perf_counter() - started:.0f} s"
-        )
-        status.update(
-            label=f"{len(extraction.faces.table)} faces, {source}", state="complete", expanded=False
-        )
-    return extraction
-
-
 def main() -> None:
-    st.set_page_config(page_title="faceclust", page_icon="🎬", layout="wide")
+    st.set_page_config(page_title="faceclust", page_icon=":material/movie:", layout="wide")
     ui.umap_warmer()
-    st.title("faceclust")
-    st.caption("Who appears in this video clip, and when?")
-    chosen = clip_ui()
-    params, run = extraction_ui()
-    state = st.session_state
-    if run and chosen is not None:
-        extraction = run_extraction(chosen[0], params)
-        if extraction is not None:
-            state.extraction, state.clip_name, state.labels_path = extraction, chosen[0].name, chosen[1]
-            state.edits = ui.Edits()
-    elif run:
-        st.warning("Choose or upload a clip first.")
-    result = ui.current()
-    if result is None:
-        return
-    extraction, labels, _ = result
-    faces = len(labels)
-    people = len(set(labels[labels >= 0]))
-    st.subheader(state.clip_name)
-    a, b, c = st.columns(3)
-    a.metric("Faces", faces)
-    b.metric("People", people)
-    c.metric("Unassigned", int((labels < 0).sum()))
-    if faces == 0:
-        st.info("No faces were found. Try a smaller frame step or another detector.")
-    elif people <= 1:
-        st.info("Everyone here looks like one person at these settings. Lower eps to split them.")
-    left, middle, right = st.columns(3)
-    left.page_link("pages/1_People.py", label="See the people", icon="🧑")
-    middle.page_link("pages/2_Compare.py", label="Compare projections", icon="🗺️")
-    right.page_link("pages/3_Download.py", label="Download", icon="📦")
+    pages = [
+        st.Page(ui.RUN, title="Run", icon=":material/play_arrow:", default=True),
+        st.Page(ui.PEOPLE, title="People", icon=":material/group:"),
+        st.Page(ui.COMPARE, title="Compare", icon=":material/scatter_plot:"),
+        st.Page(ui.DOWNLOAD, title="Download", icon=":material/download:"),
+    ]
+    st.navigation(pages).run()
 
 
-main()
+# Guarded: extraction's worker processes are spawned and re-import the running script, which
+# Streamlit registers as __main__; in them __name__ is "__mp_main__" and the page must not run.
+if __name__ == "__main__":
+    main()

@@ -23,6 +23,12 @@ CLIP_TYPES = ["mp4", "avi", "mov", "mkv", "webm"]
 #: Super-resolution choices ordered by cost, cheapest first.
 SR_BY_COST = ["none", "bicubic_x4", "fsrcnn-small_x4", "fsrcnn_x4", "espcn_x4", "lapsrn_x4", "edsr_x4"]
 DEFAULT_CLUSTERING = fc.ClusterParams()
+RUN, PEOPLE, COMPARE, DOWNLOAD = (
+    "pages/0_Run.py",
+    "pages/1_People.py",
+    "pages/2_Compare.py",
+    "pages/3_Download.py",
+)
 
 
 def samples_dir() -> Path:
@@ -128,7 +134,7 @@ def current() -> tuple[fc.Extraction, np.ndarray, Edits] | None:
     params = tuning_sidebar()
     if extraction is None:
         st.info("No clip yet. Bring one on the Run page.")
-        st.page_link("app.py", label="Go to Run", icon="▶️")
+        st.page_link(RUN, label="Go to Run", icon=":material/play_arrow:")
         return None
     labels = fc.cluster(extraction, params)
     edits: Edits = state.edits

@@ -197,8 +197,9 @@ def extract_faces(
 ) -> FaceTable:
     """Run extraction on ``clip`` with resolved ``params``, writing crops into ``folder``.
 
-    workers: processes to use (default: all cores). Memory stays bounded: frames are streamed
-    and at most 3 x workers of them are in flight.
+    workers: processes to use (default: all cores). They are spawned, so a script that calls
+    this must guard its entry point with ``if __name__ == "__main__":`` (as Streamlit pages
+    must too). Memory stays bounded: frames are streamed, at most 3 x workers in flight.
     """
     workers = workers or os.cpu_count() or 1
     info = probe(clip)

@@ -1,8 +1,8 @@
 """2-D projections (UMAP) of face and fused face + clothing vectors, for looking at clusters.
 
-umap-learn costs ~4 s to import and ~28 s of JIT compilation on its first fit in a process, then
-seconds per fit: call ``warm_up`` once when an app starts, reduce to ``pca_dims`` first, and
-cache projections by their inputs.
+umap-learn costs ~4 s to import and ~10-35 s of JIT compilation on its first fits in a process,
+then seconds per fit: call ``warm_up`` once when an app starts (in the background), reduce to
+``pca_dims`` first, and cache projections by their inputs.
 """
 
 from __future__ import annotations
@@ -62,7 +62,13 @@ def project(vectors: np.ndarray, params: ProjectParams | None = None) -> np.ndar
     return model.fit_transform(vectors).astype(np.float32)
 
 
+# umap-learn finds neighbours exactly below 4,096 points and with NN-descent above: each path
+# compiles on first use (~10 s and ~25 s here).
+_WARM_UP_SIZES = (64, 4200)
+
+
 def warm_up() -> None:
-    """Import umap and compile its kernels with a tiny fit, so the first real one is fast."""
+    """Import umap and compile both of its neighbour-search paths with quick fits."""
     rng = np.random.default_rng(0)
-    project(rng.normal(size=(64, 8)).astype(np.float32))
+    for n in _WARM_UP_SIZES:
+        project(rng.normal(size=(n, 8)).astype(np.float32), ProjectParams(n_epochs=10))

@@ -127,7 +127,6 @@ def edits_ui(table: pd.DataFrame, edits: ui.Edits) -> None:
 
 
 def main() -> None:
-    st.set_page_config(page_title="faceclust · People", page_icon="🧑", layout="wide")
     result = ui.current()
     if result is None:
         return
@@ -146,4 +145,7 @@ def main() -> None:
     edits_ui(table, edits)
 
 
-main()
+# Guarded: extraction's worker processes are spawned and re-import the running script, which
+# Streamlit registers as __main__; in them __name__ is "__mp_main__" and the page must not run.
+if __name__ == "__main__":
+    main()

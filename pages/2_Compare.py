@@ -32,7 +32,6 @@ def scatter(points: pd.DataFrame, title: str, key: str) -> list[int]:
 
 
 def main() -> None:
-    st.set_page_config(page_title="faceclust · Compare", page_icon="🗺️", layout="wide")
     result = ui.current()
     if result is None:
         return
@@ -69,4 +68,7 @@ def main() -> None:
         )
 
 
-main()
+# Guarded: extraction's worker processes are spawned and re-import the running script, which
+# Streamlit registers as __main__; in them __name__ is "__mp_main__" and the page must not run.
+if __name__ == "__main__":
+    main()

@@ -22,7 +22,6 @@ def zip_bytes(
 
 
 def main() -> None:
-    st.set_page_config(page_title="faceclust · Download", page_icon="📦", layout="wide")
     result = ui.current()
     if result is None:
         return
@@ -63,4 +62,7 @@ def main() -> None:
         )
 
 
-main()
+# Guarded: extraction's worker processes are spawned and re-import the running script, which
+# Streamlit registers as __main__; in them __name__ is "__mp_main__" and the page must not run.
+if __name__ == "__main__":
+    main()

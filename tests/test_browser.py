@@ -1,0 +1,157 @@
+"""End to end in a real browser: Debian's chromium driven by Playwright against `streamlit run`.
+
+Uploads multi_face.avi, waits for the people, moves the weight and eps sliders, sees both UMAP
+charts, downloads a person's zip and checks what is inside.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+BROWSER_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+WAIT_MS = 240_000
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(data, tmp_path_factory):
+    """The dashboard served on a free local port, with a cache of its own (a real extraction)."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{CHROMIUM} is missing (make test installs Debian's chromium)")
+        pytest.skip(f"{CHROMIUM} is missing")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "FACECLUST_CACHE": str(tmp_path_factory.mktemp("server-cache")),
+        "FACECLUST_SAMPLES": str(data / "clips"),
+    }
+    log = tmp_path_factory.mktemp("server") / "streamlit.log"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "app.py"),
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        process.kill()
+        pytest.fail(f"streamlit did not start: {log.read_text()[-2000:]}")
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+
+
+@pytest.fixture
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+        yield context.new_page()
+        browser.close()
+
+
+def _move_slider(page, label: str, presses: int) -> None:
+    slider = page.get_by_role("slider", name=label)
+    slider.focus()
+    for _ in range(abs(presses)):
+        slider.press("ArrowRight" if presses > 0 else "ArrowLeft")
+
+
+def _shoot(page, name: str) -> None:
+    """Save a screenshot into FACECLUST_SCREENSHOTS when set (the README's pictures)."""
+    folder = os.environ.get("FACECLUST_SCREENSHOTS")
+    if folder:
+        page.wait_for_timeout(1500)  # let charts finish drawing
+        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+
+
+def test_upload_tune_compare_download(page, server, data, tmp_path):
+    page.goto(server)
+    page.get_by_text("Upload", exact=True).click()
+    page.locator("input[type=file]").first.set_input_files(str(data / "clips" / "multi_face.avi"))
+    page.get_by_text("multi_face.avi (3.0 MB) is ready to run.").wait_for(timeout=WAIT_MS)
+    page.get_by_role("button", name="Run").click()
+    page.get_by_test_id("stMetricValue").filter(has_text="140").wait_for(timeout=WAIT_MS)
+    people = page.get_by_test_id("stMetric").filter(has_text="People")
+    assert people.get_by_test_id("stMetricValue").inner_text() == "3"
+    _shoot(page, "run")
+
+    _move_slider(page, "Clothing weight", 2)  # 0.2 -> 0.3
+    page.get_by_text("clothing weight 0.30, eps 0.50").wait_for(timeout=WAIT_MS)
+    _move_slider(page, "eps (distance)", 5)  # 0.50 -> 0.55
+    page.get_by_text("clothing weight 0.30, eps 0.55").wait_for(timeout=WAIT_MS)
+
+    page.get_by_role("link", name="Compare").first.click()
+    page.locator(".js-plotly-plot").nth(1).wait_for(timeout=WAIT_MS)
+    assert page.locator(".js-plotly-plot").count() == 2
+    assert page.get_by_text("Face + clothing (weight 0.30)").count() >= 1
+    assert page.get_by_role("slider", name="eps (distance)").get_attribute("aria-valuetext") == "0.55"
+    _shoot(page, "compare")
+
+    page.get_by_role("link", name="People").first.click()
+    page.get_by_text("faces ·").first.wait_for(timeout=WAIT_MS)
+    _shoot(page, "people")
+
+    page.get_by_role("link", name="Download").first.click()
+    button = page.get_by_role("button", name="person_00").first
+    button.wait_for(timeout=WAIT_MS)
+    with page.expect_download(timeout=WAIT_MS) as download:
+        button.click()
+    path = tmp_path / "person.zip"
+    download.value.save_as(path)
+    _shoot(page, "download")
+    with zipfile.ZipFile(path) as archive:
+        names = set(archive.namelist())
+        manifest = pd.read_csv(io.BytesIO(archive.read("person_00/manifest.csv")))
+    assert len(manifest) >= 40
+    assert names == {"person_00/manifest.csv", *manifest["face_file"], *manifest["context_file"]}
