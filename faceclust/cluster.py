@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
-from sklearn.cluster import DBSCAN, HDBSCAN
 
 from .errors import BadInput
 from .fuse import fused_distances, radius_graph
@@ -69,11 +68,15 @@ def _agglomerative(faces: Clusterer, params: ClusterParams) -> np.ndarray:
 
 
 def _dbscan(faces: Clusterer, params: ClusterParams) -> np.ndarray:
+    from sklearn.cluster import DBSCAN  # here: keeps extraction's worker processes light
+
     graph = faces.graph(params.weight, params.eps)
     return DBSCAN(params.eps, min_samples=params.min_samples, metric="precomputed").fit_predict(graph)
 
 
 def _hdbscan(faces: Clusterer, params: ClusterParams) -> np.ndarray:
+    from sklearn.cluster import HDBSCAN
+
     if faces.n < 2:
         return np.full(faces.n, -1)
     return HDBSCAN(

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import normalized_mutual_info_score
 
 from .errors import BadInput
 
@@ -95,6 +94,8 @@ def evaluate(faces: pd.DataFrame, labels: pd.DataFrame) -> dict[str, float]:
     Returns coverage, bcubed_precision/recall/f, pairwise_precision/recall/f, nmi, wcp (weighted
     cluster purity), same_frame_violations and the counts they rest on.
     """
+    from sklearn.metrics import normalized_mutual_info_score
+
     labels = labels[labels["identity"].astype(str) != "ignore"].reset_index(drop=True)
     if labels.empty:
         raise BadInput("the labels file has no scored faces")
