@@ -127,8 +127,9 @@ def tuning_sidebar() -> fc.ClusterParams:
     return params
 
 
-def current() -> tuple[fc.Extraction, np.ndarray, Edits] | None:
-    """The session's extraction, its edited labels and the edits; None (with a hint) before a run."""
+def current() -> tuple[fc.Extraction, pd.DataFrame, Edits] | None:
+    """The session's extraction, its face table with the edited ``cluster`` and the ``person``
+    (display name) of each face, and the edits; None (with a hint) before a run."""
     state = st.session_state
     extraction = state.get("extraction")
     params = tuning_sidebar()
@@ -136,15 +137,10 @@ def current() -> tuple[fc.Extraction, np.ndarray, Edits] | None:
         st.info("No clip yet. Bring one on the Run page.")
         st.page_link(RUN, label="Go to Run", icon=":material/play_arrow:")
         return None
-    labels = fc.cluster(extraction, params)
     edits: Edits = state.edits
-    return extraction, edits.apply(labels, extraction.faces.table["face_id"].to_numpy()), edits
-
-
-def named_table(extraction: fc.Extraction, labels: np.ndarray, edits: Edits) -> pd.DataFrame:
-    """The face table with ``cluster`` and ``person`` (display name) columns."""
+    labels = edits.apply(fc.cluster(extraction, params), extraction.faces.table["face_id"].to_numpy())
     table = extraction.faces.table.assign(cluster=labels)
-    return table.assign(person=[edits.name(label) for label in labels])
+    return extraction, table.assign(person=[edits.name(label) for label in labels]), edits
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

@@ -110,7 +110,8 @@ def main() -> None:
     result = ui.current()
     if result is None:
         return
-    extraction, labels, _ = result
+    _, table, _ = result
+    labels = table["cluster"].to_numpy()
     faces = len(labels)
     people = len(set(labels[labels >= 0]))
     st.subheader(state.clip_name)

@@ -8,6 +8,7 @@ import streamlit as st
 
 import faceclust as fc
 import ui
+from faceclust.edits import Edits
 from faceclust.evaluate import LABEL_COLUMNS, read_table
 from faceclust.export import cluster_summary
 
@@ -53,7 +54,7 @@ def timeline_ui(table: pd.DataFrame, duration: float) -> None:
     st.plotly_chart(figure, width="stretch")
 
 
-def cards_ui(extraction: fc.Extraction, table: pd.DataFrame, edits: ui.Edits) -> None:
+def cards_ui(extraction: fc.Extraction, table: pd.DataFrame, edits: Edits) -> None:
     faces = extraction.faces
     summary = cluster_summary(faces, table["cluster"].to_numpy(), extraction.seconds_per_frame)
     for row in summary.itertuples():
@@ -87,7 +88,7 @@ def grid(faces: fc.FaceTable, members: pd.DataFrame, limit: int = 120) -> None:
         st.caption(f"... and {len(members) - limit} more")
 
 
-def edits_ui(table: pd.DataFrame, edits: ui.Edits) -> None:
+def edits_ui(table: pd.DataFrame, edits: Edits) -> None:
     clusters = sorted(int(c) for c in table["cluster"].unique() if c >= 0)
     if not clusters:
         return
@@ -122,7 +123,7 @@ def edits_ui(table: pd.DataFrame, edits: ui.Edits) -> None:
                 edits.moved[int(face_id)] = int(to)
                 st.rerun()
         if len(edits) and st.button("Undo all edits"):
-            st.session_state.edits = ui.Edits()
+            st.session_state.edits = Edits()
             st.rerun()
 
 
@@ -130,8 +131,7 @@ def main() -> None:
     result = ui.current()
     if result is None:
         return
-    extraction, labels, edits = result
-    table = ui.named_table(extraction, labels, edits)
+    extraction, table, edits = result
     st.title(f"People in {st.session_state.clip_name}")
     if table.empty:
         st.info("No faces were found in this clip.")
@@ -139,7 +139,7 @@ def main() -> None:
     scores_ui(table)
     duration = float(extraction.meta["frame_count"] / (extraction.meta["fps"] or 25.0))
     timeline_ui(table[~table["cluster"].isin(edits.hidden)], duration)
-    if not (labels >= 0).any():
+    if not (table["cluster"] >= 0).any():
         st.info("No one was grouped: every face is unassigned. Raise eps or lower min samples.")
     cards_ui(extraction, table, edits)
     edits_ui(table, edits)

@@ -35,8 +35,7 @@ def main() -> None:
     result = ui.current()
     if result is None:
         return
-    extraction, labels, edits = result
-    table = ui.named_table(extraction, labels, edits)
+    extraction, table, edits = result
     st.title("Face only vs face + clothing")
     if len(table) < 4:
         st.info("Too few faces to project.")

@@ -25,14 +25,13 @@ def main() -> None:
     result = ui.current()
     if result is None:
         return
-    extraction, labels, edits = result
-    table = ui.named_table(extraction, labels, edits)
+    extraction, table, edits = result
     visible = table[~table["cluster"].isin(edits.hidden)]
     st.title("Download")
     if visible.empty:
         st.info("Nothing to download: no faces are shown.")
         return
-    key = f"{extraction.faces.folder.name}:{hash(tuple(labels))}"
+    key = f"{extraction.faces.folder.name}:{hash(tuple(table['cluster']))}"
     names = tuple(sorted((int(c), edits.name(int(c))) for c in visible["cluster"].unique()))
     stem = safe_name(st.session_state.clip_name.rsplit(".", 1)[0])
     st.download_button(
