@@ -95,3 +95,13 @@ def test_pages_before_a_run_point_to_the_run_page(page):
     app = _page(page).run()
     assert not app.exception
     assert any("No clip yet" in i.value for i in app.info)
+
+
+def test_a_bad_clip_is_a_message_and_the_app_keeps_running(tmp_path, monkeypatch):
+    (tmp_path / "broken.mp4").write_bytes(b"\x00not a video" * 1000)
+    monkeypatch.setenv("FACECLUST_SAMPLES", str(tmp_path))
+    app = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    app.button[0].click().run()
+    assert not app.exception
+    assert any("not a readable video" in e.value for e in app.error)
+    assert any("No clip yet" in i.value for i in app.info)

@@ -90,14 +90,19 @@ def server(data, tmp_path_factory):
 
 
 @pytest.fixture
-def page(server):
+def browser(server):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-        yield context.new_page()
+        yield browser
         browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    return context.new_page()
 
 
 def _move_slider(page, label: str, presses: int) -> None:
@@ -115,7 +120,7 @@ def _shoot(page, name: str) -> None:
         page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
 
 
-def test_upload_tune_compare_download(page, server, data, tmp_path):
+def test_upload_tune_compare_download(page, browser, server, data, tmp_path):
     page.goto(server)
     page.get_by_text("Upload", exact=True).click()
     page.locator("input[type=file]").first.set_input_files(str(data / "clips" / "multi_face.avi"))
@@ -125,6 +130,12 @@ def test_upload_tune_compare_download(page, server, data, tmp_path):
     people = page.get_by_test_id("stMetric").filter(has_text="People")
     assert people.get_by_test_id("stMetricValue").inner_text() == "3"
     _shoot(page, "run")
+
+    # A second browser session is independent: it has no clip of its own yet.
+    other = browser.new_context().new_page()
+    other.goto(server)
+    other.get_by_text("No clip yet").wait_for(timeout=WAIT_MS)
+    other.close()
 
     _move_slider(page, "Clothing weight", 2)  # 0.2 -> 0.3
     page.get_by_text("clothing weight 0.30, eps 0.50").wait_for(timeout=WAIT_MS)
