@@ -69,6 +69,20 @@ def save_upload(upload) -> Path:
     return saved[upload.file_id]
 
 
+WEIGHT_STEP = 0.05
+
+
+def prefit_weights(extraction: fc.Extraction) -> None:
+    """Build the clustering trees of every weight the slider offers in the background, once per
+    extraction, so that moving the weight slider re-clusters in milliseconds."""
+    key = f"prefit:{extraction.faces.folder.name}"
+    if key not in st.session_state:
+        weights = [round(i * WEIGHT_STEP, 2) for i in range(round(1 / WEIGHT_STEP) + 1)]
+        thread = threading.Thread(target=extraction.clusterer.prefit, args=(weights,), daemon=True)
+        thread.start()
+        st.session_state[key] = thread
+
+
 @st.cache_resource
 def umap_warmer() -> threading.Thread:
     """Compile UMAP once per server in the background, so the first projection is quick."""
@@ -97,7 +111,7 @@ def tuning_sidebar() -> fc.ClusterParams:
         0.0,
         1.0,
         chosen.weight,
-        0.05,
+        WEIGHT_STEP,
         key="w_weight",
         help="0 is face only. Clothing helps within a scene; it misleads where people change clothes.",
     )
@@ -137,6 +151,7 @@ def current() -> tuple[fc.Extraction, pd.DataFrame, Edits] | None:
         st.info("No clip yet. Bring one on the Run page.")
         st.page_link(RUN, label="Go to Run", icon=":material/play_arrow:")
         return None
+    prefit_weights(extraction)
     edits: Edits = state.edits
     labels = edits.apply(fc.cluster(extraction, params), extraction.faces.table["face_id"].to_numpy())
     table = extraction.faces.table.assign(cluster=labels)

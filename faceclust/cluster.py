@@ -140,10 +140,11 @@ class Clusterer:
 
     face: (N, 128), cloth: (N, K), both L2-normalised; has_cloth: (N,) bool; frames: (N,) frame
     index of each face. The agglomerative tree depends only on the clothing weight and is kept
-    for the last few weights, so a new eps or min_samples only re-cuts it.
+    for the last 32 weights, so a new eps or min_samples only re-cuts it, and ``prefit`` can
+    build the trees of the weights a slider offers ahead of time (a tree is (N-1) x 4 floats).
     """
 
-    _TREES_KEPT = 4
+    _TREES_KEPT = 32
 
     def __init__(self, face: np.ndarray, cloth: np.ndarray, has_cloth: np.ndarray, frames: np.ndarray):
         self.face, self.cloth, self.has_cloth, self.frames = face, cloth, has_cloth, frames
@@ -178,12 +179,19 @@ class Clusterer:
         """Average-linkage tree (scipy format) of the constrained distances; None below 2 faces."""
         if self.n < 2:
             return None
-        if weight not in self._trees:
+        key = round(weight, 6)  # 0.15 and 0.15000000000000002 (a slider's float) are one weight
+        if key not in self._trees:
             condensed = squareform(self.constrained_distances(weight), checks=False)
-            self._trees[weight] = linkage(condensed.astype(np.float64), "average")
+            self._trees[key] = linkage(condensed.astype(np.float64), "average")
             while len(self._trees) > self._TREES_KEPT:
                 del self._trees[next(iter(self._trees))]
-        return self._trees[weight]
+        return self._trees[key]
+
+    def prefit(self, weights: list[float]) -> None:
+        """Build the trees of ``weights`` now (for example in a background thread), so that
+        moving to any of them later costs a re-cut only."""
+        for weight in weights:
+            self.tree(weight)
 
     def labels(self, params: ClusterParams) -> np.ndarray:
         """Cluster labels (N,) int: -1 unassigned, 0 the largest cluster."""

@@ -77,3 +77,19 @@ def test_small_clusters_are_unassigned_and_empty_input_is_fine():
 def test_absurd_parameters_are_bad_input(params, message):
     with pytest.raises(BadInput, match=message):
         params.validate()
+
+
+def test_prefitted_weights_give_the_same_labels_as_fitting_on_demand():
+    from faceclust.cluster import Clusterer
+
+    rng = np.random.default_rng(6)
+    face, _ = _people(rng, [15, 15], spread=0.4)
+    cloth = rng.random((30, 4)).astype(np.float32)
+    cloth /= np.linalg.norm(cloth, axis=1, keepdims=True)
+    args = (face, cloth, np.ones(30, bool), np.arange(30))
+    prefitted = Clusterer(*args)
+    prefitted.prefit([0.15, 0.3])
+    for weight in (0.15000000000000002, 0.3):  # a slider's float is the same weight
+        params = ClusterParams(weight=weight, eps=0.6)
+        assert np.array_equal(prefitted.labels(params), Clusterer(*args).labels(params))
+    assert len(prefitted._trees) == 2
