@@ -158,10 +158,37 @@ def current() -> tuple[fc.Extraction, pd.DataFrame, Edits] | None:
     return extraction, table.assign(person=[edits.name(label) for label in labels]), edits
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
-def projection(cache_key: str, weight: float | None, _faces: fc.FaceTable) -> np.ndarray:
-    """UMAP of one extraction's faces (``weight`` None: face only), cached by key and weight."""
-    umap_warmer().join()
-    if weight is None:
-        return project(_faces.face_embedding)
-    return project(fused_vectors(_faces.face_embedding, _faces.cloth_feature, _faces.has_cloth, weight))
+@st.cache_resource
+def _projection_store() -> tuple[dict, threading.Lock]:
+    """UMAP layouts shared by the server's sessions: (cache key, weight or None) -> (N, 2)."""
+    return {}, threading.Lock()
+
+
+def projection(faces: fc.FaceTable, weight: float | None) -> np.ndarray:
+    """UMAP of one extraction's faces (``weight`` None: face only), computed once per server.
+
+    One UMAP runs at a time (each is single-threaded with a fixed seed): a request for a layout
+    being prefetched waits for it instead of computing it twice.
+    """
+    store, lock = _projection_store()
+    key = (faces.folder.name, None if weight is None else round(weight, 6))
+    with lock:
+        if key not in store:
+            umap_warmer().join()
+            if weight is None:
+                store[key] = project(faces.face_embedding)
+            else:
+                store[key] = project(
+                    fused_vectors(faces.face_embedding, faces.cloth_feature, faces.has_cloth, weight)
+                )
+    return store[key]
+
+
+def prefetch_projections(faces: fc.FaceTable, weight: float) -> None:
+    """Compute the layouts of the slider's neighbouring weights in the background, so that one
+    step of the weight slider shows both views at once."""
+    neighbours = [w for w in (weight - WEIGHT_STEP, weight + WEIGHT_STEP) if -1e-9 <= w <= 1 + 1e-9]
+    thread = threading.Thread(
+        target=lambda: [projection(faces, round(w, 2)) for w in neighbours], daemon=True
+    )
+    thread.start()

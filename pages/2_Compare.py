@@ -41,11 +41,11 @@ def main() -> None:
         st.info("Too few faces to project.")
         return
     faces = extraction.faces
-    key = faces.folder.name
     weight = st.session_state.clustering.weight
     with st.spinner("Projecting (the first time after the app starts compiles UMAP, about 30 s)..."):
-        face_only = ui.projection(key, None, faces)
-        fused = ui.projection(key, weight, faces)
+        face_only = ui.projection(faces, None)
+        fused = ui.projection(faces, weight)
+    ui.prefetch_projections(faces, weight)
     shown = ~table["cluster"].isin(edits.hidden)
     left, right = st.columns(2)
     with left:
