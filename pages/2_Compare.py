@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import plotly.express as px
 import streamlit as st
@@ -20,6 +19,7 @@ def scatter(points: pd.DataFrame, title: str, key: str) -> list[int]:
         title=title,
         height=520,
         hover_data={"x": False, "y": False, "face_id": True, "t_sec": ":.1f", "person": True},
+        custom_data=["face_id"],
     )
     figure.update_layout(dragmode="lasso", margin={"l": 0, "r": 0, "t": 40, "b": 0}, legend_title_text="")
     figure.update_xaxes(visible=False)
@@ -27,8 +27,9 @@ def scatter(points: pd.DataFrame, title: str, key: str) -> list[int]:
     event = st.plotly_chart(
         figure, width="stretch", key=key, on_select="rerun", selection_mode=("lasso", "box")
     )
-    chosen = event.selection.point_indices if event and event.selection else []
-    return points["face_id"].to_numpy()[np.asarray(chosen, dtype=int)].tolist() if chosen else []
+    # One trace per person: point indices are per trace, so the face id travels as customdata.
+    points = event.selection.points if event and event.selection else []
+    return [int(point["customdata"][0]) for point in points if point.get("customdata")]
 
 
 def main() -> None:

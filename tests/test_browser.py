@@ -147,6 +147,20 @@ def test_upload_tune_compare_download(page, browser, server, data, tmp_path):
     assert page.locator(".js-plotly-plot").count() == 2
     assert page.get_by_text("Face + clothing (weight 0.30)").count() >= 1
     assert page.get_by_role("slider", name="eps (distance)").get_attribute("aria-valuetext") == "0.55"
+    # Lasso around the whole face-only chart: its faces are shown below.
+    box = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+    left, top, right, bottom = (
+        box["x"] + 5,
+        box["y"] + 5,
+        box["x"] + box["width"] - 5,
+        box["y"] + box["height"] - 5,
+    )
+    page.mouse.move(left, top)
+    page.mouse.down()
+    for x, y in ((right, top), (right, bottom), (left, bottom), (left, top + 10)):
+        page.mouse.move(x, y, steps=8)
+    page.mouse.up()
+    page.get_by_text("140 selected faces").wait_for(timeout=WAIT_MS)
     _shoot(page, "compare")
 
     page.get_by_role("link", name="People").first.click()
