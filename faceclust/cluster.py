@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -105,23 +106,6 @@ ALGORITHMS = {
 }
 
 
-def _split_same_frame(labels, face, cloth, has_cloth, frames, weight) -> np.ndarray:
-    """Unassign all but the most central face of each frame within each cluster."""
-    labels = labels.copy()
-    for label in np.unique(labels[labels >= 0]):
-        members = np.flatnonzero(labels == label)
-        member_frames = frames[members]
-        if len(np.unique(member_frames)) == len(members):
-            continue
-        spread = fused_distances(face, cloth, has_cloth, weight, members)[:, members].mean(axis=1)
-        for frame in np.unique(member_frames):
-            same = np.flatnonzero(member_frames == frame)
-            if len(same) > 1:
-                keep = same[np.argmin(spread[same])]
-                labels[members[same[same != keep]]] = -1
-    return labels
-
-
 def _by_size(labels: np.ndarray) -> np.ndarray:
     """Renumber clusters 0, 1, ... from the largest; ties go to the one seen first."""
     out = np.full(len(labels), -1)
@@ -151,6 +135,7 @@ class Clusterer:
         self.n = len(face)
         self._trees: dict[float, np.ndarray] = {}
 
+    @cached_property
     def _same_frame_pairs(self) -> tuple[np.ndarray, np.ndarray]:
         """Row and column indices of every ordered pair of faces sharing a frame (i != j)."""
         rows, cols = [], []
@@ -168,7 +153,7 @@ class Clusterer:
         """Dense fused distances (N, N) float32, with same-frame pairs set so far apart that any
         average over two groups containing one such pair exceeds every eps."""
         dist = fused_distances(self.face, self.cloth, self.has_cloth, weight)
-        dist[self._same_frame_pairs()] = 2.0 * self.n**2 + 2.0
+        dist[self._same_frame_pairs] = 2.0 * self.n**2 + 2.0
         return dist
 
     def graph(self, weight: float, eps: float):
@@ -193,13 +178,30 @@ class Clusterer:
         for weight in weights:
             self.tree(weight)
 
+    def _split_same_frame(self, labels: np.ndarray, weight: float) -> np.ndarray:
+        """Unassign all but the most central face of each frame within each cluster."""
+        labels = labels.copy()
+        for label in np.unique(labels[labels >= 0]):
+            members = np.flatnonzero(labels == label)
+            member_frames = self.frames[members]
+            if len(np.unique(member_frames)) == len(members):
+                continue
+            dist = fused_distances(self.face, self.cloth, self.has_cloth, weight, members)
+            spread = dist[:, members].mean(axis=1)
+            for frame in np.unique(member_frames):
+                same = np.flatnonzero(member_frames == frame)
+                if len(same) > 1:
+                    keep = same[np.argmin(spread[same])]
+                    labels[members[same[same != keep]]] = -1
+        return labels
+
     def labels(self, params: ClusterParams) -> np.ndarray:
         """Cluster labels (N,) int: -1 unassigned, 0 the largest cluster."""
         params.validate()
         if self.n == 0:
             return np.zeros(0, dtype=int)
         raw = np.asarray(ALGORITHMS[params.algorithm](self, params))
-        raw = _split_same_frame(raw, self.face, self.cloth, self.has_cloth, self.frames, params.weight)
+        raw = self._split_same_frame(raw, params.weight)
         return _by_size(raw)
 
 
