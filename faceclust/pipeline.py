@@ -44,9 +44,18 @@ class Extraction:
         return Clusterer(faces.face_embedding, faces.cloth_feature, faces.has_cloth, frames)
 
     @property
+    def _fps(self) -> float:
+        return self.meta["fps"] or 25.0  # containers that state no rate: assume PAL
+
+    @property
     def seconds_per_frame(self) -> float:
         """Clip time each sampled frame stands for (s)."""
-        return self.meta["params"]["sampling"]["step"] / (self.meta["fps"] or 25.0)
+        return self.meta["params"]["sampling"]["step"] / self._fps
+
+    @property
+    def duration_s(self) -> float:
+        """The clip's length (s), from its header."""
+        return self.meta["frame_count"] / self._fps
 
 
 def extract(

@@ -137,8 +137,7 @@ def main() -> None:
         st.info("No faces were found in this clip.")
         return
     scores_ui(table)
-    duration = float(extraction.meta["frame_count"] / (extraction.meta["fps"] or 25.0))
-    timeline_ui(table[~table["cluster"].isin(edits.hidden)], duration)
+    timeline_ui(table[~table["cluster"].isin(edits.hidden)], extraction.duration_s)
     if not (table["cluster"] >= 0).any():
         st.info("No one was grouped: every face is unassigned. Raise eps or lower min samples.")
     cards_ui(extraction, table, edits)
