@@ -5,12 +5,14 @@ Pages gather parameters and render; all computing is done by the faceclust libra
 
 from __future__ import annotations
 
+import base64
 import os
 import tempfile
 import threading
 import uuid
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -70,6 +72,8 @@ def save_upload(upload) -> Path:
 
 
 WEIGHT_STEP = 0.05
+#: Every weight the clothing-weight slider offers.
+SLIDER_WEIGHTS = [round(i * WEIGHT_STEP, 2) for i in range(round(1 / WEIGHT_STEP) + 1)]
 
 
 def prefit_weights(extraction: fc.Extraction) -> None:
@@ -77,8 +81,7 @@ def prefit_weights(extraction: fc.Extraction) -> None:
     extraction, so that moving the weight slider re-clusters in milliseconds."""
     key = f"prefit:{extraction.faces.folder.name}"
     if key not in st.session_state:
-        weights = [round(i * WEIGHT_STEP, 2) for i in range(round(1 / WEIGHT_STEP) + 1)]
-        thread = threading.Thread(target=extraction.clusterer.prefit, args=(weights,), daemon=True)
+        thread = threading.Thread(target=extraction.clusterer.prefit, args=(SLIDER_WEIGHTS,), daemon=True)
         thread.start()
         st.session_state[key] = thread
 
@@ -158,37 +161,74 @@ def current() -> tuple[fc.Extraction, pd.DataFrame, Edits] | None:
     return extraction, table.assign(person=[edits.name(label) for label in labels]), edits
 
 
-@st.cache_resource
-def _projection_store() -> tuple[dict, threading.Lock]:
-    """UMAP layouts shared by the server's sessions: (cache key, weight or None) -> (N, 2)."""
-    return {}, threading.Lock()
+#: Side of the face pictures shown on hover, in pixels.
+HOVER_THUMB_PX = 48
 
 
-def projection(faces: fc.FaceTable, weight: float | None) -> np.ndarray:
-    """UMAP of one extraction's faces (``weight`` None: face only), computed once per server.
+def thumbnail_uris(faces: fc.FaceTable) -> list[str]:
+    """Small JPEG data URIs of the faces, in table order, for chart tooltips."""
+    return _thumbnail_uris(faces.folder.name, faces)
 
-    One UMAP runs at a time (each is single-threaded with a fixed seed): a request for a layout
-    being prefetched waits for it instead of computing it twice.
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _thumbnail_uris(key: str, _faces: fc.FaceTable) -> list[str]:
+    uris = []
+    for face_id in _faces.table["face_id"]:
+        thumb = cv2.imread(str(_faces.thumb_path(face_id)))
+        thumb = cv2.resize(thumb, (HOVER_THUMB_PX, HOVER_THUMB_PX), interpolation=cv2.INTER_AREA)
+        jpeg = cv2.imencode(".jpg", thumb, [cv2.IMWRITE_JPEG_QUALITY, 80])[1]
+        uris.append("data:image/jpeg;base64," + base64.b64encode(jpeg.tobytes()).decode())
+    return uris
+
+
+class Projections:
+    """UMAP layouts shared by the server's sessions, keyed by (extraction, weight or None).
+
+    One UMAP runs at a time (each is single-threaded with a fixed seed), so a request for a
+    layout being computed in the background waits for it instead of computing it twice. A
+    background thread fills in every weight the slider offers, nearest to the weight last looked
+    at first, so that after a short while any slider move shows both views at once.
     """
-    store, lock = _projection_store()
-    key = (faces.folder.name, None if weight is None else round(weight, 6))
-    with lock:
-        if key not in store:
-            umap_warmer().join()
-            if weight is None:
-                store[key] = project(faces.face_embedding)
-            else:
-                store[key] = project(
-                    fused_vectors(faces.face_embedding, faces.cloth_feature, faces.has_cloth, weight)
-                )
-    return store[key]
+
+    def __init__(self) -> None:
+        self._layouts: dict[tuple[str, float | None], np.ndarray] = {}
+        self._lock = threading.Lock()
+        self._looked_at: dict[str, tuple[fc.FaceTable, float]] = {}
+        self._filler: threading.Thread | None = None
+
+    def get(self, faces: fc.FaceTable, weight: float | None) -> np.ndarray:
+        """The (N, 2) layout of one extraction's faces (``weight`` None: the face embedding)."""
+        key = (faces.folder.name, None if weight is None else round(weight, 2))
+        with self._lock:
+            if key not in self._layouts:
+                umap_warmer().join()
+                vectors = faces.face_embedding
+                if weight is not None:
+                    vectors = fused_vectors(vectors, faces.cloth_feature, faces.has_cloth, weight)
+                self._layouts[key] = project(vectors)
+            return self._layouts[key]
+
+    def fill_around(self, faces: fc.FaceTable, weight: float) -> None:
+        """Compute the other slider weights' layouts in the background, nearest first."""
+        self._looked_at[faces.folder.name] = (faces, weight)
+        if self._filler is None or not self._filler.is_alive():
+            self._filler = threading.Thread(target=self._fill, daemon=True, name="umap-fill")
+            self._filler.start()
+
+    def _next_missing(self) -> tuple[fc.FaceTable, float] | None:
+        for name, (faces, weight) in list(self._looked_at.items()):
+            missing = [w for w in SLIDER_WEIGHTS if (name, w) not in self._layouts]
+            if missing:
+                return faces, min(missing, key=lambda w: abs(w - weight))
+            del self._looked_at[name]
+        return None
+
+    def _fill(self) -> None:
+        while (todo := self._next_missing()) is not None:
+            self.get(*todo)
 
 
-def prefetch_projections(faces: fc.FaceTable, weight: float) -> None:
-    """Compute the layouts of the slider's neighbouring weights in the background, so that one
-    step of the weight slider shows both views at once."""
-    neighbours = [w for w in (weight - WEIGHT_STEP, weight + WEIGHT_STEP) if -1e-9 <= w <= 1 + 1e-9]
-    thread = threading.Thread(
-        target=lambda: [projection(faces, round(w, 2)) for w in neighbours], daemon=True
-    )
-    thread.start()
+@st.cache_resource
+def projections() -> Projections:
+    """The server's one store of UMAP layouts."""
+    return Projections()

@@ -4,7 +4,7 @@ For multi_face.avi and a longer clip (multi_face.avi four times over, 94 s), at 
 stage in a fresh process: decoding alone, decoding + detection (the floor), the naive pipeline
 (one process calling face_recognition's HOG detector and encoder on every sampled frame), and
 `faceclust run` with a cold and a warm cache. Then the cost of each part of extraction, the
-re-clustering time and the UMAP time at 1k, 5k and 20k faces (synthetic embeddings).
+re-clustering time and the UMAP time at 1k to 20k faces (synthetic embeddings).
 
     .venv/bin/python bench/speed.py
 """
@@ -194,7 +194,7 @@ def umap_table() -> list[dict]:
         {"faces": "import + warm-up (JIT)", "face only s": f"{time.perf_counter() - t:.1f}", "fused s": ""}
     ]
     rng = np.random.default_rng(0)
-    for n in (1000, 5000, 20000):
+    for n in (1000, 2000, 5000, 20000):
         face, cloth, has, _ = synthetic(n, rng)
         t = time.perf_counter()
         project(face)
@@ -203,6 +203,17 @@ def umap_table() -> list[dict]:
         project(fused_vectors(face, cloth, has, 0.2))
         rows.append({"faces": n, "face only s": f"{alone:.1f}", "fused s": f"{time.perf_counter() - t:.1f}"})
     return rows
+
+
+def slider_fill_seconds(n: int = 2000) -> float:
+    """Seconds the dashboard's background filler needs for the layouts of all 21 slider weights."""
+    from faceclust.project import fused_vectors, project
+
+    face, cloth, has, _ = synthetic(n, np.random.default_rng(1))
+    t = time.perf_counter()
+    for i in range(21):
+        project(fused_vectors(face, cloth, has, i / 20))
+    return time.perf_counter() - t
 
 
 def main() -> None:
@@ -236,6 +247,7 @@ def main() -> None:
     print(table(recluster_table()))
     print("\nUMAP to 2-D, synthetic faces:\n")
     print(table(umap_table()))
+    print(f"\nAll 21 slider weights, 2,000 faces (background fill): {slider_fill_seconds():.0f} s")
 
 
 if __name__ == "__main__":

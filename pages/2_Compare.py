@@ -2,34 +2,39 @@
 
 from __future__ import annotations
 
+import altair as alt
 import pandas as pd
-import plotly.express as px
 import streamlit as st
 
 import ui
 
 
-def scatter(points: pd.DataFrame, title: str, key: str) -> list[int]:
-    """A UMAP scatter coloured by person; returns the face ids selected with lasso or box."""
-    figure = px.scatter(
-        points,
-        x="x",
-        y="y",
-        color="person",
-        title=title,
-        height=520,
-        hover_data={"x": False, "y": False, "face_id": True, "t_sec": ":.1f", "person": True},
-        custom_data=["face_id"],
+def scatter(points: pd.DataFrame, title: str, key: str) -> pd.Series:
+    """A UMAP scatter coloured by person, hover showing the face, its person and time.
+
+    Returns a mask over ``points``: the faces inside the box the user dragged (all False before).
+    """
+    # The title is markdown, not the chart's: a Vega title swallows box drags (Streamlit 1.67).
+    st.markdown(f"**{title}**")
+    box = alt.selection_interval(name="box")
+    chart = (
+        alt.Chart(points, height=520)
+        .mark_circle(size=48, opacity=0.8)
+        .encode(
+            x=alt.X("x", axis=None),
+            y=alt.Y("y", axis=None),
+            color=alt.Color("person", legend=alt.Legend(title=None, orient="bottom")),
+            # The tooltip renders a field named "image" holding a data URI as the picture.
+            tooltip=["image", "person", alt.Tooltip("t_sec", title="time (s)", format=".1f"), "face_id"],
+        )
+        .add_params(box)
     )
-    figure.update_layout(dragmode="lasso", margin={"l": 0, "r": 0, "t": 40, "b": 0}, legend_title_text="")
-    figure.update_xaxes(visible=False)
-    figure.update_yaxes(visible=False)
-    event = st.plotly_chart(
-        figure, width="stretch", key=key, on_select="rerun", selection_mode=("lasso", "box")
-    )
-    # One trace per person: point indices are per trace, so the face id travels as customdata.
-    points = event.selection.points if event and event.selection else []
-    return [int(point["customdata"][0]) for point in points if point.get("customdata")]
+    event = st.altair_chart(chart, width="stretch", key=key, on_select="rerun", selection_mode="box")
+    ranges = event.selection.get("box", {}) if event else {}
+    if not ranges:
+        return pd.Series(False, index=points.index)
+    (x_lo, x_hi), (y_lo, y_hi) = ranges["x"], ranges["y"]
+    return points["x"].between(x_lo, x_hi) & points["y"].between(y_lo, y_hi)
 
 
 def main() -> None:
@@ -44,22 +49,23 @@ def main() -> None:
     faces = extraction.faces
     weight = st.session_state.clustering.weight
     with st.spinner("Projecting (the first time after the app starts compiles UMAP, about 30 s)..."):
-        face_only = ui.projection(faces, None)
-        fused = ui.projection(faces, weight)
-    ui.prefetch_projections(faces, weight)
+        face_only = ui.projections().get(faces, None)
+        fused = ui.projections().get(faces, weight)
+    ui.projections().fill_around(faces, weight)
+    table = table.assign(image=ui.thumbnail_uris(faces))
     shown = ~table["cluster"].isin(edits.hidden)
     left, right = st.columns(2)
     with left:
         picked = scatter(table.assign(x=face_only[:, 0], y=face_only[:, 1])[shown], "Face only", "face_only")
     with right:
-        picked += scatter(
+        picked |= scatter(
             table.assign(x=fused[:, 0], y=fused[:, 1])[shown],
             f"Face + clothing (weight {weight:.2f})",
             "fused",
         )
-    st.caption("Colours are the current clusters. Select points with the lasso or box to see their faces.")
-    if picked:
-        chosen = table[table["face_id"].isin(picked)]
+    st.caption("Colours are the current clusters. Hover a point to see its face; drag a box to see many.")
+    chosen = table[shown][picked]
+    if len(chosen):
         st.subheader(f"{len(chosen)} selected faces")
         st.image(
             [str(faces.thumb_path(i)) for i in chosen["face_id"]],

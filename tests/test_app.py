@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -79,8 +80,23 @@ def test_moving_a_slider_reclusters_and_discards_edits(extractions):
 def test_compare_page_draws_both_projections(extractions):
     app = _with_run("pages/2_Compare.py", extractions["multi_face.avi"])
     assert not app.exception
-    charts = app.get("plotly_chart")
+    charts = app.get("vega_lite_chart")
     assert len(charts) == 2
+    assert all("data:image/jpeg;base64," in chart.proto.spec + str(chart.proto.datasets) for chart in charts)
+
+
+def test_projections_fill_every_slider_weight_in_the_background(extractions):
+    import ui
+
+    faces = extractions["multi_face.avi"].faces
+    projections = ui.Projections()
+    projections.fill_around(faces, 0.2)
+    projections._filler.join(timeout=TIMEOUT)
+    assert not projections._filler.is_alive()
+    assert len(projections._layouts) == len(ui.SLIDER_WEIGHTS)
+    layouts = {w: projections.get(faces, w) for w in ui.SLIDER_WEIGHTS}
+    assert all(layout.shape == (len(faces.table), 2) for layout in layouts.values())
+    assert not np.allclose(layouts[0.0], layouts[1.0])
 
 
 def test_download_page_offers_a_zip_per_person(extractions):

@@ -1,7 +1,7 @@
 """End to end in a real browser: Debian's chromium driven by Playwright against `streamlit run`.
 
 Uploads multi_face.avi, waits for the people, moves the weight and eps sliders, sees both UMAP
-charts, downloads a person's zip and checks what is inside.
+charts (a face on hover, a box selection), downloads a person's zip and checks what is inside.
 """
 
 from __future__ import annotations
@@ -143,22 +143,20 @@ def test_upload_tune_compare_download(page, browser, server, data, tmp_path):
     page.get_by_text("clothing weight 0.30, eps 0.55").wait_for(timeout=WAIT_MS)
 
     page.get_by_role("link", name="Compare").first.click()
-    page.locator(".js-plotly-plot").nth(1).wait_for(timeout=WAIT_MS)
-    assert page.locator(".js-plotly-plot").count() == 2
+    charts = page.get_by_test_id("stVegaLiteChart")
+    charts.nth(1).wait_for(timeout=WAIT_MS)
+    assert charts.count() == 2
     assert page.get_by_text("Face + clothing (weight 0.30)").count() >= 1
     assert page.get_by_role("slider", name="eps (distance)").get_attribute("aria-valuetext") == "0.55"
-    # Lasso around the whole face-only chart: its faces are shown below.
-    box = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
-    left, top, right, bottom = (
-        box["x"] + 5,
-        box["y"] + 5,
-        box["x"] + box["width"] - 5,
-        box["y"] + box["height"] - 5,
-    )
-    page.mouse.move(left, top)
+    # Hovering a point shows its face in the tooltip.
+    point = charts.nth(1).locator("g.mark-symbol path").first.bounding_box()
+    page.mouse.move(point["x"] + point["width"] / 2, point["y"] + point["height"] / 2)
+    page.locator("#vg-tooltip-element img").wait_for(timeout=WAIT_MS)
+    # A box around the whole face-only chart shows all its faces below.
+    box = charts.first.locator("svg").first.bounding_box()
+    page.mouse.move(box["x"] + 3, box["y"] + 3)
     page.mouse.down()
-    for x, y in ((right, top), (right, bottom), (left, bottom), (left, top + 10)):
-        page.mouse.move(x, y, steps=8)
+    page.mouse.move(box["x"] + box["width"] - 3, box["y"] + box["height"] - 3, steps=15)
     page.mouse.up()
     page.get_by_text("140 selected faces").wait_for(timeout=WAIT_MS)
     _shoot(page, "compare")
