@@ -1,0 +1,152 @@
+"""A corpus of awkward and broken clips, generated from the shared real clips and photos.
+
+Each entry is made on demand with ffmpeg (nothing binary is committed). ``make_corpus(folder)``
+writes them all and returns {name: path}.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+#: Clips a user may really bring: each must give a correct result.
+READABLE = [
+    "one_frame.mp4",
+    "4k.mp4",
+    "portrait_rotated.mp4",
+    "variable_rate.mkv",
+    "crowd_30_faces.mp4",
+    "예능 하이라이트 1화 (final cut).mp4",
+]
+#: Clips that cannot give a result: each must give a clear one-line message.
+BROKEN = {
+    "empty.mp4": "empty",
+    "random_bytes.mp4": "not a readable video",
+    "truncated_10pct.mp4": "truncated",
+    "truncated_50pct.mp4": "truncated",
+    "truncated_90pct.mp4": "truncated",
+    "audio_only.mp4": "not a readable video",
+    "all_black.mp4": "no faces",
+}
+
+
+def _ffmpeg(*args) -> None:
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *map(str, args)], check=True, timeout=300)
+
+
+def _crowd_frame(faces_dir: Path, rows: int = 5, cols: int = 6, side: int = 200) -> np.ndarray:
+    """30 labelled photos of 12 people tiled in one 1200x1000 frame (faces about 70 px)."""
+    photos = sorted(faces_dir.glob("*/*.jpg"))
+    people = sorted({p.parent.name for p in photos})
+    picked = [sorted(faces_dir.glob(f"{people[i % len(people)]}/*.jpg"))[i // len(people)] for i in range(30)]
+    tiles = [cv2.resize(cv2.imread(str(p)), (side, side), interpolation=cv2.INTER_AREA) for p in picked]
+    return np.vstack([np.hstack(tiles[r * cols : (r + 1) * cols]) for r in range(rows)])
+
+
+def make_corpus(folder: Path, data: Path) -> dict[str, Path]:
+    """Write every corpus clip into ``folder``; ``data`` is ../shared/data."""
+    folder.mkdir(parents=True, exist_ok=True)
+    office = data / "clips" / "multi_face.avi"
+    path = {name: folder / name for name in [*READABLE, *BROKEN]}
+
+    path["empty.mp4"].write_bytes(b"")
+    path["random_bytes.mp4"].write_bytes(np.random.default_rng(0).bytes(200_000))
+    # An mp4 with its index first (as streamed files are), then cut: readable up to the cut.
+    whole = folder / "whole.mp4"
+    _ffmpeg("-i", office, "-c:v", "libx264", "-preset", "ultrafast", "-movflags", "+faststart", whole)
+    content = whole.read_bytes()
+    for share in (10, 50, 90):
+        path[f"truncated_{share}pct.mp4"].write_bytes(content[: len(content) * share // 100])
+    whole.unlink()
+    _ffmpeg("-i", data / "clips" / "short_hamilton_clip.mp4", "-vn", "-c:a", "copy", path["audio_only.mp4"])
+    _ffmpeg("-f", "lavfi", "-i", "color=black:s=640x480:r=25:d=3", "-c:v", "libx264", path["all_black.mp4"])
+
+    _ffmpeg("-i", office, "-frames:v", "1", "-c:v", "libx264", path["one_frame.mp4"])
+    _ffmpeg(
+        "-i",
+        office,
+        "-t",
+        "3",
+        "-vf",
+        "scale=3840:2160",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        path["4k.mp4"],
+    )
+    upright = folder / "upright.mp4"  # 480x640 portrait stored sideways, as phones do
+    _ffmpeg(
+        "-i",
+        office,
+        "-t",
+        "4",
+        "-vf",
+        "scale=480:360,pad=480:640:0:140,transpose=1",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        upright,
+    )
+    _ffmpeg("-i", upright, "-c", "copy", "-metadata:s:v:0", "rotate=90", path["portrait_rotated.mp4"])
+    upright.unlink()
+    # 10 frames a second, then 30 from 2 s to 4 s, then 10 again: timestamps are irregular.
+    _ffmpeg(
+        "-i",
+        office,
+        "-t",
+        "6",
+        "-vf",
+        "select='not(mod(n\\,3))+between(n\\,60\\,119)'",
+        "-fps_mode",
+        "vfr",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        path["variable_rate.mkv"],
+    )
+    still = folder / "crowd.png"
+    cv2.imwrite(str(still), _crowd_frame(data / "faces" / "lfw_deepfunneled_subset"))
+    _ffmpeg(
+        "-loop",
+        "1",
+        "-i",
+        still,
+        "-t",
+        "2",
+        "-r",
+        "25",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        path["crowd_30_faces.mp4"],
+    )
+    still.unlink()
+    _ffmpeg(
+        "-i",
+        office,
+        "-t",
+        "6",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        path["예능 하이라이트 1화 (final cut).mp4"],
+    )
+    return path
+
+
+if __name__ == "__main__":  # python tests/corpus.py FOLDER: look at the corpus by hand
+    import sys
+
+    for name, p in make_corpus(
+        Path(sys.argv[1]), Path(__file__).resolve().parents[2] / "shared" / "data"
+    ).items():
+        print(f"{os.path.getsize(p):>10}  {name}")
