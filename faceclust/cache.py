@@ -2,8 +2,15 @@
 
 Layout of an entry ``$FACECLUST_CACHE/extract/<key>/``: ``faces.csv`` (the face table),
 ``arrays.npz`` (``face_embedding``, ``cloth_feature``), ``thumbs/``, ``context/`` and
-``meta.json``. An entry is built in a temporary folder and renamed into place when complete,
-so a crash never leaves a half-written entry that reads as complete.
+``meta.json`` (with the SHA-256 of the two data files, the entry's size in bytes, and as its
+modification time the entry's last use).
+
+- An entry is built in a temporary folder ``.<key>-<pid>-*`` and renamed into place when
+  complete, so a crash never leaves a half-written entry that reads as complete; the temporary
+  folders of processes that died are removed by the next build.
+- An entry whose files are missing, unreadable or do not match their checksums is rebuilt.
+- The cache holds at most ``FACECLUST_CACHE_MAX_GB`` (default 10) GB: after each build the
+  least recently used entries are removed (never the one just built) until it fits.
 """
 
 from __future__ import annotations
@@ -14,20 +21,49 @@ import logging
 import os
 import shutil
 import tempfile
+import time
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from .errors import BadInput
 from .extract import CLOTH_BOX, FaceTable
 
 log = logging.getLogger(__name__)
 
 
+DATA_FILES = ("faces.csv", "arrays.npz")
+#: A temporary build folder older than this is abandoned even when its process id is in use.
+STALE_BUILD_S = 24 * 3600
+
+
 def cache_root() -> Path:
     """``FACECLUST_CACHE``, default ``~/.cache/faceclust``."""
     return Path(os.environ.get("FACECLUST_CACHE") or "~/.cache/faceclust").expanduser()
+
+
+def max_bytes() -> int:
+    """The cache's size limit: ``FACECLUST_CACHE_MAX_GB`` (default 10) in bytes."""
+    value = os.environ.get("FACECLUST_CACHE_MAX_GB") or "10"
+    try:
+        return int(float(value) * 1e9)
+    except ValueError:
+        raise BadInput(f"FACECLUST_CACHE_MAX_GB must be a number of gigabytes, got {value!r}") from None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _folder_bytes(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
 
 
 def clip_hash(path: str | Path) -> str:
@@ -46,28 +82,85 @@ def entry_key(content_hash: str, params: dict, version: int) -> str:
 
 
 def _save(faces: FaceTable, meta: dict) -> None:
-    faces.table.to_csv(faces.folder / "faces.csv", index=False)
-    np.savez(
-        faces.folder / "arrays.npz",
-        face_embedding=faces.face_embedding,
-        cloth_feature=faces.cloth_feature,
-    )
-    (faces.folder / "meta.json").write_text(json.dumps({**meta, "n_faces": len(faces.table)}))
+    folder = faces.folder
+    faces.table.to_csv(folder / "faces.csv", index=False)
+    np.savez(folder / "arrays.npz", face_embedding=faces.face_embedding, cloth_feature=faces.cloth_feature)
+    checks = {name: _sha256(folder / name) for name in DATA_FILES}
+    meta = {**meta, "n_faces": len(faces.table), "sha256": checks, "bytes": _folder_bytes(folder)}
+    (folder / "meta.json").write_text(json.dumps(meta))
 
 
 def _load(folder: Path) -> tuple[FaceTable, dict] | None:
+    """The entry in ``folder``, or None (with a warning) when any part of it is missing or wrong."""
     try:
         meta = json.loads((folder / "meta.json").read_text())
+        if any(_sha256(folder / name) != meta["sha256"][name] for name in DATA_FILES):
+            raise ValueError("a data file does not match its checksum")
         table = pd.read_csv(folder / "faces.csv", dtype={c: "Int64" for c in CLOTH_BOX})
         with np.load(folder / "arrays.npz") as arrays:
             faces = FaceTable(table, arrays["face_embedding"], arrays["cloth_feature"], folder)
-    except (OSError, ValueError, KeyError) as e:
-        log.warning("cache entry %s is unreadable (%s); rebuilding it", folder.name, e)
+        n = meta["n_faces"]
+        if not (n == len(table) == len(faces.face_embedding) == len(faces.cloth_feature)):
+            raise ValueError("its parts disagree on the number of faces")
+        for sub in ("thumbs", "context"):
+            if sum(1 for _ in (folder / sub).iterdir()) != n:
+                raise ValueError(f"{sub}/ does not hold one picture per face")
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as e:
+        log.warning("cache entry %s is damaged (%s); rebuilding it", folder.name, e)
         return None
-    if not (meta["n_faces"] == len(table) == len(faces.face_embedding) == len(faces.cloth_feature)):
-        log.warning("cache entry %s is inconsistent; rebuilding it", folder.name)
-        return None
+    os.utime(folder / "meta.json")  # last use, for eviction
     return faces, meta
+
+
+def _remove(folder: Path) -> None:
+    """Remove an entry so that no reader ever sees part of it: rename first, then delete."""
+    doomed = folder.with_name(f".removed-{folder.name}-{os.getpid()}-{time.monotonic_ns()}")
+    try:
+        os.rename(folder, doomed)
+    except OSError:
+        return  # already gone
+    shutil.rmtree(doomed, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_abandoned_builds(root: Path) -> None:
+    """Delete temporary folders left by builds whose process died (crash, kill, power cut)."""
+    for folder in root.glob(".*"):
+        parts = folder.name.split("-")
+        pid = int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else None
+        age = time.time() - folder.stat().st_mtime
+        if pid is None or not _alive(pid) or age > STALE_BUILD_S:
+            log.info("removing abandoned cache folder %s", folder.name)
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def evict(root: Path, limit: int, keep: Path) -> None:
+    """Remove the least recently used entries of ``root`` until they fit in ``limit`` bytes."""
+    entries = []
+    for folder in root.iterdir():
+        if folder.name.startswith(".") or folder == keep:
+            continue
+        try:
+            meta = folder / "meta.json"
+            entries.append((meta.stat().st_mtime, json.loads(meta.read_text())["bytes"], folder))
+        except (OSError, ValueError, KeyError):
+            entries.append((0.0, _folder_bytes(folder), folder))  # damaged: first to go
+    total = sum(size for _, size, _ in entries) + _folder_bytes(keep)
+    for _, size, folder in sorted(entries, key=lambda e: e[0]):
+        if total <= limit:
+            break
+        log.info("cache over %.1f GB: removing the least recently used entry %s", limit / 1e9, folder.name)
+        _remove(folder)
+        total -= size
 
 
 def cached(key: str, build: Callable[[Path], tuple[FaceTable, dict]]) -> tuple[FaceTable, dict, bool]:
@@ -76,14 +169,17 @@ def cached(key: str, build: Callable[[Path], tuple[FaceTable, dict]]) -> tuple[F
     Returns (faces, meta, hit). ``build`` writes crops into the folder it is given and returns
     the face table and a JSON-able meta dict.
     """
-    final = cache_root() / "extract" / key
+    limit = max_bytes()
+    root = cache_root() / "extract"
+    final = root / key
     if final.is_dir():
         loaded = _load(final)
         if loaded is not None:
             return *loaded, True
-        shutil.rmtree(final, ignore_errors=True)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{key}-"))
+        _remove(final)
+    root.mkdir(parents=True, exist_ok=True)
+    remove_abandoned_builds(root)
+    tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{key}-{os.getpid()}-"))
     try:
         faces, meta = build(tmp)
         _save(faces, meta)
@@ -94,6 +190,7 @@ def cached(key: str, build: Callable[[Path], tuple[FaceTable, dict]]) -> tuple[F
         loaded = _load(final)
         if loaded is None:
             raise RuntimeError(f"cache entry {final} cannot be read back")
+        evict(root, limit, keep=final)
         return *loaded, False
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 import time
 from dataclasses import replace
@@ -144,8 +145,13 @@ def _models(args: argparse.Namespace) -> None:
         print(f"{name:18s} {str(path) if path else 'missing':60s} {spec.url}")
 
 
+def _interrupt(signum: int, frame) -> None:
+    raise KeyboardInterrupt  # a terminated run cleans up as an interrupted one does
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", level=logging.WARNING)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         args = _parser().parse_args(argv)
         logging.getLogger("faceclust").setLevel(logging.INFO if args.verbose else logging.WARNING)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import threading
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -166,8 +167,16 @@ def analyse_frame(frame: Frame, params: ExtractParams) -> list[dict]:
     return faces
 
 
-def _init_worker() -> None:
+def _init_worker(parent: int) -> None:
     cv2.setNumThreads(1)  # one process per core; threads inside would fight over cores
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this worker when the process that started it is gone (killed, crashed)."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
 
 
 def _analysed(frames: Iterator[Frame], params: ExtractParams, workers: int) -> Iterator[list[dict]]:
@@ -179,7 +188,9 @@ def _analysed(frames: Iterator[Frame], params: ExtractParams, workers: int) -> I
     window: deque[Future] = deque()
     # Spawned, not forked: a fork of a process whose OpenCV/FFmpeg threads hold locks deadlocks.
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker) as pool:
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_init_worker, initargs=(os.getpid(),)
+    ) as pool:
         for frame in frames:
             window.append(pool.submit(analyse_frame, frame, params))
             if len(window) >= 3 * workers:

@@ -1,7 +1,9 @@
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -96,3 +98,52 @@ def test_installed_command_exists():
     script = Path(sys.executable).parent / "faceclust"
     result = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and "run" in result.stdout
+
+
+def _start(args) -> subprocess.Popen:
+    """Start the command line in its own process group; return once it is extracting."""
+    process = subprocess.Popen(
+        [*CLI, "-v", *args], stderr=subprocess.PIPE, text=True, env=os.environ, start_new_session=True
+    )
+    for line in process.stderr:
+        if "extract:" in line:
+            break
+    time.sleep(3)  # well into the frames
+    return process
+
+
+def _children(pid: int) -> set[int]:
+    """Process ids of ``pid``'s children (Linux)."""
+    tasks = Path(f"/proc/{pid}/task").iterdir()
+    return {int(child) for task in tasks for child in (task / "children").read_text().split()}
+
+
+def test_an_interrupted_or_killed_run_leaves_nothing_and_runs_again(data, tmp_path):
+    cache = Path(os.environ["FACECLUST_CACHE"]) / "extract"
+    before = set(cache.iterdir()) if cache.exists() else set()
+    args = ["run", str(data / "clips" / "multi_face.avi"), "--step", "10", "--out", str(tmp_path / "out")]
+
+    # Ctrl-C (SIGINT to the whole process group, as a terminal sends it): a clean stop.
+    process = _start(args)
+    os.killpg(process.pid, signal.SIGINT)
+    assert process.wait(timeout=60) == 130
+    assert process.stderr.read().strip().splitlines()[-1] == "faceclust: interrupted"
+    assert set(cache.iterdir()) == before and not (tmp_path / "out" / "run.json").exists()
+
+    # SIGKILL, which nothing can catch: the workers end by themselves; the build folder stays
+    # behind but never reads as an entry, and the next run removes it.
+    process = _start(args)
+    workers = _children(process.pid)
+    process.kill()
+    process.wait(timeout=30)
+    deadline = time.monotonic() + 15
+    while any(Path(f"/proc/{w}").exists() for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert workers and not any(Path(f"/proc/{w}").exists() for w in workers)
+    (left,) = set(cache.iterdir()) - before
+    assert left.name.startswith(".")
+
+    result = subprocess.run([*CLI, *args], capture_output=True, text=True, env=os.environ, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out" / "run.json").exists()
+    assert [p.name.startswith(".") for p in set(cache.iterdir()) - before] == [False]
