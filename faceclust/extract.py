@@ -14,6 +14,7 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import closing
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -188,15 +189,16 @@ def _analysed(frames: Iterator[Frame], params: ExtractParams, workers: int) -> I
     window: deque[Future] = deque()
     # Spawned, not forked: a fork of a process whose OpenCV/FFmpeg threads hold locks deadlocks.
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_init_worker, initargs=(os.getpid(),)
-    ) as pool:
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(os.getpid(),))
+    try:
         for frame in frames:
             window.append(pool.submit(analyse_frame, frame, params))
             if len(window) >= 3 * workers:
                 yield window.popleft().result()
         while window:
             yield window.popleft().result()
+    finally:  # also when the caller stops early (cancel, error): drop the frames not yet started
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def extract_faces(
@@ -222,16 +224,18 @@ def extract_faces(
     k = cloth_dim(params.features)
     started = time.perf_counter()
     progress("extract", 0, total)
-    for done, faces in enumerate(_analysed(iter_frames(clip, step), params, workers), 1):
-        for face in faces:
-            face_id = len(rows)
-            (folder / "thumbs" / f"{face_id}.jpg").write_bytes(face.pop("thumb"))
-            (folder / "context" / f"{face_id}.jpg").write_bytes(face.pop("context"))
-            vectors.append(face.pop("face_embedding"))
-            cloth = face.pop("cloth_feature")
-            cloths.append(np.zeros(k, np.float32) if cloth is None else cloth)
-            rows.append({"face_id": face_id, **face})
-        progress("extract", done, max(total, done))
+    analysed = _analysed(iter_frames(clip, step), params, workers)
+    with closing(analysed):  # stops the workers at once when the caller gives up (cancel)
+        for done, faces in enumerate(analysed, 1):
+            for face in faces:
+                face_id = len(rows)
+                (folder / "thumbs" / f"{face_id}.jpg").write_bytes(face.pop("thumb"))
+                (folder / "context" / f"{face_id}.jpg").write_bytes(face.pop("context"))
+                vectors.append(face.pop("face_embedding"))
+                cloth = face.pop("cloth_feature")
+                cloths.append(np.zeros(k, np.float32) if cloth is None else cloth)
+                rows.append({"face_id": face_id, **face})
+            progress("extract", done, max(total, done))
     log.info("extracted %d faces in %.1f s", len(rows), time.perf_counter() - started)
     table = pd.DataFrame(rows, columns=COLUMNS)
     return FaceTable(

@@ -71,6 +71,9 @@ def run_extraction(clip: Path, params: fc.ExtractParams) -> fc.Extraction | None
     started = time.perf_counter()
     with st.status("Finding faces...", expanded=True) as status:
         bar = st.progress(0.0, text="Reading the clip")
+        # Any click reruns the page, which stops this run at its next progress update; the
+        # cache keeps nothing of a stopped extraction.
+        st.button("Cancel", key="cancel_extraction", icon=":material/stop:")
 
         def progress(stage: str, done: int, total: int) -> None:
             if stage != "extract" or not total:
@@ -100,6 +103,8 @@ def main() -> None:
     chosen = clip_ui()
     params, run = extraction_ui()
     state = st.session_state
+    if state.get("cancel_extraction"):
+        st.warning("Extraction cancelled. Nothing of it was kept; Run starts it again.")
     if run and chosen is not None:
         extraction = run_extraction(chosen[0], params)
         if extraction is not None:

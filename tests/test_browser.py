@@ -41,7 +41,12 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(data, tmp_path_factory):
+def server_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("server-cache")
+
+
+@pytest.fixture(scope="module")
+def server(data, server_cache, tmp_path_factory):
     """The dashboard served on a free local port, with a cache of its own (a real extraction)."""
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI") == "true":
@@ -50,7 +55,7 @@ def server(data, tmp_path_factory):
     port = _free_port()
     env = {
         **os.environ,
-        "FACECLUST_CACHE": str(tmp_path_factory.mktemp("server-cache")),
+        "FACECLUST_CACHE": str(server_cache),
         "FACECLUST_SAMPLES": str(data / "clips"),
     }
     log = tmp_path_factory.mktemp("server") / "streamlit.log"
@@ -178,3 +183,38 @@ def test_upload_tune_compare_download(page, browser, server, data, tmp_path):
         manifest = pd.read_csv(io.BytesIO(archive.read("person_00/manifest.csv")))
     assert len(manifest) >= 40
     assert names == {"person_00/manifest.csv", *manifest["face_file"], *manifest["context_file"]}
+
+
+def _choose_sample(page, name: str) -> None:
+    page.get_by_test_id("stSelectbox").filter(has_text="Sample clip").click()
+    page.get_by_role("option", name=name).click()
+
+
+def test_two_users_at_once_one_extracting_one_tuning_then_cancelling(browser, server, server_cache):
+    """One user's long extraction neither blocks nor leaks into another user's session; it can
+    be cancelled, and the cache keeps nothing of it. (Runs after the upload test: the office clip
+    is in the server's cache.)"""
+    first, second = (browser.new_context(viewport={"width": 1400, "height": 1000}).new_page() for _ in "ab")
+    first.goto(server)
+    _choose_sample(first, "short_hamilton_clip.mp4")
+    first.get_by_role("spinbutton", name="Every Nth frame").fill("1")  # every frame: a long extraction
+    first.get_by_role("button", name="Run").click()
+    first.get_by_text("Frame ").first.wait_for(timeout=WAIT_MS)
+
+    second.goto(server)
+    _choose_sample(second, "multi_face.avi")
+    second.get_by_role("button", name="Run").click()
+    second.get_by_text("loaded from the cache").wait_for(timeout=WAIT_MS)
+    _move_slider(second, "eps (distance)", 5)  # 0.50 -> 0.55
+    second.get_by_text("clothing weight 0.20, eps 0.55").wait_for(timeout=WAIT_MS)
+    assert first.get_by_role("button", name="Cancel").is_visible()  # still extracting
+
+    first.get_by_role("button", name="Cancel").click()
+    first.get_by_text("Extraction cancelled").wait_for(timeout=WAIT_MS)
+    assert first.get_by_role("slider", name="eps (distance)").get_attribute("aria-valuetext") == "0.50"
+    assert first.get_by_text("No clip yet").is_visible()
+    # The stopped run finishes its clean-up beside the new one (within a second here).
+    deadline = time.monotonic() + 30
+    while len(entries := list((server_cache / "extract").iterdir())) > 1 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert len(entries) == 1 and not entries[0].name.startswith(".")  # the office clip's, only
