@@ -23,6 +23,7 @@ import pandas as pd
 from .extract import FaceTable
 
 ALL_ZIP = "all_clusters.zip"
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip can hold
 
 
 def cluster_name(label: int) -> str:
@@ -73,6 +74,17 @@ def safe_name(name: str) -> str:
     return cleaned or "unnamed"
 
 
+def _unique(folder: str, taken: set[str]) -> str:
+    """``folder``, or ``folder_2``, ``folder_3``...: two people never share a folder, whatever
+    their names (compared without case, as some file systems do)."""
+    candidate, n = folder, 1
+    while candidate.lower() in taken:
+        n += 1
+        candidate = f"{folder}_{n}"
+    taken.add(candidate.lower())
+    return candidate
+
+
 def _manifest(table: pd.DataFrame, folder: str) -> pd.DataFrame:
     manifest = table[["face_id", "cluster", "frame_index", "t_sec", "top", "right", "bottom", "left"]].copy()
     manifest.insert(1, "face_file", [f"{folder}/faces/{i}.jpg" for i in manifest["face_id"]])
@@ -89,25 +101,30 @@ def write_zip(
 ) -> None:
     """Write the clusters of ``table`` (face table with a ``cluster`` column) as one zip.
 
-    Each cluster is a folder named ``safe_name(names[label])`` (default ``cluster_name``) with
+    Each cluster is a folder named ``safe_name(names[label])`` (default ``cluster_name``; a
+    repeated name gets ``_2``, ``_3``...) with
     ``faces/<face_id>.jpg``, ``context/<face_id>.jpg`` (the face with its clothing) and a
     ``manifest.csv`` listing exactly those files; ``index`` adds a top-level ``manifest.csv``
     of every face. ``target`` is a path or a writable binary file.
     """
     names = names or {}
-    manifests = []
+    manifests, folders = [], set()
     with zipfile.ZipFile(target, "w", zipfile.ZIP_STORED) as archive:
+
+        def add(name: str, data: bytes) -> None:  # a fixed date: the same run gives the same bytes
+            archive.writestr(zipfile.ZipInfo(name, date_time=ZIP_DATE), data)
+
         for label, members in table.groupby("cluster", sort=True):
-            folder = safe_name(names.get(int(label), cluster_name(int(label))))
+            folder = _unique(safe_name(names.get(int(label), cluster_name(int(label)))), folders)
             manifest = _manifest(members, folder)
             rows = manifest[["face_id", "face_file", "context_file"]].itertuples(index=False)
             for face_id, face_file, context_file in rows:
-                archive.write(faces.thumb_path(face_id), face_file)
-                archive.write(faces.context_path(face_id), context_file)
-            archive.writestr(f"{folder}/manifest.csv", manifest.to_csv(index=False))
+                add(face_file, faces.thumb_path(face_id).read_bytes())
+                add(context_file, faces.context_path(face_id).read_bytes())
+            add(f"{folder}/manifest.csv", manifest.to_csv(index=False).encode())
             manifests.append(manifest)
         if index and manifests:
-            archive.writestr("manifest.csv", pd.concat(manifests).to_csv(index=False))
+            add("manifest.csv", pd.concat(manifests).to_csv(index=False).encode())
 
 
 def write_zips(faces: FaceTable, table: pd.DataFrame, folder: Path) -> list[str]:
