@@ -9,6 +9,7 @@ import base64
 import os
 import tempfile
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -58,17 +59,30 @@ def labels_beside(clip: Path) -> Path | None:
     return None
 
 
+#: Uploaded clips are deleted this long after their last use (s).
+UPLOAD_KEEP_S = 24 * 3600
+
+
 def save_upload(upload) -> Path:
-    """Store an uploaded file under a name the app makes (never the user's path); once per file."""
+    """Store an uploaded file under a name the app makes (never the user's path); once per file.
+
+    Uploads not used for ``UPLOAD_KEEP_S`` are deleted then, so the folder does not grow forever.
+    """
     saved = st.session_state.setdefault("uploads", {})
-    if upload.file_id not in saved:
-        folder = Path(tempfile.gettempdir()) / "faceclust-uploads"
-        folder.mkdir(exist_ok=True)
-        suffix = Path(upload.name).suffix.lower()
-        path = folder / f"{uuid.uuid4().hex}{suffix if suffix.lstrip('.') in CLIP_TYPES else ''}"
-        path.write_bytes(upload.getbuffer())
-        saved[upload.file_id] = path
-    return saved[upload.file_id]
+    path = saved.get(upload.file_id)
+    if path is not None and path.exists():
+        path.touch()  # in use
+        return path
+    folder = Path(tempfile.gettempdir()) / "faceclust-uploads"
+    folder.mkdir(exist_ok=True)
+    for old in folder.iterdir():
+        if time.time() - old.stat().st_mtime > UPLOAD_KEEP_S:
+            old.unlink(missing_ok=True)
+    suffix = Path(upload.name).suffix.lower()
+    path = folder / f"{uuid.uuid4().hex}{suffix if suffix.lstrip('.') in CLIP_TYPES else ''}"
+    path.write_bytes(upload.getbuffer())
+    saved[upload.file_id] = path
+    return path
 
 
 WEIGHT_STEP = 0.05

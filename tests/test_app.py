@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import re
+import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -121,3 +125,20 @@ def test_a_bad_clip_is_a_message_and_the_app_keeps_running(tmp_path, monkeypatch
     assert not app.exception
     assert any("not a readable video" in e.value for e in app.error)
     assert any("No clip yet" in i.value for i in app.info)
+
+
+def test_uploads_are_stored_under_generated_names_and_old_ones_deleted(tmp_path, monkeypatch):
+    import ui
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(ui.st, "session_state", {})
+    stale = tmp_path / "faceclust-uploads" / "old.mp4"
+    stale.parent.mkdir()
+    stale.write_bytes(b"old")
+    os.utime(stale, (0, 0))
+    upload = SimpleNamespace(file_id="1", name="../../../etc/예능 1화.MP4", getbuffer=lambda: b"clip bytes")
+    path = ui.save_upload(upload)
+    assert path.parent == tmp_path / "faceclust-uploads" and path.read_bytes() == b"clip bytes"
+    assert re.fullmatch(r"[0-9a-f]{32}\.mp4", path.name)
+    assert not stale.exists()
+    assert ui.save_upload(upload) == path  # once per file
