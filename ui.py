@@ -11,6 +11,7 @@ import tempfile
 import threading
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -19,6 +20,7 @@ import pandas as pd
 import streamlit as st
 
 import faceclust as fc
+from faceclust.cluster import DEFAULT_EPS
 from faceclust.edits import Edits
 from faceclust.project import fused_vectors, project, warm_up
 
@@ -108,10 +110,15 @@ def umap_warmer() -> threading.Thread:
     return thread
 
 
-def tuning_sidebar() -> fc.ClusterParams:
-    """Clustering controls in the sidebar; their values live in session state across pages."""
+def tuning_sidebar(extraction: fc.Extraction | None) -> fc.ClusterParams:
+    """Clustering controls in the sidebar; their values live in session state across pages.
+
+    eps starts where the clip's own evidence puts it (``Extraction.resolve``) until it is moved.
+    Returns the parameters with eps fixed.
+    """
     state = st.session_state
     chosen = state.setdefault("clustering", DEFAULT_CLUSTERING)
+    resolved = extraction.resolve(chosen) if extraction else replace(chosen, eps=chosen.eps or DEFAULT_EPS)
     sidebar = st.sidebar
     sidebar.header("Tune")
     edits: Edits = state.setdefault("edits", Edits())
@@ -136,11 +143,14 @@ def tuning_sidebar() -> fc.ClusterParams:
         "eps (distance)",
         0.2,
         1.0,
-        chosen.eps,
+        resolved.eps,
         0.01,
         key="w_eps",
-        help="Lower splits people; higher merges look-alikes. Korean footage: try 0.40-0.45.",
+        help="Lower splits people; higher merges look-alikes. It starts where this clip's faces "
+        "put it: a margin above the distances between people seen together in one frame.",
     )
+    if chosen.eps is None and extraction and extraction.calibrated_eps:
+        sidebar.caption(f"eps {extraction.calibrated_eps:.2f} is calibrated on this clip.")
     min_samples = sidebar.slider(
         "Min samples",
         1,
@@ -150,7 +160,7 @@ def tuning_sidebar() -> fc.ClusterParams:
         help="Smaller clusters become unassigned.",
     )
     params = fc.ClusterParams(algorithm, weight, eps, min_samples)
-    if params != chosen:
+    if params != resolved:
         if len(edits):
             st.toast(f"Re-clustered: {len(edits)} edit(s) discarded.")
             state.edits = Edits()
@@ -163,7 +173,7 @@ def current() -> tuple[fc.Extraction, pd.DataFrame, Edits] | None:
     (display name) of each face, and the edits; None (with a hint) before a run."""
     state = st.session_state
     extraction = state.get("extraction")
-    params = tuning_sidebar()
+    params = tuning_sidebar(extraction)
     if extraction is None:
         st.info("No clip yet. Bring one on the Run page.")
         st.page_link(RUN, label="Go to Run", icon=":material/play_arrow:")

@@ -16,11 +16,18 @@ import numpy as np
 from sklearn.cluster import DBSCAN, AgglomerativeClustering
 
 import faceclust as fc
+from faceclust.cluster import Clusterer
+from faceclust.tracks import TrackParams
 
 from common import DATA, LABELLED, labels, table
 
 METRICS = ["coverage", "bcubed_precision", "bcubed_recall", "bcubed_f", "pairwise_f", "nmi", "wcp"]
-HOG = fc.ExtractParams(detect=fc.DetectParams(detector="hog", upsample=1), sr=fc.SRParams(method="none"))
+HOG = fc.ExtractParams(
+    detect=fc.DetectParams(detector="hog", upsample=1),
+    sr=fc.SRParams(method="none"),
+    tracks=TrackParams(link=False),
+)
+NO_TRACKS = fc.ExtractParams(tracks=TrackParams(link=False))
 
 
 def greedy_nearest_mean(face: np.ndarray, threshold: float = 0.44) -> np.ndarray:
@@ -77,27 +84,47 @@ def evaluate(extraction: fc.Extraction, name: str, raw_labels: np.ndarray) -> di
 
 def main() -> None:
     defaults = fc.ClusterParams()
-    comparison, sweep = [], []
+    comparison, sweep, encoder = [], [], []
     for name in LABELLED:
         clip = DATA / "clips" / name
-        yunet, hog = fc.extract(clip), fc.extract(clip, HOG)
-        for detector, extraction in (("HOG", hog), ("YuNet", yunet)):
+        yunet, hog, untracked = fc.extract(clip), fc.extract(clip, HOG), fc.extract(clip, NO_TRACKS)
+        for detector, extraction in (("HOG", hog), ("YuNet", untracked)):
             for method, raw in known_methods(extraction).items():
                 comparison.append(
                     {"clip": name, "faces": detector, "method": method, **evaluate(extraction, name, raw)}
                 )
+        faces = untracked.faces
+        frames = faces.table["frame_index"].to_numpy()
+        clip_wide = Clusterer(faces.face_embedding, faces.cloth_feature, faces.has_cloth, frames)
         variants = [
-            ("faceclust defaults, face only", fc.ClusterParams(weight=0.0)),
-            ("faceclust defaults, face + clothing", defaults),
+            ("no tracks, face only", clip_wide, untracked, fc.ClusterParams(weight=0.0)),
+            ("no tracks, face + clothing (the earlier default)", clip_wide, untracked, defaults),
+            ("no tracks, face + clothing within shots", untracked.clusterer, untracked, defaults),
+            ("tracks, face only", yunet.clusterer, yunet, fc.ClusterParams(weight=0.0)),
+            ("tracks, face + clothing within shots (default)", yunet.clusterer, yunet, defaults),
         ] + [
-            (f"faceclust fused distances, {algorithm}", replace(defaults, algorithm=algorithm))
+            (f"tracks, {algorithm}", yunet.clusterer, yunet, replace(defaults, algorithm=algorithm))
             for algorithm in fc.ALGORITHMS
             if algorithm != defaults.algorithm
         ]
-        for title, params in variants:
-            labels_ = fc.cluster(yunet, params)
+        for title, clusterer, extraction, params in variants:
+            labels_ = clusterer.labels(params)
             comparison.append(
-                {"clip": name, "faces": "YuNet", "method": title, **evaluate(yunet, name, labels_)}
+                {"clip": name, "faces": "YuNet", "method": title, **evaluate(extraction, name, labels_)}
+            )
+        for title, extraction in (("every face", untracked), ("tracks", yunet)):
+            table_ = extraction.faces.table
+            encoder.append(
+                {
+                    "clip": name,
+                    "encoded": title,
+                    "faces": len(table_),
+                    "tracks": table_["track"].nunique(),
+                    "shots": table_["shot"].nunique(),
+                    "faces encoded": int(table_["encoded"].sum()),
+                    "share encoded": f"{table_['encoded'].mean():.2f}",
+                    "extraction s (cold)": extraction.meta["extract_s"],
+                }
             )
         for weight in (0.0, 0.1, 0.2, 0.3, 0.5):
             row = {"clip": name, "weight": weight}
@@ -107,6 +134,8 @@ def main() -> None:
             sweep.append(row)
     print("## Known methods against faceclust (end-to-end, labelled faces)\n")
     print(table(comparison))
+    print("\n## Faces the encoder sees\n")
+    print(table(encoder))
     print(f"\n## BCubed F over clothing weight x eps (agglomerative, min_samples {defaults.min_samples})\n")
     print(table(sweep))
 

@@ -78,7 +78,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     cluster = ClusterParams()
     run_.add_argument("--weight", type=float, default=cluster.weight, help="clothing weight 0..1")
-    run_.add_argument("--eps", type=float, default=cluster.eps, help="neighbour distance")
+    run_.add_argument(
+        "--eps", type=float, default=None, help="neighbour distance (default: calibrated on the clip)"
+    )
     run_.add_argument("--min-samples", type=int, default=cluster.min_samples)
     run_.add_argument("--algorithm", default=cluster.algorithm, choices=list(ALGORITHMS))
     run_.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
@@ -115,9 +117,11 @@ def _run(args: argparse.Namespace) -> None:
         args.clip, args.out, extract_params, cluster_params, args.workers, _ProgressBar()
     )
     source = "cache" if extraction.cache_hit else "extraction"
+    eps = extraction.resolve(cluster_params).eps
+    how = "given" if args.eps is not None else "calibrated" if extraction.calibrated_eps else "default"
     print(
         f"{len(labels)} faces ({source}), {len(clusters)} people, "
-        f"{int((labels < 0).sum())} unassigned -> {args.out}"
+        f"{int((labels < 0).sum())} unassigned, eps {eps:.2f} ({how}) -> {args.out}"
     )
     if not len(labels):
         print("no faces were found in this clip")

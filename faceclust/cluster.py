@@ -7,7 +7,7 @@ largest. Two faces of one frame never share a cluster.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
@@ -19,6 +19,9 @@ from .errors import BadInput
 from .fuse import fused_distances, radius_graph
 
 log = logging.getLogger(__name__)
+
+#: eps where a clip gives no evidence to calibrate it on.
+DEFAULT_EPS = 0.5
 
 
 @dataclass(frozen=True)
@@ -32,14 +35,15 @@ class ClusterParams:
         misleads where people change clothes or wear the same costume.
     eps: fused distance under which two faces are neighbours. Lower splits people into more
         clusters; higher merges look-alikes. dlib's embedding needs a lower value for East-Asian
-        faces (about 0.40-0.45 against 0.50-0.55 for Western faces, face-only).
+        faces (about 0.40-0.45 against 0.50-0.55 for Western faces, face-only). None: calibrated
+        on the clip (``Extraction.resolve``), or ``DEFAULT_EPS`` where there is no clip evidence.
     min_samples: neighbours (the face included) a face needs to start a cluster; clusters
         smaller than this become unassigned. 1 keeps every face in some cluster.
     """
 
     algorithm: str = "agglomerative"
     weight: float = 0.2
-    eps: float = 0.5
+    eps: float | None = None
     min_samples: int = 2
 
     def validate(self) -> None:
@@ -49,7 +53,7 @@ class ClusterParams:
             )
         if not 0.0 <= self.weight <= 1.0:
             raise BadInput(f"--weight must be in [0, 1], got {self.weight}")
-        if not 0.0 < self.eps <= 2.0:
+        if self.eps is not None and not 0.0 < self.eps <= 2.0:
             raise BadInput(f"--eps must be in (0, 2], got {self.eps}")
         if not 1 <= self.min_samples <= 1000:
             raise BadInput(f"--min-samples must be 1..1000, got {self.min_samples}")
@@ -123,15 +127,25 @@ class Clusterer:
     """Clusters one clip's faces, again and again as the parameters change.
 
     face: (N, 128), cloth: (N, K), both L2-normalised; has_cloth: (N,) bool; frames: (N,) frame
-    index of each face. The agglomerative tree depends only on the clothing weight and is kept
+    index of each face; shots: (N,) shot of each face (clothing then counts only within a shot)
+    or None. Faces of one track share their vectors, so they meet at distance 0 and stay
+    together. The agglomerative tree depends only on the clothing weight and is kept
     for the last 32 weights, so a new eps or min_samples only re-cuts it, and ``prefit`` can
     build the trees of the weights a slider offers ahead of time (a tree is (N-1) x 4 floats).
     """
 
     _TREES_KEPT = 32
 
-    def __init__(self, face: np.ndarray, cloth: np.ndarray, has_cloth: np.ndarray, frames: np.ndarray):
+    def __init__(
+        self,
+        face: np.ndarray,
+        cloth: np.ndarray,
+        has_cloth: np.ndarray,
+        frames: np.ndarray,
+        shots: np.ndarray | None = None,
+    ):
         self.face, self.cloth, self.has_cloth, self.frames = face, cloth, has_cloth, frames
+        self.shots = shots
         self.n = len(face)
         self._trees: dict[float, np.ndarray] = {}
 
@@ -152,13 +166,16 @@ class Clusterer:
     def constrained_distances(self, weight: float) -> np.ndarray:
         """Dense fused distances (N, N) float32, with same-frame pairs set so far apart that any
         average over two groups containing one such pair exceeds every eps."""
-        dist = fused_distances(self.face, self.cloth, self.has_cloth, weight)
+        dist = self._distances(weight)
         dist[self._same_frame_pairs] = 2.0 * self.n**2 + 2.0
         return dist
 
     def graph(self, weight: float, eps: float):
         """Sparse fused distances within eps, same-frame pairs left out (see ``radius_graph``)."""
-        return radius_graph(self.face, self.cloth, self.has_cloth, weight, eps, self.frames)
+        return radius_graph(self.face, self.cloth, self.has_cloth, weight, eps, self.frames, self.shots)
+
+    def _distances(self, weight: float, rows: np.ndarray | None = None) -> np.ndarray:
+        return fused_distances(self.face, self.cloth, self.has_cloth, weight, rows, self.shots)
 
     def tree(self, weight: float) -> np.ndarray | None:
         """Average-linkage tree (scipy format) of the constrained distances; None below 2 faces."""
@@ -186,7 +203,7 @@ class Clusterer:
             member_frames = self.frames[members]
             if len(np.unique(member_frames)) == len(members):
                 continue
-            dist = fused_distances(self.face, self.cloth, self.has_cloth, weight, members)
+            dist = self._distances(weight, members)
             spread = dist[:, members].mean(axis=1)
             for frame in np.unique(member_frames):
                 same = np.flatnonzero(member_frames == frame)
@@ -198,6 +215,8 @@ class Clusterer:
     def labels(self, params: ClusterParams) -> np.ndarray:
         """Cluster labels (N,) int: -1 unassigned, 0 the largest cluster."""
         params.validate()
+        if params.eps is None:
+            params = replace(params, eps=DEFAULT_EPS)
         if self.n == 0:
             return np.zeros(0, dtype=int)
         raw = np.asarray(ALGORITHMS[params.algorithm](self, params))
@@ -211,10 +230,10 @@ def cluster_faces(
     has_cloth: np.ndarray,
     frames: np.ndarray,
     params: ClusterParams,
+    shots: np.ndarray | None = None,
 ) -> np.ndarray:
     """Cluster faces into people once: labels (N,) int, -1 unassigned, 0 the largest cluster.
 
-    face: (N, 128), cloth: (N, K), both L2-normalised; has_cloth: (N,) bool; frames: (N,) frame
-    index of each face. Use ``Clusterer`` to re-cluster the same faces cheaply.
+    Arguments as for ``Clusterer``, which re-clusters the same faces cheaply.
     """
-    return Clusterer(face, cloth, has_cloth, frames).labels(params)
+    return Clusterer(face, cloth, has_cloth, frames, shots).labels(params)

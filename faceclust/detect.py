@@ -102,6 +102,18 @@ def _detect_dlib(model: str):
 DETECTORS = {"yunet": _detect_yunet, "hog": _detect_dlib("hog"), "cnn": _detect_dlib("cnn")}
 
 
+def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of boxes a (m, 4) and b (n, 4), both (top, right, bottom, left): (m, n)."""
+    top = np.maximum(a[:, None, 0], b[None, :, 0])
+    bottom = np.minimum(a[:, None, 2], b[None, :, 2])
+    left = np.maximum(a[:, None, 3], b[None, :, 3])
+    right = np.minimum(a[:, None, 1], b[None, :, 1])
+    inter = np.clip(bottom - top, 0, None) * np.clip(right - left, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 1] - a[:, 3])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 1] - b[:, 3])
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
+
+
 def detect_faces(image: np.ndarray, params: DetectParams) -> list[tuple[Box, float]]:
     """Find faces in a BGR uint8 image; boxes clipped to the image, in its pixels.
 

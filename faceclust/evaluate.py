@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .detect import iou
 from .errors import BadInput
 
 MIN_IOU = 0.3
@@ -30,18 +31,6 @@ def read_table(path: str | Path, columns: list[str], what: str) -> pd.DataFrame:
     if missing:
         raise BadInput(f"{what} {path} lacks column(s): {', '.join(missing)}")
     return table
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of boxes a (m, 4) and b (n, 4), both (top, right, bottom, left): (m, n)."""
-    top = np.maximum(a[:, None, 0], b[None, :, 0])
-    bottom = np.minimum(a[:, None, 2], b[None, :, 2])
-    left = np.maximum(a[:, None, 3], b[None, :, 3])
-    right = np.minimum(a[:, None, 1], b[None, :, 1])
-    inter = np.clip(bottom - top, 0, None) * np.clip(right - left, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 1] - a[:, 3])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 1] - b[:, 3])
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
 
 
 def match_faces(faces: pd.DataFrame, labels: pd.DataFrame) -> np.ndarray:

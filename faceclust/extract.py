@@ -1,7 +1,10 @@
-"""Extraction: frames -> faces -> face and clothing features, on all cores, into a folder.
+"""Extraction: frames -> faces -> shots and tracks -> face and clothing features, on all cores.
 
-The result is a face table (one row per face, see ARCHITECTURE.md) with row-aligned arrays and
-one thumbnail and one context crop per face, written as JPEG files into the given folder.
+Worker processes detect and describe the faces of sampled frames (clothing, crops); the main
+process follows shots and tracks as the frames come back in order and sends only a few faces of
+each track to the workers' encoder. The result is a face table (one row per face, see
+ARCHITECTURE.md) with row-aligned arrays, and one thumbnail and one context crop per face,
+written as JPEG files into the given folder.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import closing
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -29,20 +31,34 @@ from .features import (
     cloth_dim,
     clothing_box,
     clothing_feature,
-    face_embedding,
+    encode_crop,
+    encoder_crop,
 )
 from .progress import Progress, no_progress
 from .superres import SRParams, sr_scale, upscale
+from .tracks import Tracker, TrackParams, frame_signature, shared_means
 from .video import Frame, SamplingParams, iter_frames, probe
 
 log = logging.getLogger(__name__)
 
 #: Bump whenever a change alters extraction results: it is part of every cache key.
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2  # 2: shots, tracks, one shared description per track
 
 BOX = ["top", "right", "bottom", "left"]
 CLOTH_BOX = ["cloth_top", "cloth_right", "cloth_bottom", "cloth_left"]
-COLUMNS = ["face_id", "frame_index", "t_sec", *BOX, "score", *CLOTH_BOX, "cloth_visible", "sharpness"]
+COLUMNS = [
+    "face_id",
+    "frame_index",
+    "t_sec",
+    *BOX,
+    "score",
+    *CLOTH_BOX,
+    "cloth_visible",
+    "sharpness",
+    "shot",
+    "track",
+    "encoded",
+]
 
 THUMB_PX = 112  # face thumbnails are THUMB_PX x THUMB_PX
 CONTEXT_PX = 224  # context crops fit in CONTEXT_PX x CONTEXT_PX
@@ -57,9 +73,10 @@ class ExtractParams:
     detect: DetectParams = field(default_factory=DetectParams)
     sr: SRParams = field(default_factory=SRParams)
     features: FeatureParams = field(default_factory=FeatureParams)
+    tracks: TrackParams = field(default_factory=TrackParams)
 
     def validate(self) -> None:
-        for part in (self.sampling, self.detect, self.sr, self.features):
+        for part in (self.sampling, self.detect, self.sr, self.features, self.tracks):
             part.validate()
 
     def resolved(self, clip_fps: float) -> ExtractParams:
@@ -75,9 +92,14 @@ class ExtractParams:
 class FaceTable:
     """The faces of one clip.
 
-    table: one row per face, columns ``COLUMNS``; boxes in original-frame pixels.
-    face_embedding: (N, 128) float32, L2-normalised, row-aligned with ``table``.
-    cloth_feature: (N, K) float32, L2-normalised; zero rows where the face has no clothing box.
+    table: one row per face, columns ``COLUMNS``; boxes in original-frame pixels; ``shot`` and
+        ``track`` number shots and tracks from 0; ``encoded`` marks the faces the encoder saw.
+    face_embedding: (N, 128) float32, L2-normalised, row-aligned with ``table``: the mean of the
+        encoded faces of each face's track.
+    cloth_feature: (N, K) float32, L2-normalised: the mean over the face's track; zero rows
+        where the face has no clothing box.
+    encodings: (M, 128) float32, the encoder's own output for the M encoded faces, in table
+        order (the same person seen twice: what a clip's distances are calibrated on).
     folder: holds ``thumbs/<face_id>.jpg`` and ``context/<face_id>.jpg``.
     """
 
@@ -85,6 +107,7 @@ class FaceTable:
     face_embedding: np.ndarray
     cloth_feature: np.ndarray
     folder: Path
+    encodings: np.ndarray = field(default_factory=lambda: np.zeros((0, EMBEDDING_DIM), np.float32))
 
     @property
     def has_cloth(self) -> np.ndarray:
@@ -127,11 +150,13 @@ def _context_crop(image: np.ndarray, face: Box, cloth: Box | None) -> np.ndarray
     return cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
 
 
-def analyse_frame(frame: Frame, params: ExtractParams) -> list[dict]:
-    """Detect, filter and describe the faces of one frame (``params`` must be resolved).
+def analyse_frame(frame: Frame, params: ExtractParams) -> dict:
+    """Detect, filter and describe the faces of one frame (``params`` must be resolved); runs in
+    a worker.
 
-    Returns one dict per kept face: the table's columns (no face_id), ``face_embedding`` (128,),
-    ``cloth_feature`` (K,) or None, and ``thumb`` / ``context`` JPEG bytes.
+    Returns ``frame_index``, ``signature`` (see ``frame_signature``) and ``faces``: one dict per
+    kept face with the table's detection columns, ``cloth_feature`` (K,) or None, ``thumb`` /
+    ``context`` JPEG bytes and ``encoder_input`` (crop, box) for ``encode_crop``.
     """
     image = frame.image
     scale = sr_scale(params.sr.method)
@@ -147,7 +172,6 @@ def analyse_frame(frame: Frame, params: ExtractParams) -> list[dict]:
         sharp = sharpness(work, box)
         if sharp < params.detect.min_sharpness:
             continue
-        vector = face_embedding(work, box, params.features, params.sr)
         original = (top // scale, -(-right // scale), -(-bottom // scale), left // scale)
         cloth, visible = clothing_box(original, image.shape, params.features)
         faces.append(
@@ -159,13 +183,18 @@ def analyse_frame(frame: Frame, params: ExtractParams) -> list[dict]:
                 **dict(zip(CLOTH_BOX, cloth or (None,) * 4, strict=True)),
                 "cloth_visible": round(visible, 4),
                 "sharpness": round(sharp, 2),
-                "face_embedding": vector,
                 "cloth_feature": None if cloth is None else clothing_feature(image, cloth, params.features),
                 "thumb": cv2.imencode(".jpg", _square_crop(work, box, 1.3, THUMB_PX), _JPEG)[1].tobytes(),
                 "context": cv2.imencode(".jpg", _context_crop(image, original, cloth), _JPEG)[1].tobytes(),
+                "encoder_input": encoder_crop(work, box),
             }
         )
-    return faces
+    return {"frame_index": frame.index, "signature": frame_signature(image), "faces": faces}
+
+
+def encode_face(encoder_input: tuple[np.ndarray, Box], params: ExtractParams) -> np.ndarray:
+    """The embedding of one face cut out by ``analyse_frame``; runs in a worker."""
+    return encode_crop(*encoder_input, params.features, params.sr)
 
 
 def _init_worker(parent: int) -> None:
@@ -180,25 +209,60 @@ def _exit_with_parent(parent: int) -> None:
     os._exit(1)
 
 
-def _analysed(frames: Iterator[Frame], params: ExtractParams, workers: int) -> Iterator[list[dict]]:
-    """Each frame's faces, in frame order; with workers > 1, a bounded window of frames in flight."""
-    if workers <= 1:
+class _Workers:
+    """Frames analysed in order and faces encoded, on ``workers`` spawned processes (or in this
+    process with one worker), with a bounded number of frames and faces in flight."""
+
+    def __init__(self, workers: int, params: ExtractParams):
+        self.params, self.limit = params, 3 * workers
+        self.pool = None
+        if workers > 1:
+            # Spawned, not forked: a fork of a process whose OpenCV/FFmpeg threads hold locks deadlocks.
+            self.pool = ProcessPoolExecutor(
+                workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker,
+                initargs=(os.getpid(),),
+            )
+        self.encodings: dict[int, np.ndarray] = {}
+        self._encoding: deque[tuple[int, Future]] = deque()
+
+    def _submit(self, fn, *args) -> Future:
+        if self.pool is not None:
+            return self.pool.submit(fn, *args)
+        done: Future = Future()
+        done.set_result(fn(*args))
+        return done
+
+    def analysed(self, frames: Iterator[Frame]) -> Iterator[dict]:
+        """``analyse_frame`` of each frame, in frame order."""
+        window: deque[Future] = deque()
         for frame in frames:
-            yield analyse_frame(frame, params)
-        return
-    window: deque[Future] = deque()
-    # Spawned, not forked: a fork of a process whose OpenCV/FFmpeg threads hold locks deadlocks.
-    context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(os.getpid(),))
-    try:
-        for frame in frames:
-            window.append(pool.submit(analyse_frame, frame, params))
-            if len(window) >= 3 * workers:
+            window.append(self._submit(analyse_frame, frame, self.params))
+            if len(window) >= self.limit:
                 yield window.popleft().result()
         while window:
             yield window.popleft().result()
-    finally:  # also when the caller stops early (cancel, error): drop the frames not yet started
-        pool.shutdown(wait=True, cancel_futures=True)
+
+    def encode(self, face_id: int, encoder_input: tuple[np.ndarray, Box]) -> None:
+        """Encode a face into ``encodings[face_id]``; waits while too many are in flight."""
+        self._encoding.append((face_id, self._submit(encode_face, encoder_input, self.params)))
+        while len(self._encoding) > self.limit:
+            self._collect()
+
+    def finish(self) -> dict[int, np.ndarray]:
+        while self._encoding:
+            self._collect()
+        return self.encodings
+
+    def _collect(self) -> None:
+        face_id, future = self._encoding.popleft()
+        self.encodings[face_id] = future.result()
+
+    def close(self) -> None:
+        """Stop the workers, dropping work not yet started (also when the caller gives up)."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def extract_faces(
@@ -212,7 +276,8 @@ def extract_faces(
 
     workers: processes to use (default: all cores). They are spawned, so a script that calls
     this must guard its entry point with ``if __name__ == "__main__":`` (as Streamlit pages
-    must too). Memory stays bounded: frames are streamed, at most 3 x workers in flight.
+    must too). Memory stays bounded: frames are streamed, at most 3 x workers frames and faces
+    in flight, and at most ``params.tracks.batch`` faces of a track wait for the encoder.
     """
     workers = workers or os.cpu_count() or 1
     info = probe(clip)
@@ -220,27 +285,58 @@ def extract_faces(
     total = -(-info.frame_count // step)
     for sub in ("thumbs", "context"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
-    rows, vectors, cloths = [], [], []
+    rows, cloths = [], []
     k = cloth_dim(params.features)
+    tracker = Tracker(params.tracks)
+    pool = _Workers(workers, params)
     started = time.perf_counter()
     progress("extract", 0, total)
-    analysed = _analysed(iter_frames(clip, step), params, workers)
-    with closing(analysed):  # stops the workers at once when the caller gives up (cancel)
-        for done, faces in enumerate(analysed, 1):
-            for face in faces:
-                face_id = len(rows)
+    try:
+        for done, frame in enumerate(pool.analysed(iter_frames(clip, step)), 1):
+            faces = frame["faces"]
+            ids = list(range(len(rows), len(rows) + len(faces)))
+            boxes = np.array([[face[c] for c in BOX] for face in faces]).reshape(-1, 4)
+            shot, tracks, ready = tracker.add(
+                frame["signature"],
+                boxes,
+                ids,
+                [face["score"] * face["sharpness"] for face in faces],
+                [face.pop("encoder_input") for face in faces],
+            )
+            for face_id, face, track in zip(ids, faces, tracks, strict=True):
                 (folder / "thumbs" / f"{face_id}.jpg").write_bytes(face.pop("thumb"))
                 (folder / "context" / f"{face_id}.jpg").write_bytes(face.pop("context"))
-                vectors.append(face.pop("face_embedding"))
                 cloth = face.pop("cloth_feature")
                 cloths.append(np.zeros(k, np.float32) if cloth is None else cloth)
-                rows.append({"face_id": face_id, **face})
+                rows.append({"face_id": face_id, **face, "shot": shot, "track": track})
+            for face_id, encoder_input in ready:
+                pool.encode(face_id, encoder_input)
             progress("extract", done, max(total, done))
-    log.info("extracted %d faces in %.1f s", len(rows), time.perf_counter() - started)
-    table = pd.DataFrame(rows, columns=COLUMNS)
+        for face_id, encoder_input in tracker.finish():
+            pool.encode(face_id, encoder_input)
+        encodings = pool.finish()
+    finally:
+        pool.close()  # at once when the caller gives up (cancel): work not started is dropped
+    log.info(
+        "extracted %d faces in %d tracks, encoded %d, in %.1f s",
+        len(rows),
+        tracker.tracks,
+        len(encodings),
+        time.perf_counter() - started,
+    )
+    table = pd.DataFrame(rows, columns=COLUMNS).astype({c: "Int64" for c in CLOTH_BOX})
+    table["encoded"] = table["face_id"].isin(encodings)
+    encoded = table["encoded"].to_numpy()
+    vectors = np.zeros((len(table), EMBEDDING_DIM), np.float32)
+    for face_id, vector in encodings.items():
+        vectors[face_id] = vector
+    tracks, has_cloth = table["track"].to_numpy(), table["cloth_top"].notna().to_numpy()
+    cloth_feature = shared_means(np.array(cloths, np.float32).reshape(-1, k), tracks, has_cloth)
+    cloth_feature[~has_cloth] = 0.0
     return FaceTable(
-        table=table.astype({c: "Int64" for c in CLOTH_BOX}),
-        face_embedding=np.array(vectors, np.float32).reshape(-1, EMBEDDING_DIM),
-        cloth_feature=np.array(cloths, np.float32).reshape(-1, k),
+        table=table,
+        face_embedding=shared_means(vectors, tracks, encoded),
+        cloth_feature=cloth_feature,
         folder=folder,
+        encodings=vectors[encoded],
     )

@@ -55,17 +55,31 @@ def _crop(image: np.ndarray, box: Box, margin: float) -> tuple[np.ndarray, Box]:
     return image[y0:y1, x0:x1], (top - y0, right - x0, bottom - y0, left - x0)
 
 
-def face_embedding(image: np.ndarray, box: Box, params: FeatureParams, sr: SRParams) -> np.ndarray:
-    """The L2-normalised 128-d face_recognition embedding of the face in ``box``, float32 (128,).
+#: A face cut out for the encoder is scaled down to at most this side (px): dlib aligns faces to
+#: 150 px, and smaller cut-outs keep the faces waiting in a track's batch light.
+ENCODER_FACE_PX = 300
 
-    Faces smaller than ``sr.face_below_px`` are cut out with a margin and upscaled first.
-    """
+
+def encoder_crop(image: np.ndarray, box: Box) -> tuple[np.ndarray, Box]:
+    """The face in ``box`` cut out with half a face of margin, its side at most
+    ``ENCODER_FACE_PX``: what ``encode_crop`` needs, small enough to keep or send to a worker."""
+    crop, inner = _crop(image, box, 0.5)
+    size = max(inner[2] - inner[0], inner[1] - inner[3])
+    if size > ENCODER_FACE_PX:
+        factor = ENCODER_FACE_PX / size
+        crop = cv2.resize(crop, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+        inner = tuple(round(v * factor) for v in inner)
+    return np.ascontiguousarray(crop), inner
+
+
+def encode_crop(crop: np.ndarray, box: Box, params: FeatureParams, sr: SRParams) -> np.ndarray:
+    """The L2-normalised 128-d face_recognition embedding of the face in ``box`` of ``crop`` (from
+    ``encoder_crop``), float32 (128,). Faces under ``sr.face_below_px`` are upscaled first."""
     import face_recognition
 
-    crop, (top, right, bottom, left) = _crop(image, box, 0.5)
-    size = min(bottom - top, right - left)
+    top, right, bottom, left = box
     scale = sr_scale(sr.method)
-    if size < sr.face_below_px and scale > 1:
+    if min(bottom - top, right - left) < sr.face_below_px and scale > 1:
         crop = upscale(crop, sr.method)
         top, right, bottom, left = (v * scale for v in (top, right, bottom, left))
     rgb = np.ascontiguousarray(crop[:, :, ::-1])
@@ -73,6 +87,11 @@ def face_embedding(image: np.ndarray, box: Box, params: FeatureParams, sr: SRPar
         rgb, [(top, right, bottom, left)], params.num_jitters, "large"
     )
     return (vector / max(np.linalg.norm(vector), 1e-9)).astype(np.float32)
+
+
+def face_embedding(image: np.ndarray, box: Box, params: FeatureParams, sr: SRParams) -> np.ndarray:
+    """The L2-normalised 128-d embedding of the face in ``box`` of ``image``, float32 (128,)."""
+    return encode_crop(*encoder_crop(image, box), params, sr)
 
 
 def clothing_box(box: Box, frame_shape: tuple[int, ...], params: FeatureParams) -> tuple[Box | None, float]:

@@ -4,7 +4,9 @@ With L2-normalised face vectors f, clothing vectors c and weight w in [0, 1], th
 distance is ``(1 - w) * |fa - fb|^2 + w * |ca - cb|^2``; w = 0 is face-only, and eps keeps one
 meaning across weights. Rule for missing clothing: where either face of a pair has no usable
 clothing region, the pair's distance is the face distance alone, so a face whose clothes are
-out of frame is neither pushed away from nor pulled towards anyone by clothing.
+out of frame is neither pushed away from nor pulled towards anyone by clothing. The same holds
+for two faces of different shots when shots are given: people change clothes between scenes,
+and two people in matching costumes (a suit and tie, a uniform) appear in different shots.
 """
 
 from __future__ import annotations
@@ -32,11 +34,13 @@ def fused_distances(
     has_cloth: np.ndarray,
     weight: float,
     rows: np.ndarray | None = None,
+    shots: np.ndarray | None = None,
 ) -> np.ndarray:
     """Fused distances from faces ``rows`` (default all) to all faces: float32 (len(rows), N).
 
-    face: (N, 128) and cloth: (N, K), both L2-normalised; has_cloth: (N,) bool. Computed in
-    float32 (4x faster than float64 here); a face's distance to itself is exactly 0.
+    face: (N, 128) and cloth: (N, K), both L2-normalised; has_cloth: (N,) bool; shots: (N,) shot
+    of each face, or None to use clothing across the whole clip. Computed in float32 (4x faster
+    than float64 here); a face's distance to itself is exactly 0.
     """
     rows = np.arange(len(face)) if rows is None else rows
     d2 = _squared(face[rows], face)
@@ -46,6 +50,8 @@ def fused_distances(
         change -= d2
         change *= has_cloth[rows][:, None].astype(np.float32) * np.float32(weight)
         change *= has_cloth[None, :]
+        if shots is not None:
+            change *= shots[rows][:, None] == shots[None, :]
         d2 += change
     d2[np.arange(len(rows)), rows] = 0.0
     return np.sqrt(d2, out=d2)
@@ -58,17 +64,19 @@ def radius_graph(
     weight: float,
     radius: float,
     frames: np.ndarray,
+    shots: np.ndarray | None = None,
 ) -> sparse.csr_matrix:
     """Sparse (N, N) fused distances of the pairs within ``radius``, excluding same-frame pairs.
 
-    frames: (N,) frame index of each face. Stored distances are at least 1e-6 so that a zero
-    distance is never mistaken for a missing edge. Memory is O(N x 1024), not O(N^2).
+    frames: (N,) frame index of each face; shots as in ``fused_distances``. Stored distances
+    are at least 1e-6 so that a zero distance is never mistaken for a missing edge. Memory is
+    O(N x 1024), not O(N^2).
     """
     n = len(face)
     blocks = []
     for start in range(0, n, _BLOCK):
         rows = np.arange(start, min(n, start + _BLOCK))
-        dist = fused_distances(face, cloth, has_cloth, weight, rows)
+        dist = fused_distances(face, cloth, has_cloth, weight, rows, shots)
         dist[frames[rows][:, None] == frames[None, :]] = np.inf
         dist[np.arange(len(rows)), rows] = 0.0  # a face is its own neighbour
         keep = dist <= radius

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -13,7 +13,8 @@ import pandas as pd
 
 from . import __version__
 from .cache import cached, clip_hash, entry_key
-from .cluster import Clusterer, ClusterParams
+from .calibrate import calibrated_eps
+from .cluster import DEFAULT_EPS, Clusterer, ClusterParams
 from .errors import BadInput
 from .export import cluster_summary, write_run
 from .extract import FEATURE_VERSION, ExtractParams, FaceTable, extract_faces
@@ -39,9 +40,20 @@ class Extraction:
     @cached_property
     def clusterer(self) -> Clusterer:
         """Clusters these faces; keeps what later parameter changes can reuse."""
-        faces = self.faces
-        frames = faces.table["frame_index"].to_numpy()
-        return Clusterer(faces.face_embedding, faces.cloth_feature, faces.has_cloth, frames)
+        faces, table = self.faces, self.faces.table
+        frames, shots = table["frame_index"].to_numpy(), table["shot"].to_numpy()
+        return Clusterer(faces.face_embedding, faces.cloth_feature, faces.has_cloth, frames, shots)
+
+    @cached_property
+    def calibrated_eps(self) -> float | None:
+        """eps calibrated on this clip's own different-person pairs (see ``calibrate``)."""
+        return calibrated_eps(self.faces)
+
+    def resolve(self, params: ClusterParams) -> ClusterParams:
+        """``params`` with eps fixed: the given one, else calibrated, else ``DEFAULT_EPS``."""
+        if params.eps is not None:
+            return params
+        return replace(params, eps=self.calibrated_eps or DEFAULT_EPS)
 
     @property
     def _fps(self) -> float:
@@ -100,7 +112,7 @@ def cluster(extraction: Extraction, params: ClusterParams | None = None) -> np.n
 
     Cheap to call again with new parameters: a new eps or min_samples re-cuts a kept tree.
     """
-    return extraction.clusterer.labels(params or ClusterParams())
+    return extraction.clusterer.labels(extraction.resolve(params or ClusterParams()))
 
 
 def run(
@@ -114,6 +126,7 @@ def run(
     """Extract (or load), cluster and export ``clip`` into ``out``; returns what it wrote.
 
     Raises BadInput, writing nothing, when the clip holds fewer than two faces to cluster.
+    Returns the extraction, the labels and the clusters table; run.json records the eps used.
     """
     cluster_params = cluster_params or ClusterParams()
     cluster_params.validate()
@@ -124,6 +137,7 @@ def run(
     if found < 2:
         what = "no faces were" if found == 0 else "only one face was"
         raise BadInput(f"{what} found in {clip}; nothing to cluster (try a smaller --step)")
+    cluster_params = extraction.resolve(cluster_params)
     labels = cluster(extraction, cluster_params)
     clustered = time.perf_counter()
     clusters = cluster_summary(extraction.faces, labels, extraction.seconds_per_frame)
@@ -131,6 +145,7 @@ def run(
         "faceclust_version": __version__,
         "clip": extraction.meta,
         "cluster_params": asdict(cluster_params),
+        "eps_calibrated": extraction.calibrated_eps,
         "faces": len(labels),
         "clusters": len(clusters),
         "unassigned": int((labels < 0).sum()),

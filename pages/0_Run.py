@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import streamlit as st
@@ -110,17 +111,20 @@ def main() -> None:
         if extraction is not None:
             state.extraction, state.clip_name, state.labels_path = extraction, chosen[1], chosen[2]
             state.edits = Edits()
+            # A new clip starts from its own calibrated eps.
+            state.clustering = replace(state.get("clustering", ui.DEFAULT_CLUSTERING), eps=None)
+            state.pop("w_eps", None)
     elif run:
         st.warning("Choose or upload a clip first.")
     result = ui.current()
     if result is None:
         return
-    _, table, _ = result
+    extraction, table, _ = result
     labels = table["cluster"].to_numpy()
     faces = len(labels)
     people = len(set(labels[labels >= 0]))
     st.subheader(state.clip_name)
-    params = state.clustering
+    params = extraction.resolve(state.clustering)
     st.caption(
         f"Clustered by {params.algorithm}: clothing weight {params.weight:.2f}, eps {params.eps:.2f}, "
         f"min samples {params.min_samples}"

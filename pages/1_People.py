@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import altair as alt
 import pandas as pd
-import plotly.express as px
 import streamlit as st
 
 import faceclust as fc
@@ -34,24 +34,34 @@ def scores_ui(table: pd.DataFrame) -> None:
         col.metric(title, f"{value:.3f}" if isinstance(value, float) else value)
 
 
-def timeline_ui(table: pd.DataFrame, duration: float) -> None:
+def timeline_ui(table: pd.DataFrame, duration: float, seconds_per_frame: float) -> None:
+    """One row per person; each track (one continuous appearance) is a bar across the clip."""
     shown = table[table["cluster"] >= 0]
     if shown.empty:
         return
-    figure = px.scatter(
-        shown,
-        x="t_sec",
-        y="person",
-        color="person",
-        hover_data=["face_id"],
-        labels={"t_sec": "time (s)", "person": ""},
-        height=120 + 28 * shown["person"].nunique(),
+    bars = (
+        shown.groupby(["person", "track"])
+        .agg(start=("t_sec", "min"), end=("t_sec", "max"), faces=("face_id", "size"))
+        .reset_index()
+        .assign(end=lambda bars: bars["end"] + seconds_per_frame)
     )
-    figure.update_traces(marker={"symbol": "line-ns-open", "size": 14, "line": {"width": 3}})
-    figure.update_layout(
-        showlegend=False, margin={"l": 0, "r": 0, "t": 10, "b": 0}, xaxis_range=[0, duration]
+    chart = (
+        alt.Chart(bars, height=40 + 28 * bars["person"].nunique())
+        .mark_bar(cornerRadius=2)
+        .encode(
+            x=alt.X("start", title="time (s)", scale=alt.Scale(domain=[0, duration])),
+            x2="end",
+            y=alt.Y("person", title=None),
+            color=alt.Color("person", legend=None),
+            tooltip=[
+                "person",
+                alt.Tooltip("start", title="from (s)", format=".1f"),
+                alt.Tooltip("end", title="to (s)", format=".1f"),
+                "faces",
+            ],
+        )
     )
-    st.plotly_chart(figure, width="stretch")
+    st.altair_chart(chart, width="stretch")
 
 
 def cards_ui(extraction: fc.Extraction, table: pd.DataFrame, edits: Edits) -> None:
@@ -137,7 +147,9 @@ def main() -> None:
         st.info("No faces were found in this clip.")
         return
     scores_ui(table)
-    timeline_ui(table[~table["cluster"].isin(edits.hidden)], extraction.duration_s)
+    timeline_ui(
+        table[~table["cluster"].isin(edits.hidden)], extraction.duration_s, extraction.seconds_per_frame
+    )
     if not (table["cluster"] >= 0).any():
         st.info("No one was grouped: every face is unassigned. Raise eps or lower min samples.")
     cards_ui(extraction, table, edits)

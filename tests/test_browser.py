@@ -142,17 +142,21 @@ def test_upload_tune_compare_download(page, browser, server, data, tmp_path):
     other.get_by_text("No clip yet").wait_for(timeout=WAIT_MS)
     other.close()
 
+    # eps starts where the clip calibrates it, and says so.
+    page.get_by_text("is calibrated on this clip").wait_for(timeout=WAIT_MS)
+    start = float(page.get_by_role("slider", name="eps (distance)").get_attribute("aria-valuetext"))
+    moved = f"{start + 0.05:.2f}"
     _move_slider(page, "Clothing weight", 2)  # 0.2 -> 0.3
-    page.get_by_text("clothing weight 0.30, eps 0.50").wait_for(timeout=WAIT_MS)
-    _move_slider(page, "eps (distance)", 5)  # 0.50 -> 0.55
-    page.get_by_text("clothing weight 0.30, eps 0.55").wait_for(timeout=WAIT_MS)
+    page.get_by_text(f"clothing weight 0.30, eps {start:.2f}").wait_for(timeout=WAIT_MS)
+    _move_slider(page, "eps (distance)", 5)
+    page.get_by_text(f"clothing weight 0.30, eps {moved}").wait_for(timeout=WAIT_MS)
 
     page.get_by_role("link", name="Compare").first.click()
     charts = page.get_by_test_id("stVegaLiteChart")
     charts.nth(1).wait_for(timeout=WAIT_MS)
     assert charts.count() == 2
     assert page.get_by_text("Face + clothing (weight 0.30)").count() >= 1
-    assert page.get_by_role("slider", name="eps (distance)").get_attribute("aria-valuetext") == "0.55"
+    assert page.get_by_role("slider", name="eps (distance)").get_attribute("aria-valuetext") == moved
     # Hovering a point shows its face in the tooltip.
     point = charts.nth(1).locator("g.mark-symbol path").first.bounding_box()
     page.mouse.move(point["x"] + point["width"] / 2, point["y"] + point["height"] / 2)
@@ -205,13 +209,16 @@ def test_two_users_at_once_one_extracting_one_tuning_then_cancelling(browser, se
     _choose_sample(second, "multi_face.avi")
     second.get_by_role("button", name="Run").click()
     second.get_by_text("loaded from the cache").wait_for(timeout=WAIT_MS)
-    _move_slider(second, "eps (distance)", 5)  # 0.50 -> 0.55
-    second.get_by_text("clothing weight 0.20, eps 0.55").wait_for(timeout=WAIT_MS)
+    start = float(second.get_by_role("slider", name="eps (distance)").get_attribute("aria-valuetext"))
+    _move_slider(second, "eps (distance)", 5)
+    second.get_by_text(f"clothing weight 0.20, eps {start + 0.05:.2f}").wait_for(timeout=WAIT_MS)
     assert first.get_by_role("button", name="Cancel").is_visible()  # still extracting
 
     first.get_by_role("button", name="Cancel").click()
     first.get_by_text("Extraction cancelled").wait_for(timeout=WAIT_MS)
-    assert first.get_by_role("slider", name="eps (distance)").get_attribute("aria-valuetext") == "0.50"
+    assert (
+        first.get_by_role("slider", name="eps (distance)").get_attribute("aria-valuetext") == "0.50"
+    )  # no clip
     assert first.get_by_text("No clip yet").is_visible()
     # The stopped run finishes its clean-up beside the new one (within a second here).
     deadline = time.monotonic() + 30

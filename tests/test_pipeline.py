@@ -71,7 +71,8 @@ def test_run_writes_a_complete_output_folder(extractions, data, tmp_path):
     extraction, _, _ = fc.run(data / "clips" / "multi_face.avi", out)
     assert extraction.cache_hit
     info = json.loads((out / "run.json").read_text())
-    assert info["clusters"] == 3 and info["cluster_params"]["eps"] == fc.ClusterParams().eps
+    assert info["clusters"] == 3 and info["cluster_params"]["eps"] == info["eps_calibrated"]
+    assert 0.4 <= info["eps_calibrated"] <= 0.6
     assert sorted(p.name for p in out.iterdir()) == sorted(info["outputs"] + ["run.json"])
     faces = pd.read_csv(out / "faces.csv")
     assert {
