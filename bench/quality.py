@@ -101,11 +101,18 @@ def main() -> None:
             ("no tracks, face + clothing (the earlier default)", clip_wide, untracked, defaults),
             ("no tracks, face + clothing within shots", untracked.clusterer, untracked, defaults),
             ("tracks, face only", yunet.clusterer, yunet, fc.ClusterParams(weight=0.0)),
-            ("tracks, face + clothing within shots (default)", yunet.clusterer, yunet, defaults),
+            ("tracks, face + clothing within shots, eps 0.5", yunet.clusterer, yunet, defaults),
+            (
+                f"tracks, face + clothing within shots, calibrated eps {yunet.calibrated_eps} (default)",
+                yunet.clusterer,
+                yunet,
+                yunet.resolve(defaults),
+            ),
         ] + [
-            (f"tracks, {algorithm}", yunet.clusterer, yunet, replace(defaults, algorithm=algorithm))
+            (f"tracks, calibrated eps, {algorithm}", yunet.clusterer, yunet, yunet.resolve(params))
             for algorithm in fc.ALGORITHMS
             if algorithm != defaults.algorithm
+            for params in [replace(defaults, algorithm=algorithm)]
         ]
         for title, clusterer, extraction, params in variants:
             labels_ = clusterer.labels(params)
