@@ -1,7 +1,7 @@
 """The on-disk extraction cache: one folder per (clip content, parameters, feature version).
 
 Layout of an entry ``$FACECLUST_CACHE/extract/<key>/``: ``faces.csv`` (the face table),
-``arrays.npz`` (``face_embedding``, ``cloth_feature``, ``encodings``), ``thumbs/``, ``context/`` and
+``arrays.npz`` (``face_embedding``, ``cloth_feature``), ``thumbs/``, ``context/`` and
 ``meta.json`` (with the SHA-256 of the two data files, the entry's size in bytes, and as its
 modification time the entry's last use).
 
@@ -88,7 +88,6 @@ def _save(faces: FaceTable, meta: dict) -> None:
         folder / "arrays.npz",
         face_embedding=faces.face_embedding,
         cloth_feature=faces.cloth_feature,
-        encodings=faces.encodings,
     )
     checks = {name: _sha256(folder / name) for name in DATA_FILES}
     meta = {**meta, "n_faces": len(faces.table), "sha256": checks, "bytes": _folder_bytes(folder)}
@@ -103,14 +102,10 @@ def _load(folder: Path) -> tuple[FaceTable, dict] | None:
             raise ValueError("a data file does not match its checksum")
         table = pd.read_csv(folder / "faces.csv", dtype={c: "Int64" for c in CLOTH_BOX})
         with np.load(folder / "arrays.npz") as arrays:
-            faces = FaceTable(
-                table, arrays["face_embedding"], arrays["cloth_feature"], folder, arrays["encodings"]
-            )
+            faces = FaceTable(table, arrays["face_embedding"], arrays["cloth_feature"], folder)
         n = meta["n_faces"]
         if not (n == len(table) == len(faces.face_embedding) == len(faces.cloth_feature)):
             raise ValueError("its parts disagree on the number of faces")
-        if len(faces.encodings) != table["encoded"].sum():
-            raise ValueError("its encodings do not match its encoded faces")
         for sub in ("thumbs", "context"):
             if sum(1 for _ in (folder / sub).iterdir()) != n:
                 raise ValueError(f"{sub}/ does not hold one picture per face")

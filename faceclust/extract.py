@@ -98,8 +98,6 @@ class FaceTable:
         encoded faces of each face's track.
     cloth_feature: (N, K) float32, L2-normalised: the mean over the face's track; zero rows
         where the face has no clothing box.
-    encodings: (M, 128) float32, the encoder's own output for the M encoded faces, in table
-        order (the same person seen twice: what a clip's distances are calibrated on).
     folder: holds ``thumbs/<face_id>.jpg`` and ``context/<face_id>.jpg``.
     """
 
@@ -107,7 +105,6 @@ class FaceTable:
     face_embedding: np.ndarray
     cloth_feature: np.ndarray
     folder: Path
-    encodings: np.ndarray = field(default_factory=lambda: np.zeros((0, EMBEDDING_DIM), np.float32))
 
     @property
     def has_cloth(self) -> np.ndarray:
@@ -338,5 +335,4 @@ def extract_faces(
         face_embedding=shared_means(vectors, tracks, encoded),
         cloth_feature=cloth_feature,
         folder=folder,
-        encodings=vectors[encoded],
     )
