@@ -13,7 +13,6 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 from scipy.cluster.hierarchy import fcluster, linkage
-from scipy.spatial.distance import squareform
 
 from .errors import BadInput
 from .fuse import fused_distances, radius_graph
@@ -22,6 +21,14 @@ log = logging.getLogger(__name__)
 
 #: eps where a clip gives no evidence to calibrate it on.
 DEFAULT_EPS = 0.5
+#: Rows of distances computed at a time when building a tree.
+_BLOCK = 1024
+
+
+def _apart(n: int) -> float:
+    """The distance given to two faces of one frame among n: so large that the average over any
+    two groups holding such a pair exceeds every eps."""
+    return 2.0 * n**2 + 2.0
 
 
 @dataclass(frozen=True)
@@ -167,8 +174,22 @@ class Clusterer:
         """Dense fused distances (N, N) float32, with same-frame pairs set so far apart that any
         average over two groups containing one such pair exceeds every eps."""
         dist = self._distances(weight)
-        dist[self._same_frame_pairs] = 2.0 * self.n**2 + 2.0
+        dist[self._same_frame_pairs] = _apart(self.n)
         return dist
+
+    def _condensed(self, weight: float) -> np.ndarray:
+        """``constrained_distances`` in scipy's condensed form (float64, N(N-1)/2), built a block
+        of rows at a time: no N x N matrix is ever held (2.8 GB saved at 20,000 faces)."""
+        n = self.n
+        condensed = np.empty(n * (n - 1) // 2)
+        for start in range(0, n, _BLOCK):
+            rows = np.arange(start, min(n, start + _BLOCK))
+            dist = self._distances(weight, rows)
+            dist[self.frames[rows][:, None] == self.frames[None, :]] = _apart(n)
+            for k, row in enumerate(rows):
+                begin = row * n - row * (row + 1) // 2
+                condensed[begin : begin + n - row - 1] = dist[k, row + 1 :]
+        return condensed
 
     def graph(self, weight: float, eps: float):
         """Sparse fused distances within eps, same-frame pairs left out (see ``radius_graph``)."""
@@ -183,8 +204,7 @@ class Clusterer:
             return None
         key = round(weight, 6)  # 0.15 and 0.15000000000000002 (a slider's float) are one weight
         if key not in self._trees:
-            condensed = squareform(self.constrained_distances(weight), checks=False)
-            self._trees[key] = linkage(condensed.astype(np.float64), "average")
+            self._trees[key] = linkage(self._condensed(weight), "average")
             while len(self._trees) > self._TREES_KEPT:
                 del self._trees[next(iter(self._trees))]
         return self._trees[key]

@@ -93,3 +93,19 @@ def test_prefitted_weights_give_the_same_labels_as_fitting_on_demand():
         params = ClusterParams(weight=weight, eps=0.6)
         assert np.array_equal(prefitted.labels(params), Clusterer(*args).labels(params))
     assert len(prefitted._trees) == 2
+
+
+def test_the_tree_is_built_from_blocks_of_the_constrained_distances():
+    from scipy.spatial.distance import squareform
+
+    from faceclust.cluster import Clusterer
+
+    rng = np.random.default_rng(7)
+    n = 2500  # more than two blocks of rows
+    face, _ = _people(rng, [n // 5] * 5, spread=0.5)
+    cloth = rng.random((n, 4)).astype(np.float32)
+    cloth /= np.linalg.norm(cloth, axis=1, keepdims=True)
+    has_cloth, frames, shots = rng.random(n) > 0.3, rng.integers(0, 900, n), rng.integers(0, 3, n)
+    clusterer = Clusterer(face, cloth, has_cloth, frames, shots)
+    expected = squareform(clusterer.constrained_distances(0.3), checks=False)
+    assert np.array_equal(clusterer._condensed(0.3), expected)
