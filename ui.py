@@ -113,12 +113,13 @@ def umap_warmer() -> threading.Thread:
 def tuning_sidebar(extraction: fc.Extraction | None) -> fc.ClusterParams:
     """Clustering controls in the sidebar; their values live in session state across pages.
 
-    eps starts where the clip's own evidence puts it (``Extraction.resolve``) until it is moved.
-    Returns the parameters with eps fixed.
+    eps starts where the clip's own evidence puts it (``Extraction.resolve``; the Run page sets it
+    for each new clip) until it is moved. Returns the parameters, eps fixed.
     """
     state = st.session_state
-    chosen = state.setdefault("clustering", DEFAULT_CLUSTERING)
-    resolved = extraction.resolve(chosen) if extraction else replace(chosen, eps=chosen.eps or DEFAULT_EPS)
+    chosen = state.get("clustering", DEFAULT_CLUSTERING)
+    chosen = extraction.resolve(chosen) if extraction else replace(chosen, eps=chosen.eps or DEFAULT_EPS)
+    state.clustering = chosen
     sidebar = st.sidebar
     sidebar.header("Tune")
     edits: Edits = state.setdefault("edits", Edits())
@@ -143,14 +144,14 @@ def tuning_sidebar(extraction: fc.Extraction | None) -> fc.ClusterParams:
         "eps (distance)",
         0.2,
         1.0,
-        resolved.eps,
+        chosen.eps,
         0.01,
         key="w_eps",
         help="Lower splits people; higher merges look-alikes. It starts where this clip's faces "
         "put it: a margin above the distances between people seen together in one frame.",
     )
-    if chosen.eps is None and extraction and extraction.calibrated_eps:
-        sidebar.caption(f"eps {extraction.calibrated_eps:.2f} is calibrated on this clip.")
+    if extraction and eps == extraction.calibrated_eps:
+        sidebar.caption(f"eps {eps:.2f} is calibrated on this clip.")
     min_samples = sidebar.slider(
         "Min samples",
         1,
@@ -160,7 +161,7 @@ def tuning_sidebar(extraction: fc.Extraction | None) -> fc.ClusterParams:
         help="Smaller clusters become unassigned.",
     )
     params = fc.ClusterParams(algorithm, weight, eps, min_samples)
-    if params != resolved:
+    if params != chosen:
         if len(edits):
             st.toast(f"Re-clustered: {len(edits)} edit(s) discarded.")
             state.edits = Edits()

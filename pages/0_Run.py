@@ -111,9 +111,9 @@ def main() -> None:
         if extraction is not None:
             state.extraction, state.clip_name, state.labels_path = extraction, chosen[1], chosen[2]
             state.edits = Edits()
-            # A new clip starts from its own calibrated eps.
-            state.clustering = replace(state.get("clustering", ui.DEFAULT_CLUSTERING), eps=None)
-            state.pop("w_eps", None)
+            # A new clip starts from its own calibrated eps, on the slider too.
+            clustering = extraction.resolve(replace(state.get("clustering", ui.DEFAULT_CLUSTERING), eps=None))
+            state.clustering, state.w_eps = clustering, clustering.eps
     elif run:
         st.warning("Choose or upload a clip first.")
     result = ui.current()
@@ -124,7 +124,7 @@ def main() -> None:
     faces = len(labels)
     people = len(set(labels[labels >= 0]))
     st.subheader(state.clip_name)
-    params = extraction.resolve(state.clustering)
+    params = state.clustering
     st.caption(
         f"Clustered by {params.algorithm}: clothing weight {params.weight:.2f}, eps {params.eps:.2f}, "
         f"min samples {params.min_samples}"

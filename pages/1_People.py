@@ -46,12 +46,12 @@ def timeline_ui(table: pd.DataFrame, duration: float, seconds_per_frame: float) 
         .assign(end=lambda bars: bars["end"] + seconds_per_frame)
     )
     chart = (
-        alt.Chart(bars, height=40 + 28 * bars["person"].nunique())
+        alt.Chart(bars, height=40 + 32 * bars["person"].nunique())
         .mark_bar(cornerRadius=2)
         .encode(
             x=alt.X("start", title="time (s)", scale=alt.Scale(domain=[0, duration])),
             x2="end",
-            y=alt.Y("person", title=None),
+            y=alt.Y("person", title=None, axis=alt.Axis(labelOverlap=False)),
             color=alt.Color("person", legend=None),
             tooltip=[
                 "person",

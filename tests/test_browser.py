@@ -145,6 +145,8 @@ def test_upload_tune_compare_download(page, browser, server, data, tmp_path):
     # eps starts where the clip calibrates it, and says so.
     page.get_by_text("is calibrated on this clip").wait_for(timeout=WAIT_MS)
     start = float(page.get_by_role("slider", name="eps (distance)").get_attribute("aria-valuetext"))
+    assert page.get_by_text(f"eps {start:.2f} is calibrated on this clip").is_visible()
+    assert start != 0.5  # the office clip calibrates to 0.53, not the default
     moved = f"{start + 0.05:.2f}"
     _move_slider(page, "Clothing weight", 2)  # 0.2 -> 0.3
     page.get_by_text(f"clothing weight 0.30, eps {start:.2f}").wait_for(timeout=WAIT_MS)
