@@ -108,7 +108,7 @@ def _start(args) -> subprocess.Popen:
     for line in process.stderr:
         if "extract:" in line:
             break
-    time.sleep(3)  # well into the frames
+    time.sleep(1)  # into the frames (351 of them: half a minute here)
     return process
 
 
@@ -121,7 +121,7 @@ def _children(pid: int) -> set[int]:
 def test_an_interrupted_or_killed_run_leaves_nothing_and_runs_again(data, tmp_path):
     cache = Path(os.environ["FACECLUST_CACHE"]) / "extract"
     before = set(cache.iterdir()) if cache.exists() else set()
-    args = ["run", str(data / "clips" / "multi_face.avi"), "--step", "10", "--out", str(tmp_path / "out")]
+    args = ["run", str(data / "clips" / "multi_face.avi"), "--step", "2", "--out", str(tmp_path / "out")]
 
     # Ctrl-C (SIGINT to the whole process group, as a terminal sends it): a clean stop.
     process = _start(args)
