@@ -218,10 +218,9 @@ def test_two_users_at_once_one_extracting_one_tuning_then_cancelling(browser, se
 
     first.get_by_role("button", name="Cancel").click()
     first.get_by_text("Extraction cancelled").wait_for(timeout=WAIT_MS)
-    assert (
-        first.get_by_role("slider", name="eps (distance)").get_attribute("aria-valuetext") == "0.50"
-    )  # no clip
-    assert first.get_by_text("No clip yet").is_visible()
+    first.get_by_text("No clip yet").wait_for(timeout=WAIT_MS)
+    # Still the default eps: the other session's clip and eps are its own.
+    assert first.get_by_role("slider", name="eps (distance)").get_attribute("aria-valuetext") == "0.50"
     # The stopped run finishes its clean-up beside the new one (within a second here).
     deadline = time.monotonic() + 30
     while len(entries := list((server_cache / "extract").iterdir())) > 1 and time.monotonic() < deadline:
