@@ -17,7 +17,7 @@ from sklearn.cluster import DBSCAN, AgglomerativeClustering
 
 import faceclust as fc
 from faceclust.cluster import Clusterer
-from faceclust.tracks import TrackParams
+from faceclust.track import TrackParams
 
 from common import DATA, LABELLED, labels, table
 
@@ -126,8 +126,8 @@ def main() -> None:
                     "clip": name,
                     "encoded": title,
                     "faces": len(table_),
-                    "tracks": table_["track"].nunique(),
-                    "shots": table_["shot"].nunique(),
+                    "tracks": table_["track_id"].nunique(),
+                    "shots": table_["shot_id"].nunique(),
                     "faces encoded": int(table_["encoded"].sum()),
                     "share encoded": f"{table_['encoded'].mean():.2f}",
                     "extraction s (cold)": extraction.meta["extract_s"],

@@ -26,7 +26,7 @@ MIN_PAIRS = 10
 def different_person_distances(faces: FaceTable) -> np.ndarray:
     """Face distances between every two tracks that share a frame, one per pair of tracks (the
     faces of a track share one description)."""
-    tracks = faces.table["track"].to_numpy()
+    tracks = faces.table["track_id"].to_numpy()
     pairs: dict[tuple[int, int], tuple[int, int]] = {}
     for members in faces.table.groupby("frame_index").indices.values():
         for i, j in combinations(members, 2):

@@ -36,7 +36,7 @@ from .features import (
 )
 from .progress import Progress, no_progress
 from .superres import SRParams, sr_scale, upscale
-from .tracks import Tracker, TrackParams, frame_signature, shared_means
+from .track import Tracker, TrackParams, frame_signature, shared_means
 from .video import Frame, SamplingParams, iter_frames, probe
 
 log = logging.getLogger(__name__)
@@ -55,8 +55,8 @@ COLUMNS = [
     *CLOTH_BOX,
     "cloth_visible",
     "sharpness",
-    "shot",
-    "track",
+    "shot_id",
+    "track_id",
     "encoded",
 ]
 
@@ -92,8 +92,8 @@ class ExtractParams:
 class FaceTable:
     """The faces of one clip.
 
-    table: one row per face, columns ``COLUMNS``; boxes in original-frame pixels; ``shot`` and
-        ``track`` number shots and tracks from 0; ``encoded`` marks the faces the encoder saw.
+    table: one row per face, columns ``COLUMNS``; boxes in original-frame pixels; ``shot_id`` and
+        ``track_id`` number shots and tracks from 0; ``encoded`` marks the faces the encoder saw.
     face_embedding: (N, 128) float32, L2-normalised, row-aligned with ``table``: the mean of the
         encoded faces of each face's track.
     cloth_feature: (N, K) float32, L2-normalised: the mean over the face's track; zero rows
@@ -305,7 +305,7 @@ def extract_faces(
                 (folder / "context" / f"{face_id}.jpg").write_bytes(face.pop("context"))
                 cloth = face.pop("cloth_feature")
                 cloths.append(np.zeros(k, np.float32) if cloth is None else cloth)
-                rows.append({"face_id": face_id, **face, "shot": shot, "track": track})
+                rows.append({"face_id": face_id, **face, "shot_id": shot, "track_id": track})
             for face_id, encoder_input in ready:
                 pool.encode(face_id, encoder_input)
             progress("extract", done, max(total, done))
@@ -327,7 +327,7 @@ def extract_faces(
     vectors = np.zeros((len(table), EMBEDDING_DIM), np.float32)
     for face_id, vector in encodings.items():
         vectors[face_id] = vector
-    tracks, has_cloth = table["track"].to_numpy(), table["cloth_top"].notna().to_numpy()
+    tracks, has_cloth = table["track_id"].to_numpy(), table["cloth_top"].notna().to_numpy()
     cloth_feature = shared_means(np.array(cloths, np.float32).reshape(-1, k), tracks, has_cloth)
     cloth_feature[~has_cloth] = 0.0
     return FaceTable(

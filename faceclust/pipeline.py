@@ -41,7 +41,7 @@ class Extraction:
     def clusterer(self) -> Clusterer:
         """Clusters these faces; keeps what later parameter changes can reuse."""
         faces, table = self.faces, self.faces.table
-        frames, shots = table["frame_index"].to_numpy(), table["shot"].to_numpy()
+        frames, shots = table["frame_index"].to_numpy(), table["shot_id"].to_numpy()
         return Clusterer(faces.face_embedding, faces.cloth_feature, faces.has_cloth, frames, shots)
 
     @cached_property

@@ -40,7 +40,7 @@ def timeline_ui(table: pd.DataFrame, duration: float, seconds_per_frame: float) 
     if shown.empty:
         return
     bars = (
-        shown.groupby(["person", "track"])
+        shown.groupby(["person", "track_id"])
         .agg(start=("t_sec", "min"), end=("t_sec", "max"), faces=("face_id", "size"))
         .reset_index()
         .assign(end=lambda bars: bars["end"] + seconds_per_frame)

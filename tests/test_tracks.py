@@ -8,7 +8,7 @@ import pytest
 
 import faceclust as fc
 from faceclust.evaluate import match_faces
-from faceclust.tracks import Tracker, TrackParams, frame_signature, shared_means
+from faceclust.track import Tracker, TrackParams, frame_signature, shared_means
 
 
 def _signature(colour: tuple[int, int, int]) -> np.ndarray:
@@ -63,12 +63,12 @@ def test_shared_means_give_each_group_the_mean_of_its_usable_rows():
 
 def test_shots_follow_the_cuts_of_a_real_clip(extractions):
     table = extractions["short_hamilton_clip.mp4"].faces.table
-    shot_at = table.groupby("frame_index")["shot"].first()
+    shot_at = table.groupby("frame_index")["shot_id"].first()
     # Wide stage, pianist close-up (f30), performer close-ups (f90-f210), the audience (f225-).
     assert (
         shot_at[0] == shot_at[15] < shot_at[30] < shot_at[90] == shot_at[210] < shot_at[225] == shot_at[270]
     )
-    assert extractions["multi_face.avi"].faces.table["shot"].nunique() == 1  # one long shot
+    assert extractions["multi_face.avi"].faces.table["shot_id"].nunique() == 1  # one long shot
 
 
 @pytest.mark.parametrize(
@@ -81,15 +81,15 @@ def test_tracks_hold_one_person_and_spare_the_encoder(extractions, data, name, m
     labels = labels[labels["identity"] != "ignore"].reset_index(drop=True)
     matched = match_faces(table, labels)
     who = pd.Series(labels["identity"].to_numpy()[matched >= 0], index=matched[matched >= 0])
-    people_per_track = who.groupby(table["track"].to_numpy()[who.index]).nunique()
+    people_per_track = who.groupby(table["track_id"].to_numpy()[who.index]).nunique()
     assert (people_per_track == 1).all()
     assert table["encoded"].mean() <= most_encoded
-    assert table.groupby("track")["encoded"].any().all()  # every track is described
+    assert table.groupby("track_id")["encoded"].any().all()  # every track is described
     # The faces of a track share their description, and so their cluster.
-    for _, members in table.groupby("track").indices.items():
+    for _, members in table.groupby("track_id").indices.items():
         assert np.ptp(faces.face_embedding[members], axis=0).max() == 0
     labels_ = fc.cluster(extractions[name])
-    assert (pd.Series(labels_).groupby(table["track"].to_numpy()).nunique() == 1).all()
+    assert (pd.Series(labels_).groupby(table["track_id"].to_numpy()).nunique() == 1).all()
 
 
 def test_eps_is_calibrated_on_each_clip_and_follows_its_faces(extractions):
