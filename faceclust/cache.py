@@ -55,11 +55,8 @@ def max_bytes() -> int:
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _folder_bytes(folder: Path) -> int:
@@ -68,11 +65,8 @@ def _folder_bytes(folder: Path) -> int:
 
 def clip_hash(path: str | Path) -> str:
     """BLAKE2b of the clip's bytes (hex): the same content gives the same key wherever it lies."""
-    digest = hashlib.blake2b(digest_size=20)
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, lambda: hashlib.blake2b(digest_size=20)).hexdigest()
 
 
 def entry_key(content_hash: str, params: dict, version: int) -> str:

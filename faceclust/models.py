@@ -96,11 +96,8 @@ def model_dirs() -> list[Path]:
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 _FRAMEWORKS = {".pb": "TensorFlow", ".onnx": "ONNX"}
