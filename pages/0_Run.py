@@ -119,7 +119,7 @@ def main() -> None:
     result = ui.current()
     if result is None:
         return
-    extraction, table, _ = result
+    _, table, _ = result
     labels = table["cluster"].to_numpy()
     faces = len(labels)
     people = len(set(labels[labels >= 0]))
