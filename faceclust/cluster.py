@@ -7,22 +7,19 @@ largest. Two faces of one frame never share a cluster.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from functools import cached_property
 
 import numpy as np
-import pandas as pd
 from scipy.cluster.hierarchy import fcluster, linkage
 
 from .errors import BadInput
-from .fuse import fused_distances, radius_graph
+from .fuse import fused_distances, radius_graph, same_frame_blocks
 
 log = logging.getLogger(__name__)
 
 #: eps where a clip gives no evidence to calibrate it on.
 DEFAULT_EPS = 0.5
-#: Rows of distances computed at a time when building a tree.
-_BLOCK = 1024
 
 
 def _apart(n: int) -> float:
@@ -156,25 +153,19 @@ class Clusterer:
         self.n = len(face)
         self._trees: dict[float, np.ndarray] = {}
 
-    @cached_property
-    def _same_frame_pairs(self) -> tuple[np.ndarray, np.ndarray]:
-        """Row and column indices of every ordered pair of faces sharing a frame (i != j)."""
-        rows, cols = [], []
-        for members in pd.Series(np.arange(self.n)).groupby(self.frames).indices.values():
-            if len(members) > 1:
-                r, c = np.meshgrid(members, members, indexing="ij")
-                keep = r != c
-                rows.append(r[keep])
-                cols.append(c[keep])
-        return (
-            (np.concatenate(rows), np.concatenate(cols)) if rows else (np.array([], int), np.array([], int))
+    def _blocks(self, weight: float) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Fused distances a block of rows at a time, same-frame pairs set far apart (``_apart``)."""
+        return same_frame_blocks(
+            self.face, self.cloth, self.has_cloth, weight, self.frames, _apart(self.n), self.shots
         )
 
     def constrained_distances(self, weight: float) -> np.ndarray:
         """Dense fused distances (N, N) float32, with same-frame pairs set so far apart that any
         average over two groups containing one such pair exceeds every eps."""
-        dist = self._distances(weight)
-        dist[self._same_frame_pairs] = _apart(self.n)
+        dist = np.empty((self.n, self.n), np.float32)
+        for rows, block in self._blocks(weight):
+            dist[rows] = block
+        np.fill_diagonal(dist, 0.0)
         return dist
 
     def _condensed(self, weight: float) -> np.ndarray:
@@ -182,13 +173,10 @@ class Clusterer:
         of rows at a time: no N x N matrix is ever held (2.8 GB saved at 20,000 faces)."""
         n = self.n
         condensed = np.empty(n * (n - 1) // 2)
-        for start in range(0, n, _BLOCK):
-            rows = np.arange(start, min(n, start + _BLOCK))
-            dist = self._distances(weight, rows)
-            dist[self.frames[rows][:, None] == self.frames[None, :]] = _apart(n)
+        for rows, block in self._blocks(weight):
             for k, row in enumerate(rows):
                 begin = row * n - row * (row + 1) // 2
-                condensed[begin : begin + n - row - 1] = dist[k, row + 1 :]
+                condensed[begin : begin + n - row - 1] = block[k, row + 1 :]
         return condensed
 
     def graph(self, weight: float, eps: float):

@@ -11,6 +11,8 @@ and two people in matching costumes (a suit and tie, a uniform) appear in differ
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 from scipy import sparse
 
@@ -57,6 +59,29 @@ def fused_distances(
     return np.sqrt(d2, out=d2)
 
 
+def same_frame_blocks(
+    face: np.ndarray,
+    cloth: np.ndarray,
+    has_cloth: np.ndarray,
+    weight: float,
+    frames: np.ndarray,
+    same_frame: float,
+    shots: np.ndarray | None = None,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Fused distances ``_BLOCK`` rows at a time: (rows, float32 (len(rows), N)), with every pair
+    of faces sharing a frame (a face and itself included) set to ``same_frame``.
+
+    frames: (N,) frame index of each face; shots as in ``fused_distances``. Memory is
+    O(N x 1024), not O(N^2).
+    """
+    n = len(face)
+    for start in range(0, n, _BLOCK):
+        rows = np.arange(start, min(n, start + _BLOCK))
+        dist = fused_distances(face, cloth, has_cloth, weight, rows, shots)
+        dist[frames[rows][:, None] == frames[None, :]] = same_frame
+        yield rows, dist
+
+
 def radius_graph(
     face: np.ndarray,
     cloth: np.ndarray,
@@ -68,19 +93,15 @@ def radius_graph(
 ) -> sparse.csr_matrix:
     """Sparse (N, N) fused distances of the pairs within ``radius``, excluding same-frame pairs.
 
-    frames: (N,) frame index of each face; shots as in ``fused_distances``. Stored distances
-    are at least 1e-6 so that a zero distance is never mistaken for a missing edge. Memory is
-    O(N x 1024), not O(N^2).
+    Arguments as in ``same_frame_blocks``. Stored distances are at least 1e-6 so that a zero
+    distance is never mistaken for a missing edge.
     """
     n = len(face)
     blocks = []
-    for start in range(0, n, _BLOCK):
-        rows = np.arange(start, min(n, start + _BLOCK))
-        dist = fused_distances(face, cloth, has_cloth, weight, rows, shots)
-        dist[frames[rows][:, None] == frames[None, :]] = np.inf
+    for rows, dist in same_frame_blocks(face, cloth, has_cloth, weight, frames, np.inf, shots):
         dist[np.arange(len(rows)), rows] = 0.0  # a face is its own neighbour
         keep = dist <= radius
         r, c = np.nonzero(keep)
-        blocks.append((r + start, c, np.maximum(dist[r, c], 1e-6)))
+        blocks.append((r + rows[0], c, np.maximum(dist[r, c], 1e-6)))
     r, c, v = (np.concatenate(parts) for parts in zip(*blocks, strict=True)) if blocks else ([], [], [])
     return sparse.csr_matrix((v, (r, c)), shape=(n, n))
