@@ -31,6 +31,7 @@ import pandas as pd
 
 from .errors import BadInput
 from .extract import CLOTH_BOX, FaceTable
+from .models import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +53,6 @@ def max_bytes() -> int:
         return int(float(value) * 1e9)
     except ValueError:
         raise BadInput(f"FACECLUST_CACHE_MAX_GB must be a number of gigabytes, got {value!r}") from None
-
-
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _folder_bytes(folder: Path) -> int:
@@ -83,7 +79,7 @@ def _save(faces: FaceTable, meta: dict) -> None:
         face_embedding=faces.face_embedding,
         cloth_feature=faces.cloth_feature,
     )
-    checks = {name: _sha256(folder / name) for name in DATA_FILES}
+    checks = {name: file_sha256(folder / name) for name in DATA_FILES}
     meta = {**meta, "n_faces": len(faces.table), "sha256": checks, "bytes": _folder_bytes(folder)}
     (folder / "meta.json").write_text(json.dumps(meta))
 
@@ -92,7 +88,7 @@ def _load(folder: Path) -> tuple[FaceTable, dict] | None:
     """The entry in ``folder``, or None (with a warning) when any part of it is missing or wrong."""
     try:
         meta = json.loads((folder / "meta.json").read_text())
-        if any(_sha256(folder / name) != meta["sha256"][name] for name in DATA_FILES):
+        if any(file_sha256(folder / name) != meta["sha256"][name] for name in DATA_FILES):
             raise ValueError("a data file does not match its checksum")
         table = pd.read_csv(folder / "faces.csv", dtype={c: "Int64" for c in CLOTH_BOX})
         with np.load(folder / "arrays.npz") as arrays:

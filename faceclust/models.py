@@ -95,7 +95,8 @@ def model_dirs() -> list[Path]:
     return dirs or [Path("~/.cache/faceclust/models").expanduser()]
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes (hex)."""
     with open(path, "rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
@@ -117,7 +118,7 @@ def _loads(path: Path, filename: str) -> bool:
 def _checked(name: str, path: Path) -> bool:
     """A file is good when its sha256 matches, or, where none is known, when it loads."""
     expected = MODEL_FILES[name].sha256
-    if (_sha256(path) == expected) if expected else _loads(path, MODEL_FILES[name].filename):
+    if (file_sha256(path) == expected) if expected else _loads(path, MODEL_FILES[name].filename):
         return True
     log.warning("model file %s is not a valid %s; ignoring it", path, MODEL_FILES[name].filename)
     return False
