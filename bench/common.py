@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,15 @@ os.environ.setdefault(
         [str(Path("~/.cache/faceclust/models").expanduser()), str(DATA / "models"), str(DATA / "sr_models")]
     ),
 )
+
+
+def concatenated(source: Path, copies: int, target: Path) -> Path:
+    """``source`` repeated ``copies`` times into ``target`` without re-encoding (ffmpeg concat)."""
+    listing = target.with_suffix(".txt")
+    listing.write_text(f"file '{source}'\n" * copies)
+    concat = ["ffmpeg", "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i", str(listing)]
+    subprocess.run([*concat, "-c", "copy", str(target)], check=True)
+    return target
 
 
 def labels(name: str) -> pd.DataFrame:

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import DATA
+from common import DATA, concatenated
 
 
 def tree_rss_mb(pid: int) -> float:
@@ -37,10 +37,7 @@ def tree_rss_mb(pid: int) -> float:
 def main(copies: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        clip = tmp / "long.avi"
-        (tmp / "list.txt").write_text(f"file '{DATA / 'clips' / 'multi_face.avi'}'\n" * copies)
-        concat = ["ffmpeg", "-v", "error", "-f", "concat", "-safe", "0", "-i", tmp / "list.txt"]
-        subprocess.run([*concat, "-c", "copy", clip], check=True)
+        clip = concatenated(DATA / "clips" / "multi_face.avi", copies, tmp / "long.avi")
         env = {**os.environ, "FACECLUST_CACHE": str(tmp / "cache")}
         command = [sys.executable, "-m", "faceclust.cli", "run", str(clip), "--out", str(tmp / "out")]
         started = time.perf_counter()

@@ -24,7 +24,7 @@ import numpy as np
 
 import faceclust as fc
 
-from common import DATA, table
+from common import DATA, concatenated, table
 
 STEP = 15
 
@@ -221,25 +221,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         source = DATA / "clips" / "multi_face.avi"
-        long = tmp / "multi_face_x4.avi"
-        (tmp / "list.txt").write_text(f"file '{source}'\n" * 4)
-        subprocess.run(
-            [
-                "ffmpeg",
-                "-v",
-                "error",
-                "-f",
-                "concat",
-                "-safe",
-                "0",
-                "-i",
-                str(tmp / "list.txt"),
-                "-c",
-                "copy",
-                str(long),
-            ],
-            check=True,
-        )
+        long = concatenated(source, 4, tmp / "multi_face_x4.avi")
         print(table(pipeline_table([source, long], tmp)))
     print("\nParts of extraction, one core, multi_face.avi:\n")
     print(table(breakdown(source)))

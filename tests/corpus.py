@@ -34,7 +34,8 @@ BROKEN = {
 }
 
 
-def _ffmpeg(*args) -> None:
+def ffmpeg(*args) -> None:
+    """Run ffmpeg quietly, overwriting outputs; fails on error or after 5 minutes."""
     subprocess.run(["ffmpeg", "-v", "error", "-y", *map(str, args)], check=True, timeout=300)
 
 
@@ -57,16 +58,16 @@ def make_corpus(folder: Path, data: Path) -> dict[str, Path]:
     path["random_bytes.mp4"].write_bytes(np.random.default_rng(0).bytes(200_000))
     # An mp4 with its index first (as streamed files are), then cut: readable up to the cut.
     whole = folder / "whole.mp4"
-    _ffmpeg("-i", office, "-c:v", "libx264", "-preset", "ultrafast", "-movflags", "+faststart", whole)
+    ffmpeg("-i", office, "-c:v", "libx264", "-preset", "ultrafast", "-movflags", "+faststart", whole)
     content = whole.read_bytes()
     for share in (10, 50, 90):
         path[f"truncated_{share}pct.mp4"].write_bytes(content[: len(content) * share // 100])
     whole.unlink()
-    _ffmpeg("-i", data / "clips" / "short_hamilton_clip.mp4", "-vn", "-c:a", "copy", path["audio_only.mp4"])
-    _ffmpeg("-f", "lavfi", "-i", "color=black:s=640x480:r=25:d=3", "-c:v", "libx264", path["all_black.mp4"])
+    ffmpeg("-i", data / "clips" / "short_hamilton_clip.mp4", "-vn", "-c:a", "copy", path["audio_only.mp4"])
+    ffmpeg("-f", "lavfi", "-i", "color=black:s=640x480:r=25:d=3", "-c:v", "libx264", path["all_black.mp4"])
 
-    _ffmpeg("-i", office, "-frames:v", "1", "-c:v", "libx264", path["one_frame.mp4"])
-    _ffmpeg(
+    ffmpeg("-i", office, "-frames:v", "1", "-c:v", "libx264", path["one_frame.mp4"])
+    ffmpeg(
         "-i",
         office,
         "-t",
@@ -80,7 +81,7 @@ def make_corpus(folder: Path, data: Path) -> dict[str, Path]:
         path["4k.mp4"],
     )
     upright = folder / "upright.mp4"  # 480x640 portrait stored sideways, as phones do
-    _ffmpeg(
+    ffmpeg(
         "-i",
         office,
         "-t",
@@ -93,10 +94,10 @@ def make_corpus(folder: Path, data: Path) -> dict[str, Path]:
         "ultrafast",
         upright,
     )
-    _ffmpeg("-i", upright, "-c", "copy", "-metadata:s:v:0", "rotate=90", path["portrait_rotated.mp4"])
+    ffmpeg("-i", upright, "-c", "copy", "-metadata:s:v:0", "rotate=90", path["portrait_rotated.mp4"])
     upright.unlink()
     # 10 frames a second, then 30 from 2 s to 4 s, then 10 again: timestamps are irregular.
-    _ffmpeg(
+    ffmpeg(
         "-i",
         office,
         "-t",
@@ -113,7 +114,7 @@ def make_corpus(folder: Path, data: Path) -> dict[str, Path]:
     )
     still = folder / "crowd.png"
     cv2.imwrite(str(still), _crowd_frame(data / "faces" / "lfw_deepfunneled_subset"))
-    _ffmpeg(
+    ffmpeg(
         "-loop",
         "1",
         "-i",
@@ -129,7 +130,7 @@ def make_corpus(folder: Path, data: Path) -> dict[str, Path]:
         path["crowd_30_faces.mp4"],
     )
     still.unlink()
-    _ffmpeg(
+    ffmpeg(
         "-i",
         office,
         "-t",

@@ -1,10 +1,10 @@
-import subprocess
-
 import numpy as np
 import pytest
 
 from faceclust.errors import BadInput
 from faceclust.video import SamplingParams, iter_frames, probe
+
+from corpus import ffmpeg
 
 
 def test_probe_reads_the_header(data):
@@ -60,15 +60,11 @@ def test_truncated_clip_is_reported(data, tmp_path):
         list(iter_frames(path, 15))
 
 
-def _ffmpeg(*args):
-    subprocess.run(["ffmpeg", "-v", "error", "-y", *map(str, args)], check=True)
-
-
 def test_rotation_metadata_is_applied(data, tmp_path):
     # Rotated by metadata only: decoded frames must come out upright (portrait).
     path = tmp_path / "rotated.mp4"
     source = data / "clips" / "short_hamilton_clip.mp4"
-    _ffmpeg("-i", source, "-t", "1", "-c", "copy", "-metadata:s:v:0", "rotate=90", path)
+    ffmpeg("-i", source, "-t", "1", "-c", "copy", "-metadata:s:v:0", "rotate=90", path)
     frame = next(iter_frames(path, 15))
     assert frame.image.shape[:2] == (640, 360)
 
@@ -82,7 +78,7 @@ def test_reads_ordinary_containers(data, tmp_path, suffix, codec):
     # From 3 s on: the clip's video starts 0.87 s after its audio, and a cut from 0 would hold
     # 1.1 s of video in a 2 s container (which faceclust rightly calls truncated).
     source = data / "clips" / "short_hamilton_clip.mp4"
-    _ffmpeg("-ss", "3", "-i", source, "-t", "2", "-c:v", codec, "-an", path)
+    ffmpeg("-ss", "3", "-i", source, "-t", "2", "-c:v", codec, "-an", path)
     frames = list(iter_frames(path, 10))
     assert [f.index for f in frames][:3] == [0, 10, 20]
     assert len(frames) >= 5 and frames[0].image.shape == (360, 640, 3)
@@ -90,6 +86,6 @@ def test_reads_ordinary_containers(data, tmp_path, suffix, codec):
 
 def test_audio_only_file_is_bad_input(data, tmp_path):
     path = tmp_path / "sound.mp4"
-    _ffmpeg("-i", data / "clips" / "short_hamilton_clip.mp4", "-vn", "-c:a", "copy", path)
+    ffmpeg("-i", data / "clips" / "short_hamilton_clip.mp4", "-vn", "-c:a", "copy", path)
     with pytest.raises(BadInput):
         probe(path)
