@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import BadInput
-from .extract import CLOTH_BOX, FaceTable
+from .extract import CLOTH_BOX, COLUMNS, FaceTable
 from .models import file_sha256
 
 log = logging.getLogger(__name__)
@@ -91,6 +91,8 @@ def _load(folder: Path) -> tuple[FaceTable, dict] | None:
         if any(file_sha256(folder / name) != meta["sha256"][name] for name in DATA_FILES):
             raise ValueError("a data file does not match its checksum")
         table = pd.read_csv(folder / "faces.csv", dtype={c: "Int64" for c in CLOTH_BOX})
+        if missing := set(COLUMNS) - set(table.columns):
+            raise ValueError(f"its table lacks {', '.join(sorted(missing))}")
         with np.load(folder / "arrays.npz") as arrays:
             faces = FaceTable(table, arrays["face_embedding"], arrays["cloth_feature"], folder)
         n = meta["n_faces"]

@@ -42,7 +42,7 @@ from .video import Frame, SamplingParams, iter_frames, probe
 log = logging.getLogger(__name__)
 
 #: Bump whenever a change alters extraction results: it is part of every cache key.
-FEATURE_VERSION = 2  # 2: shots, tracks, one shared description per track
+FEATURE_VERSION = 3  # 2: shots, tracks, one shared description per track; 3: shot_id, track_id
 
 BOX = ["top", "right", "bottom", "left"]
 CLOTH_BOX = ["cloth_top", "cloth_right", "cloth_bottom", "cloth_left"]

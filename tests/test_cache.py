@@ -17,6 +17,7 @@ import pytest
 
 from faceclust.cache import cached, entry_key
 from faceclust.extract import CLOTH_BOX, COLUMNS, FEATURE_VERSION, ExtractParams, FaceTable
+from faceclust.models import file_sha256
 
 N_FACES = 4
 
@@ -39,6 +40,15 @@ def cache(tmp_path, monkeypatch):
     return tmp_path / "cache" / "extract"
 
 
+def _rewrite_table(folder: Path, change) -> None:
+    """Rewrite faces.csv changed, with a matching checksum: a well-formed entry of another layout."""
+    path = folder / "faces.csv"
+    change(pd.read_csv(path)).to_csv(path, index=False)
+    meta = json.loads((folder / "meta.json").read_text())
+    meta["sha256"]["faces.csv"] = file_sha256(path)
+    (folder / "meta.json").write_text(json.dumps(meta))
+
+
 def _rebuilt(key: str) -> bool:
     return not cached(key, _build)[2]
 
@@ -49,12 +59,22 @@ def _rebuilt(key: str) -> bool:
         lambda f: (f / "arrays.npz").write_bytes(b"not an archive"),
         lambda f: (f / "arrays.npz").write_bytes((f / "arrays.npz").read_bytes()[:-7] + b"1234567"),
         lambda f: (f / "faces.csv").write_text("face_id\n0\n"),
+        lambda f: _rewrite_table(f, lambda t: t.drop(columns="track_id")),
         lambda f: (f / "meta.json").write_text("{"),
         lambda f: (f / "meta.json").unlink(),
         lambda f: (f / "thumbs" / "2.jpg").unlink(),
         lambda f: (f / "context" / "0.jpg").unlink(),
     ],
-    ids=["garbage", "bit flips", "table cut", "bad meta", "no meta", "lost thumb", "lost context"],
+    ids=[
+        "garbage",
+        "bit flips",
+        "table cut",
+        "old columns",
+        "bad meta",
+        "no meta",
+        "lost thumb",
+        "lost context",
+    ],
 )
 def test_a_damaged_entry_is_detected_and_rebuilt(cache, damage):
     faces, _, hit = cached("k", _build)
