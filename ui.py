@@ -140,12 +140,12 @@ def tuning_sidebar(extraction: fc.Extraction | None) -> fc.ClusterParams:
         key="w_weight",
         help="0 is face only. Clothing helps within a scene; it misleads where people change clothes.",
     )
-    state.setdefault("w_eps", chosen.eps)  # the Run page sets it to each new clip's calibrated eps
     eps = sidebar.slider(
         "eps (distance)",
         0.2,
         1.0,
-        step=0.01,
+        chosen.eps,
+        0.01,
         key="w_eps",
         help="Lower splits people; higher merges look-alikes. It starts where this clip's faces "
         "put it: a margin above the distances between people seen together in one frame.",
