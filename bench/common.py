@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 import faceclust as fc
-from faceclust.evaluate import match_faces
+from faceclust.evaluate import identities as labelled_identities
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 LABELLED = ["multi_face.avi", "short_hamilton_clip.mp4"]
@@ -37,12 +37,7 @@ def labels(name: str) -> pd.DataFrame:
 
 def identities(faces: pd.DataFrame, name: str) -> np.ndarray:
     """Each face's labelled identity (object array), None where it matches no scored label."""
-    table = labels(name)
-    table = table[table["identity"] != "ignore"].reset_index(drop=True)
-    out = np.full(len(faces), None, dtype=object)
-    matched = match_faces(faces, table)
-    out[matched[matched >= 0]] = table["identity"].to_numpy()[matched >= 0]
-    return out
+    return labelled_identities(faces, labels(name))
 
 
 def score(extraction: fc.Extraction, name: str, params: fc.ClusterParams) -> dict:

@@ -49,6 +49,16 @@ def match_faces(faces: pd.DataFrame, labels: pd.DataFrame) -> np.ndarray:
     return matched
 
 
+def identities(faces: pd.DataFrame, labels: pd.DataFrame) -> np.ndarray:
+    """Each face's labelled identity (object array, row-aligned with ``faces``), None where it
+    matches no scored label."""
+    labels = labels[labels["identity"] != "ignore"].reset_index(drop=True)
+    out = np.full(len(faces), None, dtype=object)
+    matched = match_faces(faces, labels)
+    out[matched[matched >= 0]] = labels["identity"].to_numpy()[matched >= 0]
+    return out
+
+
 def _bcubed(truth: np.ndarray, pred: np.ndarray) -> tuple[float, float]:
     same_pred = pred[:, None] == pred[None, :]
     same_truth = truth[:, None] == truth[None, :]
