@@ -1,7 +1,7 @@
 """The on-disk extraction cache: one folder per (clip content, parameters, feature version).
 
 Layout of an entry ``$FACECLUST_CACHE/extract/<key>/``: ``faces.csv`` (the face table),
-``arrays.npz`` (``face_embedding``, ``cloth_feature``), ``thumbs/``, ``context/`` and
+``arrays.npz`` (``face_embedding``, ``cloth_feature``, ``own_embedding``), ``thumbs/``, ``context/`` and
 ``meta.json`` (with the SHA-256 of the two data files, the entry's size in bytes, and as its
 modification time the entry's last use).
 
@@ -78,6 +78,7 @@ def _save(faces: FaceTable, meta: dict) -> None:
         folder / "arrays.npz",
         face_embedding=faces.face_embedding,
         cloth_feature=faces.cloth_feature,
+        own_embedding=faces.own_embedding,
     )
     checks = {name: file_sha256(folder / name) for name in DATA_FILES}
     meta = {**meta, "n_faces": len(faces.table), "sha256": checks, "bytes": _folder_bytes(folder)}
@@ -94,9 +95,11 @@ def _load(folder: Path) -> tuple[FaceTable, dict] | None:
         if missing := set(COLUMNS) - set(table.columns):
             raise ValueError(f"its table lacks {', '.join(sorted(missing))}")
         with np.load(folder / "arrays.npz") as arrays:
-            faces = FaceTable(table, arrays["face_embedding"], arrays["cloth_feature"], folder)
+            faces = FaceTable(
+                table, arrays["face_embedding"], arrays["cloth_feature"], arrays["own_embedding"], folder
+            )
         n = meta["n_faces"]
-        if not (n == len(table) == len(faces.face_embedding) == len(faces.cloth_feature)):
+        if {n} != {len(table), len(faces.face_embedding), len(faces.cloth_feature), len(faces.own_embedding)}:
             raise ValueError("its parts disagree on the number of faces")
         for sub in ("thumbs", "context"):
             if sum(1 for _ in (folder / sub).iterdir()) != n:

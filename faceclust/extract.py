@@ -36,13 +36,14 @@ from .features import (
 )
 from .progress import Progress, no_progress
 from .superres import SRParams, sr_scale, upscale
-from .track import Tracker, TrackParams, frame_signature, shared_means
+from .track import Tracker, TrackParams, frame_signature, shared_means, split_disagreeing
 from .video import Frame, SamplingParams, iter_frames, probe
 
 log = logging.getLogger(__name__)
 
 #: Bump whenever a change alters extraction results: it is part of every cache key.
-FEATURE_VERSION = 3  # 2: shots, tracks, one shared description per track; 3: shot_id, track_id
+FEATURE_VERSION = 4  # 2: shots, tracks, one shared description per track; 3: shot_id, track_id;
+# 4: tracks split where encodings disagree, own_embedding kept
 
 BOX = ["top", "right", "bottom", "left"]
 CLOTH_BOX = ["cloth_top", "cloth_right", "cloth_bottom", "cloth_left"]
@@ -96,6 +97,8 @@ class FaceTable:
         ``track_id`` number shots and tracks from 0; ``encoded`` marks the faces the encoder saw.
     face_embedding: (N, 128) float32, L2-normalised, row-aligned with ``table``: the mean of the
         encoded faces of each face's track.
+    own_embedding: (N, 128) float32: each encoded face's own embedding, zero rows for the faces
+        not encoded (the evidence of how a person varies within a track).
     cloth_feature: (N, K) float32, L2-normalised: the mean over the face's track; zero rows
         where the face has no clothing box.
     folder: holds ``thumbs/<face_id>.jpg`` and ``context/<face_id>.jpg``.
@@ -104,6 +107,7 @@ class FaceTable:
     table: pd.DataFrame
     face_embedding: np.ndarray
     cloth_feature: np.ndarray
+    own_embedding: np.ndarray
     folder: Path
 
     @property
@@ -314,25 +318,24 @@ def extract_faces(
         encodings = pool.finish()
     finally:
         pool.close()  # at once when the caller gives up (cancel): work not started is dropped
-    log.info(
-        "extracted %d faces in %d tracks, encoded %d, in %.1f s",
-        len(rows),
-        tracker.tracks,
-        len(encodings),
-        time.perf_counter() - started,
-    )
     table = pd.DataFrame(rows, columns=COLUMNS).astype({c: "Int64" for c in CLOTH_BOX})
     table["encoded"] = table["face_id"].isin(encodings)
     encoded = table["encoded"].to_numpy()
-    vectors = np.zeros((len(table), EMBEDDING_DIM), np.float32)
+    own = np.zeros((len(table), EMBEDDING_DIM), np.float32)
     for face_id, vector in encodings.items():
-        vectors[face_id] = vector
-    tracks, has_cloth = table["track_id"].to_numpy(), table["cloth_top"].notna().to_numpy()
-    cloth_feature = shared_means(np.array(cloths, np.float32).reshape(-1, k), tracks, has_cloth)
-    cloth_feature[~has_cloth] = 0.0
-    return FaceTable(
-        table=table,
-        face_embedding=shared_means(vectors, tracks, encoded),
-        cloth_feature=cloth_feature,
-        folder=folder,
+        own[face_id] = vector
+    tracks = split_disagreeing(table["track_id"].to_numpy(), own, encoded, params.tracks.split_distance)
+    table["track_id"] = tracks
+    cloth = np.array(cloths, np.float32).reshape(-1, k)
+    faces = FaceTable(table, shared_means(own, tracks, encoded), cloth, own, folder)
+    faces.cloth_feature = shared_means(faces.cloth_feature, tracks, faces.has_cloth)
+    faces.cloth_feature[~faces.has_cloth] = 0.0
+    log.info(
+        "extracted %d faces in %d tracks (%d split where encodings disagree), encoded %d, in %.1f s",
+        len(rows),
+        tracks.max(initial=-1) + 1,
+        tracks.max(initial=-1) + 1 - tracker.tracks,
+        len(encodings),
+        time.perf_counter() - started,
     )
+    return faces

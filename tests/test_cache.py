@@ -31,7 +31,7 @@ def _build(folder: Path, bulk: int = 0) -> tuple[FaceTable, dict]:
             (folder / sub / f"{i}.jpg").write_bytes(b"\xff\xd8" + bytes(bulk))
     table = pd.DataFrame(rows, columns=COLUMNS).astype({c: "Int64" for c in CLOTH_BOX})
     vectors = np.random.default_rng(0).random((N_FACES, 128), dtype=np.float32)
-    return FaceTable(table, vectors, np.zeros((N_FACES, 68), np.float32), folder), {"clip": "test"}
+    return FaceTable(table, vectors, np.zeros((N_FACES, 68), np.float32), vectors, folder), {"clip": "test"}
 
 
 @pytest.fixture
