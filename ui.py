@@ -218,33 +218,34 @@ class Projections:
     def __init__(self) -> None:
         self._layouts: dict[tuple[str, float | None], np.ndarray] = {}
         self._lock = threading.Lock()
-        self._looked_at: dict[str, tuple[fc.FaceTable, float]] = {}
+        self._looked_at: dict[str, tuple[fc.Extraction, float]] = {}
         self._filler: threading.Thread | None = None
 
-    def get(self, faces: fc.FaceTable, weight: float | None) -> np.ndarray:
-        """The (N, 2) layout of one extraction's faces (``weight`` None: the face embedding)."""
+    def get(self, extraction: fc.Extraction, weight: float | None) -> np.ndarray:
+        """The (N, 2) layout of one extraction's faces (``weight`` None: the face vectors)."""
+        faces = extraction.faces
         key = (faces.folder.name, None if weight is None else round(weight, 2))
         with self._lock:
             if key not in self._layouts:
                 umap_warmer().join()
-                vectors = faces.face_embedding
+                vectors = extraction.face_vectors
                 if weight is not None:
                     vectors = fused_vectors(vectors, faces.cloth_feature, faces.has_cloth, weight)
                 self._layouts[key] = project(vectors)
             return self._layouts[key]
 
-    def fill_around(self, faces: fc.FaceTable, weight: float) -> None:
+    def fill_around(self, extraction: fc.Extraction, weight: float) -> None:
         """Compute the other slider weights' layouts in the background, nearest first."""
-        self._looked_at[faces.folder.name] = (faces, weight)
+        self._looked_at[extraction.faces.folder.name] = (extraction, weight)
         if self._filler is None or not self._filler.is_alive():
             self._filler = threading.Thread(target=self._fill, daemon=True, name="umap-fill")
             self._filler.start()
 
-    def _next_missing(self) -> tuple[fc.FaceTable, float] | None:
-        for name, (faces, weight) in list(self._looked_at.items()):
+    def _next_missing(self) -> tuple[fc.Extraction, float] | None:
+        for name, (extraction, weight) in list(self._looked_at.items()):
             missing = [w for w in SLIDER_WEIGHTS if (name, w) not in self._layouts]
             if missing:
-                return faces, min(missing, key=lambda w: abs(w - weight))
+                return extraction, min(missing, key=lambda w: abs(w - weight))
             del self._looked_at[name]
         return None
 

@@ -16,6 +16,7 @@ import numpy as np
 from sklearn.cluster import DBSCAN, AgglomerativeClustering
 
 import faceclust as fc
+from faceclust.calibrate import calibrated_eps
 from faceclust.cluster import Clusterer
 from faceclust.track import TrackParams
 
@@ -93,23 +94,41 @@ def main() -> None:
                 comparison.append(
                     {"clip": name, "faces": detector, "method": method, **evaluate(extraction, name, raw)}
                 )
-        faces = untracked.faces
+        faces, tracked = untracked.faces, yunet.faces
         frames = faces.table["frame_index"].to_numpy()
         clip_wide = Clusterer(faces.face_embedding, faces.cloth_feature, faces.has_cloth, frames)
+        untracked_shots = faces.table["shot_id"].to_numpy()
+        frames, shots, tracks = (tracked.table[c].to_numpy() for c in ("frame_index", "shot_id", "track_id"))
         variants = [
             ("no tracks, face only", clip_wide, untracked, fc.ClusterParams(weight=0.0)),
             ("no tracks, face + clothing (the earlier default)", clip_wide, untracked, defaults),
-            ("no tracks, face + clothing within shots", untracked.clusterer, untracked, defaults),
-            ("tracks, face only", yunet.clusterer, yunet, fc.ClusterParams(weight=0.0)),
-            ("tracks, face + clothing within shots, eps 0.5", yunet.clusterer, yunet, defaults),
             (
-                f"tracks, face + clothing within shots, calibrated eps {yunet.calibrated_eps} (default)",
+                "no tracks, face + clothing within shots",
+                Clusterer(
+                    faces.face_embedding, faces.cloth_feature, faces.has_cloth, frames, untracked_shots
+                ),
+                untracked,
+                defaults,
+            ),
+        ]
+        for metric, vectors in (("", tracked.face_embedding), ("learned metric, ", yunet.face_vectors)):
+            eps = calibrated_eps(vectors, tracked.table)
+            for rule, by_track in (("", None), ("ambiguous tracks out, ", tracks)):
+                clusterer = Clusterer(
+                    vectors, tracked.cloth_feature, tracked.has_cloth, frames, shots, by_track
+                )
+                for what, weight in (("face only", 0.0), ("clothing within shots", defaults.weight)):
+                    title = f"tracks, {metric}{rule}{what}, eps {eps}"
+                    default = metric and rule and weight == defaults.weight
+                    params = replace(defaults, weight=weight, eps=eps)
+                    variants.append((title + " (default)" * bool(default), clusterer, yunet, params))
+        variants += [
+            (
+                f"the default but {algorithm}",
                 yunet.clusterer,
                 yunet,
-                yunet.resolve(defaults),
-            ),
-        ] + [
-            (f"tracks, calibrated eps, {algorithm}", yunet.clusterer, yunet, yunet.resolve(params))
+                yunet.resolve(params),
+            )
             for algorithm in fc.ALGORITHMS
             if algorithm != defaults.algorithm
             for params in [replace(defaults, algorithm=algorithm)]

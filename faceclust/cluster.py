@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 import numpy as np
+from scipy import sparse
 from scipy.cluster.hierarchy import fcluster, linkage
 
 from .errors import BadInput
@@ -20,6 +21,10 @@ log = logging.getLogger(__name__)
 
 #: eps where a clip gives no evidence to calibrate it on.
 DEFAULT_EPS = 0.5
+#: A track whose mean distance to the rest of its person is not at least this fraction below its
+#: mean distance to the nearest other person is ambiguous (a profile, a blur, a face from archive
+#: footage between two people) and is left unassigned rather than pollute either.
+AMBIGUITY = 0.05
 
 
 def _apart(n: int) -> float:
@@ -130,10 +135,12 @@ def _by_size(labels: np.ndarray) -> np.ndarray:
 class Clusterer:
     """Clusters one clip's faces, again and again as the parameters change.
 
-    face: (N, 128), cloth: (N, K), both L2-normalised; has_cloth: (N,) bool; frames: (N,) frame
+    face: (N, D) face vectors (L2-normalised, or in a clip's learned metric), cloth: (N, K)
+    L2-normalised; has_cloth: (N,) bool; frames: (N,) frame
     index of each face; shots: (N,) shot of each face (clothing then counts only within a shot)
-    or None. Faces of one track share their vectors, so they meet at distance 0 and stay
-    together. The agglomerative tree depends only on the clothing weight and is kept
+    or None; tracks: (N,) track of each face, or None. Faces of one track share their vectors,
+    so they meet at distance 0 and stay together; an ambiguous track (``AMBIGUITY``) is left
+    unassigned. The agglomerative tree depends only on the clothing weight and is kept
     for the last 32 weights, so a new eps or min_samples only re-cuts it, and ``prefit`` can
     build the trees of the weights a slider offers ahead of time (a tree is (N-1) x 4 floats).
     """
@@ -147,9 +154,10 @@ class Clusterer:
         has_cloth: np.ndarray,
         frames: np.ndarray,
         shots: np.ndarray | None = None,
+        tracks: np.ndarray | None = None,
     ):
         self.face, self.cloth, self.has_cloth, self.frames = face, cloth, has_cloth, frames
-        self.shots = shots
+        self.shots, self.tracks = shots, tracks
         self.n = len(face)
         self._trees: dict[float, np.ndarray] = {}
 
@@ -220,6 +228,42 @@ class Clusterer:
                     labels[members[same[same != keep]]] = -1
         return labels
 
+    def _unassign_ambiguous(self, labels: np.ndarray, weight: float) -> np.ndarray:
+        """Unassign the faces of tracks hardly closer to their own person than to another.
+
+        Works on one row per track (a track's faces share their vectors and shot): a track's
+        distance to a person is the mean over that person's faces outside the track; a person
+        with a face in one of the track's frames is infinitely far.
+        """
+        if self.tracks is None or labels.max(initial=-1) < 1:
+            return labels
+        tracks, first, of_face = np.unique(self.tracks, return_index=True, return_inverse=True)
+        people = labels.max() + 1
+        members = np.zeros((len(tracks), people), np.float32)  # faces of track t in person k
+        np.add.at(members, (of_face[labels >= 0], labels[labels >= 0]), 1)
+        _, frame = np.unique(self.frames, return_inverse=True)
+        seen = sparse.csr_matrix((np.ones(self.n), (of_face, frame)), shape=(len(tracks), frame.max() + 1))
+        together = seen @ seen.T
+        together.setdiag(0)  # every track has its diagonal entry: values change, not structure
+        meets = together @ (members > 0) > 0  # track t shares a frame with person k
+        own = np.argmax(members, axis=1)
+        others = members.sum(axis=0)[None, :] - members  # faces of person k outside track t
+        between = fused_distances(
+            self.face[first],
+            self.cloth[first],
+            self.has_cloth[first],
+            weight,
+            shots=None if self.shots is None else self.shots[first],
+        )
+        distance = between @ members / np.maximum(others, 1)
+        distance[meets | (others == 0)] = np.inf
+        rows = np.arange(len(tracks))
+        mine = np.where(np.isfinite(distance[rows, own]), distance[rows, own], np.nan)  # nan: alone
+        distance[rows, own] = np.inf
+        nearest = distance.min(axis=1)
+        ambiguous = nearest - mine < AMBIGUITY * nearest  # False where nan or nearest is inf
+        return np.where(ambiguous[of_face], -1, labels)
+
     def labels(self, params: ClusterParams) -> np.ndarray:
         """Cluster labels (N,) int: -1 unassigned, 0 the largest cluster."""
         params.validate()
@@ -229,7 +273,8 @@ class Clusterer:
             return np.zeros(0, dtype=int)
         raw = np.asarray(ALGORITHMS[params.algorithm](self, params))
         raw = self._split_same_frame(raw, params.weight)
-        return _by_size(raw)
+        raw = self._unassign_ambiguous(raw, params.weight)
+        return _by_size(_drop_small(raw, params.min_samples))
 
 
 def cluster_faces(
@@ -239,9 +284,10 @@ def cluster_faces(
     frames: np.ndarray,
     params: ClusterParams,
     shots: np.ndarray | None = None,
+    tracks: np.ndarray | None = None,
 ) -> np.ndarray:
     """Cluster faces into people once: labels (N,) int, -1 unassigned, 0 the largest cluster.
 
     Arguments as for ``Clusterer``, which re-clusters the same faces cheaply.
     """
-    return Clusterer(face, cloth, has_cloth, frames, shots).labels(params)
+    return Clusterer(face, cloth, has_cloth, frames, shots, tracks).labels(params)

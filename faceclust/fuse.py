@@ -40,7 +40,7 @@ def fused_distances(
 ) -> np.ndarray:
     """Fused distances from faces ``rows`` (default all) to all faces: float32 (len(rows), N).
 
-    face: (N, 128) and cloth: (N, K), both L2-normalised; has_cloth: (N,) bool; shots: (N,) shot
+    face: (N, D) face vectors and cloth: (N, K) L2-normalised; has_cloth: (N,) bool; shots: (N,) shot
     of each face, or None to use clothing across the whole clip. Computed in float32 (4x faster
     than float64 here); a face's distance to itself is exactly 0.
     """

@@ -13,7 +13,7 @@ import pandas as pd
 
 from . import __version__
 from .cache import cached, clip_hash, entry_key
-from .calibrate import calibrated_eps
+from .calibrate import calibrated_eps, learned_metric
 from .cluster import DEFAULT_EPS, Clusterer, ClusterParams
 from .errors import BadInput
 from .export import cluster_summary, write_run
@@ -38,16 +38,25 @@ class Extraction:
     cache_hit: bool
 
     @cached_property
+    def face_vectors(self) -> np.ndarray:
+        """(N, 128) float32 face embeddings in this clip's learned metric (``learned_metric``),
+        the plain embeddings where the clip has too little evidence: what faces are clustered,
+        calibrated and laid out on."""
+        faces = self.faces
+        metric = learned_metric(faces.own_embedding, faces.face_embedding, faces.table)
+        return faces.face_embedding if metric is None else faces.face_embedding @ metric
+
+    @cached_property
     def clusterer(self) -> Clusterer:
         """Clusters these faces; keeps what later parameter changes can reuse."""
         faces, table = self.faces, self.faces.table
-        frames, shots = table["frame_index"].to_numpy(), table["shot_id"].to_numpy()
-        return Clusterer(faces.face_embedding, faces.cloth_feature, faces.has_cloth, frames, shots)
+        frames, shots, tracks = (table[c].to_numpy() for c in ("frame_index", "shot_id", "track_id"))
+        return Clusterer(self.face_vectors, faces.cloth_feature, faces.has_cloth, frames, shots, tracks)
 
     @cached_property
     def calibrated_eps(self) -> float | None:
         """eps calibrated on this clip's own different-person pairs (see ``calibrate``)."""
-        return calibrated_eps(self.faces)
+        return calibrated_eps(self.face_vectors, self.faces.table)
 
     def resolve(self, params: ClusterParams) -> ClusterParams:
         """``params`` with eps fixed: the given one, else calibrated, else ``DEFAULT_EPS``."""

@@ -49,9 +49,9 @@ def main() -> None:
     faces = extraction.faces
     weight = st.session_state.clustering.weight
     with st.spinner("Projecting (the first time after the app starts compiles UMAP, about 30 s)..."):
-        face_only = ui.projections().get(faces, None)
-        fused = ui.projections().get(faces, weight)
-    ui.projections().fill_around(faces, weight)
+        face_only = ui.projections().get(extraction, None)
+        fused = ui.projections().get(extraction, weight)
+    ui.projections().fill_around(extraction, weight)
     table = table.assign(image=ui.thumbnail_uris(faces))
     shown = ~table["cluster"].isin(edits.hidden)
     left, right = st.columns(2)

@@ -92,14 +92,14 @@ def test_compare_page_draws_both_projections(extractions):
 def test_projections_fill_every_slider_weight_in_the_background(extractions):
     import ui
 
-    faces = extractions["multi_face.avi"].faces
+    extraction = extractions["multi_face.avi"]
     projections = ui.Projections()
-    projections.fill_around(faces, 0.2)
+    projections.fill_around(extraction, 0.2)
     projections._filler.join(timeout=TIMEOUT)
     assert not projections._filler.is_alive()
     assert len(projections._layouts) == len(ui.SLIDER_WEIGHTS)
-    layouts = {w: projections.get(faces, w) for w in ui.SLIDER_WEIGHTS}
-    assert all(layout.shape == (len(faces.table), 2) for layout in layouts.values())
+    layouts = {w: projections.get(extraction, w) for w in ui.SLIDER_WEIGHTS}
+    assert all(layout.shape == (len(extraction.faces.table), 2) for layout in layouts.values())
     assert not np.allclose(layouts[0.0], layouts[1.0])
 
 

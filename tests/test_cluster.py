@@ -109,3 +109,24 @@ def test_the_tree_is_built_from_blocks_of_the_constrained_distances():
     clusterer = Clusterer(face, cloth, has_cloth, frames, shots)
     expected = squareform(clusterer.constrained_distances(0.3), checks=False)
     assert np.array_equal(clusterer._condensed(0.3), expected)
+
+
+@pytest.mark.parametrize(("angle", "assigned"), [(0.40, False), (0.2, True)])
+def test_a_track_about_as_close_to_another_person_as_to_its_own_is_left_unassigned(angle, assigned):
+    from faceclust.cluster import Clusterer
+
+    def unit(theta: float) -> np.ndarray:
+        vector = np.zeros(128, np.float32)
+        vector[:2] = np.cos(theta), np.sin(theta)
+        return vector
+
+    # Person A (track 0) at angle 0, person B (track 1) at 0.81 rad (0.79 apart), one face between.
+    face = np.stack([unit(0.0)] * 5 + [unit(0.81)] * 5 + [unit(angle)])
+    tracks, frames = np.repeat([0, 1, 2], [5, 5, 1]), np.arange(11)
+    args = (face, face[:, :4], np.zeros(11, bool), frames, None)
+    params = ClusterParams(weight=0.0, eps=0.45, min_samples=1)
+    boxes_only = Clusterer(*args).labels(params)
+    assert boxes_only[10] == boxes_only[0]  # average linkage alone takes it into A
+    labels = Clusterer(*args, tracks).labels(params)
+    assert (labels[10] == labels[0]) == assigned and (labels[10] == -1) != assigned
+    assert len(set(labels[:5])) == 1 and len(set(labels[5:10])) == 1 and labels[0] != labels[5]

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
 import faceclust as fc
-from faceclust.evaluate import match_faces
-from faceclust.track import Tracker, TrackParams, frame_signature, shared_means
+from faceclust.calibrate import calibrated_eps, different_person_distances, learned_metric
+from faceclust.evaluate import identities
+from faceclust.track import Tracker, TrackParams, frame_signature, shared_means, split_disagreeing
+from faceclust.video import iter_frames
+
+from corpus import ffmpeg
 
 
 def _signature(colour: tuple[int, int, int]) -> np.ndarray:
@@ -61,6 +67,15 @@ def test_shared_means_give_each_group_the_mean_of_its_usable_rows():
     assert np.allclose(shared[:3], [np.sqrt(0.5), np.sqrt(0.5)]) and np.allclose(shared[3], [0.6, 0.8])
 
 
+def test_tracks_split_where_an_encoded_face_leaves_the_mean_of_its_part():
+    tracks = np.array([0, 1, 0, 0, 1, 0, 0])
+    own = np.tile([1.0, 0.0], (7, 1))
+    own[5:] = [0.0, 1.0]  # track 0 turns into someone else at its 4th face
+    encoded = np.array([1, 1, 0, 1, 1, 1, 0], bool)
+    assert split_disagreeing(tracks, own, encoded, 0.4).tolist() == [0, 1, 0, 0, 1, 2, 2]
+    assert split_disagreeing(tracks, own, encoded, 2.0).tolist() == [0, 1, 0, 0, 1, 0, 0]
+
+
 def test_shots_follow_the_cuts_of_a_real_clip(extractions):
     table = extractions["short_hamilton_clip.mp4"].faces.table
     shot_at = table.groupby("frame_index")["shot_id"].first()
@@ -77,10 +92,7 @@ def test_shots_follow_the_cuts_of_a_real_clip(extractions):
 def test_tracks_hold_one_person_and_spare_the_encoder(extractions, data, name, most_encoded):
     faces = extractions[name].faces
     table = faces.table
-    labels = pd.read_csv(data / "labels" / f"{name}.labels.csv")
-    labels = labels[labels["identity"] != "ignore"].reset_index(drop=True)
-    matched = match_faces(table, labels)
-    who = pd.Series(labels["identity"].to_numpy()[matched >= 0], index=matched[matched >= 0])
+    who = pd.Series(identities(table, pd.read_csv(data / "labels" / f"{name}.labels.csv"))).dropna()
     people_per_track = who.groupby(table["track_id"].to_numpy()[who.index]).nunique()
     assert (people_per_track == 1).all()
     assert table["encoded"].mean() <= most_encoded
@@ -93,18 +105,87 @@ def test_tracks_hold_one_person_and_spare_the_encoder(extractions, data, name, m
 
 
 def test_eps_is_calibrated_on_each_clip_and_follows_its_faces(extractions):
-    from dataclasses import replace
-
-    from faceclust.calibrate import calibrated_eps, different_person_distances
-
     for extraction in extractions.values():
         assert 0.45 <= extraction.calibrated_eps <= 0.6
         assert extraction.resolve(fc.ClusterParams()).eps == extraction.calibrated_eps
         assert extraction.resolve(fc.ClusterParams(eps=0.3)).eps == 0.3  # a given eps wins
     # Faces that the embedding packs closer together (as dlib does East-Asian faces) get a lower eps.
-    faces = extractions["multi_face.avi"].faces
-    centre = faces.face_embedding.mean(axis=0)
-    packed = centre + 0.8 * (faces.face_embedding - centre)
-    closer = replace(faces, face_embedding=packed / np.linalg.norm(packed, axis=1, keepdims=True))
-    assert np.median(different_person_distances(closer)) < np.median(different_person_distances(faces))
-    assert calibrated_eps(closer) < calibrated_eps(faces)
+    extraction = extractions["multi_face.avi"]
+    face, table = extraction.face_vectors, extraction.faces.table
+    packed = face.mean(axis=0) + 0.8 * (face - face.mean(axis=0))
+    assert np.median(different_person_distances(packed, table)) < np.median(
+        different_person_distances(face, table)
+    )
+    assert calibrated_eps(packed, table) < calibrated_eps(face, table)
+
+
+def test_the_learned_metric_brings_a_person_closer_relative_to_other_people(extractions, data):
+    name = "multi_face.avi"  # (short_hamilton_clip.mp4 has too few tracks per person to tell)
+    extraction = extractions[name]
+    faces = extraction.faces
+    metric = learned_metric(faces.own_embedding, faces.face_embedding, faces.table)
+    assert metric.shape == (128, 128) and metric.dtype == np.float32
+    who = identities(faces.table, pd.read_csv(data / "labels" / f"{name}.labels.csv"))
+    tracks = faces.table["track_id"].to_numpy()
+    first = np.unique(tracks, return_index=True)[1]
+    first = first[who[first] != None]  # noqa: E711 (an object array)
+
+    def same_over_different(vectors: np.ndarray) -> float:
+        distances = np.linalg.norm(vectors[first][:, None] - vectors[first][None], axis=2)
+        same = who[first][:, None] == who[first][None]
+        np.fill_diagonal(same, False)
+        apart = who[first][:, None] != who[first][None]
+        return distances[same].mean() / distances[apart].mean()
+
+    assert same_over_different(extraction.face_vectors) < same_over_different(faces.face_embedding)
+    # Without tracks (every face alone) there is no within-track evidence: no learned metric.
+    alone = faces.table.assign(track_id=np.arange(len(faces.table)))
+    assert learned_metric(faces.own_embedding, faces.face_embedding, alone) is None
+
+
+def _swap_clip(folder: Path, data: Path) -> Path:
+    """Two people's photos, 4 s each, at one place on a grey stage: no cut, boxes overlap."""
+    people = sorted((data / "faces" / "lfw_deepfunneled_subset").iterdir())[:2]
+    photos = [next(iter(sorted(person.iterdir()))) for person in people]
+    parts = []
+    for i, photo in enumerate(photos):
+        parts.append(folder / f"part{i}.mp4")
+        ffmpeg(
+            "-f", "lavfi", "-i", "color=c=gray:s=1280x720:r=30:d=4", "-loop", "1", "-t", "4", "-i", photo,
+            "-filter_complex", "[0:v][1:v]overlay=515:235,format=yuv420p", "-t", "4", parts[-1],
+        )  # fmt: skip
+    listing = folder / "parts.txt"
+    listing.write_text("".join(f"file '{part}'\n" for part in parts))
+    ffmpeg("-f", "concat", "-safe", "0", "-i", listing, "-c", "copy", folder / "swap.mp4")
+    return folder / "swap.mp4"
+
+
+def test_a_track_is_split_where_its_faces_stop_looking_alike(tmp_path, data):
+    clip = _swap_clip(tmp_path, data)
+    linked_on_boxes = fc.extract(clip, fc.ExtractParams(tracks=TrackParams(split_distance=2.0)), workers=1)
+    assert linked_on_boxes.faces.table["track_id"].nunique() == 1  # one place, no cut: one track
+    table = fc.extract(clip, workers=1).faces.table
+    before = table["t_sec"] < 4
+    assert before.any() and (~before).any()
+    assert table["track_id"].nunique() == 2
+    # Faces between the last encoded face of one photo and the first of the other go to the
+    # nearer one: at most the face at the change lands on the wrong side.
+    wrong_side = table.groupby("track_id")["t_sec"].agg(lambda t: min((t < 4).sum(), (t >= 4).sum()))
+    assert wrong_side.sum() <= 1
+
+
+@pytest.mark.parametrize("transition", ["dissolve", "fadeblack"])
+def test_dissolves_and_fades_start_a_new_shot(tmp_path, data, transition):
+    clips = data / "clips"
+    clip = tmp_path / f"{transition}.mp4"
+    ffmpeg(
+        "-i", clips / "multi_face.avi", "-i", clips / "short_hamilton_clip.mp4", "-filter_complex",
+        "[0:v]scale=640:360,setsar=1,fps=30,format=yuv420p,trim=0:6,setpts=PTS-STARTPTS[a];"
+        "[1:v]scale=640:360,setsar=1,fps=30,format=yuv420p,trim=0:3,setpts=PTS-STARTPTS[b];"
+        f"[a][b]xfade=transition={transition}:duration=1:offset=5[v]", "-map", "[v]", clip,
+    )  # fmt: skip
+    tracker, shots = Tracker(TrackParams()), {}
+    for frame in iter_frames(clip, 15):
+        shots[frame.t_sec] = tracker.add(frame_signature(frame.image), np.zeros((0, 4)), [], [], [])[0]
+    assert {shots[t] for t in shots if t < 5} == {0}  # multi_face.avi is one shot
+    assert min(shots[t] for t in shots if t >= 6) > 0
