@@ -23,8 +23,8 @@ import faceclust as fc
 from faceclust.cluster import DEFAULT_EPS
 from faceclust.edits import Edits
 from faceclust.project import fused_vectors, project, warm_up
+from faceclust.video import CLIP_TYPES
 
-CLIP_TYPES = ["mp4", "avi", "mov", "mkv", "webm"]
 #: Super-resolution choices ordered by cost, cheapest first.
 SR_BY_COST = ["none", "bicubic_x4", "fsrcnn-small_x4", "fsrcnn_x4", "espcn_x4", "lapsrn_x4", "edsr_x4"]
 DEFAULT_CLUSTERING = fc.ClusterParams()

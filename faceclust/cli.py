@@ -1,4 +1,4 @@
-"""The ``faceclust`` command line: run, eval, models. Exit 0 ok, 2 bad input, 1 internal error."""
+"""The ``faceclust`` command line: run, batch, eval, models. Exit 0 ok, 2 bad input, 1 internal error."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from .batch import run_batch
 from .cluster import ALGORITHMS, ClusterParams
 from .detect import DETECTORS
 from .errors import BadInput
@@ -52,7 +53,6 @@ class _ProgressBar:
 
 
 def _parser() -> argparse.ArgumentParser:
-    defaults = ExtractParams()
     parser = _ArgumentParser(prog="faceclust", description="Who appears in this clip, and when?")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_ArgumentParser)
@@ -60,30 +60,19 @@ def _parser() -> argparse.ArgumentParser:
     run_ = commands.add_parser("run", help="find and cluster the people of a clip")
     run_.add_argument("clip", type=Path)
     run_.add_argument("--out", type=Path, required=True, help="output folder")
-    sampling = run_.add_mutually_exclusive_group()
-    sampling.add_argument("--step", type=int, help=f"every Nth frame (default {defaults.sampling.step})")
-    sampling.add_argument("--fps", type=float, help="about F frames per second")
-    run_.add_argument(
-        "--sr",
-        default=defaults.sr.method,
-        choices=["auto", *SR_METHODS],
-        metavar="NAME",
-        help=f"super-resolution for small faces (default {defaults.sr.method})",
-    )
-    run_.add_argument(
-        "--detector",
-        default=defaults.detect.detector,
-        choices=["auto", *DETECTORS],
-        help="face detector (default auto)",
-    )
-    cluster = ClusterParams()
-    run_.add_argument("--weight", type=float, default=cluster.weight, help="clothing weight 0..1")
-    run_.add_argument(
-        "--eps", type=float, default=None, help="neighbour distance (default: calibrated on the clip)"
-    )
-    run_.add_argument("--min-samples", type=int, default=cluster.min_samples)
-    run_.add_argument("--algorithm", default=cluster.algorithm, choices=list(ALGORITHMS))
+    _pipeline_options(run_)
     run_.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+
+    batch = commands.add_parser(
+        "batch", help="find the people of many clips (episodes) and link them across clips"
+    )
+    batch.add_argument("clips", nargs="+", type=Path, metavar="CLIP", help="clips, or folders of clips")
+    batch.add_argument("--out", type=Path, required=True, help="output folder")
+    _pipeline_options(batch)
+    batch.add_argument("--jobs", type=int, default=None, help="processes in all (default: all cores)")
+    batch.add_argument(
+        "--ray", metavar="ADDRESS", help="run the clips on a Ray cluster: its address, auto, or local"
+    )
 
     eval_ = commands.add_parser("eval", help="score a run's faces.csv against a labels file")
     eval_.add_argument("--faces", type=Path, required=True)
@@ -98,7 +87,35 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run(args: argparse.Namespace) -> None:
+def _pipeline_options(command: argparse.ArgumentParser) -> None:
+    """The sampling, detection and clustering options of ``run`` and ``batch``."""
+    defaults = ExtractParams()
+    sampling = command.add_mutually_exclusive_group()
+    sampling.add_argument("--step", type=int, help=f"every Nth frame (default {defaults.sampling.step})")
+    sampling.add_argument("--fps", type=float, help="about F frames per second")
+    command.add_argument(
+        "--sr",
+        default=defaults.sr.method,
+        choices=["auto", *SR_METHODS],
+        metavar="NAME",
+        help=f"super-resolution for small faces (default {defaults.sr.method})",
+    )
+    command.add_argument(
+        "--detector",
+        default=defaults.detect.detector,
+        choices=["auto", *DETECTORS],
+        help="face detector (default auto)",
+    )
+    cluster = ClusterParams()
+    command.add_argument("--weight", type=float, default=cluster.weight, help="clothing weight 0..1")
+    command.add_argument(
+        "--eps", type=float, default=None, help="neighbour distance (default: calibrated on each clip)"
+    )
+    command.add_argument("--min-samples", type=int, default=cluster.min_samples)
+    command.add_argument("--algorithm", default=cluster.algorithm, choices=list(ALGORITHMS))
+
+
+def _pipeline_params(args: argparse.Namespace) -> tuple[ExtractParams, ClusterParams]:
     sampling = SamplingParams(step=args.step) if args.step is not None else SamplingParams()
     if args.fps is not None:
         sampling = SamplingParams(fps=args.fps)
@@ -111,6 +128,11 @@ def _run(args: argparse.Namespace) -> None:
     )
     cluster_params = ClusterParams(args.algorithm, args.weight, args.eps, args.min_samples)
     cluster_params.validate()
+    return extract_params, cluster_params
+
+
+def _run(args: argparse.Namespace) -> None:
+    extract_params, cluster_params = _pipeline_params(args)
     if args.workers is not None and args.workers < 1:
         raise BadInput(f"--workers must be at least 1, got {args.workers}")
     extraction, labels, clusters = run(
@@ -125,6 +147,22 @@ def _run(args: argparse.Namespace) -> None:
     )
     if not len(labels):
         print("no faces were found in this clip")
+
+
+def _batch(args: argparse.Namespace) -> None:
+    extract_params, cluster_params = _pipeline_params(args)
+    results, series = run_batch(
+        args.clips, args.out, extract_params, cluster_params, args.jobs, args.ray, _ProgressBar()
+    )
+    for result in results:
+        source = "cache" if result.cache_hit else "extraction"
+        print(f"{result.folder}: " + (result.error or f"{len(result.people)} people ({source})"))
+    failed = sum(r.error is not None for r in results)
+    print(
+        f"{series['identity'].nunique()} series identities across {len(results) - failed} clips"
+        + (f", {failed} clip(s) left out" if failed else "")
+        + f" -> {args.out}"
+    )
 
 
 def _eval(args: argparse.Namespace) -> None:
@@ -159,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
         logging.getLogger("faceclust").setLevel(logging.INFO if args.verbose else logging.WARNING)
-        {"run": _run, "eval": _eval, "models": _models}[args.command](args)
+        {"run": _run, "batch": _batch, "eval": _eval, "models": _models}[args.command](args)
         return 0
     except BadInput as e:
         print(f"faceclust: error: {e}", file=sys.stderr)

@@ -74,7 +74,7 @@ def safe_name(name: str) -> str:
     return cleaned or "unnamed"
 
 
-def _unique(folder: str, taken: set[str]) -> str:
+def unique_name(folder: str, taken: set[str]) -> str:
     """``folder``, or ``folder_2``, ``folder_3``...: two people never share a folder, whatever
     their names (compared without case, as some file systems do)."""
     candidate, n = folder, 1
@@ -115,7 +115,7 @@ def write_zip(
             archive.writestr(zipfile.ZipInfo(name, date_time=ZIP_DATE), data)
 
         for label, members in table.groupby("cluster", sort=True):
-            folder = _unique(safe_name(names.get(int(label), cluster_name(int(label)))), folders)
+            folder = unique_name(safe_name(names.get(int(label), cluster_name(int(label)))), folders)
             manifest = _manifest(members, folder)
             rows = manifest[["face_id", "face_file", "context_file"]].itertuples(index=False)
             for face_id, face_file, context_file in rows:

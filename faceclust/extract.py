@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
+from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
 
 import cv2
@@ -198,14 +199,16 @@ def encode_face(encoder_input: tuple[np.ndarray, Box], params: ExtractParams) ->
     return encode_crop(*encoder_input, params.features, params.sr)
 
 
-def _init_worker(parent: int) -> None:
+def init_worker(parent: int, stop: EventType | None = None) -> None:
+    """Set up a worker process started by ``parent`` (its pid); ``stop``, once set, ends it."""
     cv2.setNumThreads(1)  # one process per core; threads inside would fight over cores
-    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+    threading.Thread(target=_exit_with_parent, args=(parent, stop), daemon=True).start()
 
 
-def _exit_with_parent(parent: int) -> None:
-    """End this worker when the process that started it is gone (killed, crashed)."""
-    while os.getppid() == parent:
+def _exit_with_parent(parent: int, stop: EventType | None) -> None:
+    """End this worker when the process that started it is gone (killed, crashed) or says stop
+    (work in a pool's queue would otherwise run to its end before the parent may exit)."""
+    while os.getppid() == parent and not (stop is not None and stop.is_set()):
         time.sleep(1.0)
     os._exit(1)
 
@@ -222,7 +225,7 @@ class _Workers:
             self.pool = ProcessPoolExecutor(
                 workers,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker,
+                initializer=init_worker,
                 initargs=(os.getpid(),),
             )
         self.encodings: dict[int, np.ndarray] = {}

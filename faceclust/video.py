@@ -21,6 +21,9 @@ log = logging.getLogger(__name__)
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
+#: File name extensions taken for clips (folders of clips, uploads).
+CLIP_TYPES = ["mp4", "avi", "mov", "mkv", "webm"]
+
 # A clip whose decoding stops before this share of its duration is truncated. Time, not frame
 # count: variable-frame-rate clips hold fewer frames than their header's count suggests.
 _TRUNCATED_BELOW = 0.9

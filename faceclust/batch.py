@@ -1,0 +1,342 @@
+"""Batch mode: the people of many clips (a series' episodes), linked into series identities.
+
+The unit of work is a clip: extracted (the core's cache lets a re-run skip finished clips),
+clustered and written as ``run`` writes it, into ``OUT/clips/<name>/``. Units run on a local
+process pool or as Ray tasks; each returns its people's summary (one mean face embedding per
+person, through Ray's object store), from which the driver links people across clips into
+series identities: average linkage over the people's mean embeddings, where two people of one
+clip are never linked (the clip already told them apart). The driver then writes
+``series.csv`` (identity x clip x screen time), ``series/identity_NN.zip`` (each identity's
+faces, a folder per clip) and, last, ``batch.json``.
+
+A failed clip (its worker killed, or an internal error) is retried, ``ATTEMPTS`` in all; an
+unusable clip (not a video, no faces) is reported in ``batch.json`` and the others go on. With
+Ray, every node must see the clips and OUT at the same paths (a shared file system): a clip's
+outputs are written where its task runs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import os
+import shutil
+import socket
+import tempfile
+import time
+import zipfile
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from .cluster import DEFAULT_EPS, Clusterer, ClusterParams
+from .errors import BadInput
+from .export import ZIP_DATE, safe_name, unique_name
+from .extract import ExtractParams, init_worker
+from .features import EMBEDDING_DIM
+from .pipeline import run
+from .progress import Progress, no_progress
+from .video import CLIP_TYPES
+
+log = logging.getLogger(__name__)
+
+#: Tries per clip before it is reported as failed.
+ATTEMPTS = 3
+SERIES_COLUMNS = ["identity", "name", "clip", "person", "faces", "screen_time_s", "first_t_sec", "last_t_sec"]
+
+
+@dataclass
+class ClipPeople:
+    """What one unit of work returns: a clip's people, or why it has none.
+
+    clip: the clip's path; folder: its output folder under ``OUT/clips``; people: its clusters
+    table (``clusters.csv``); means: (P, 128) float32, each person's L2-normalised mean face
+    embedding (the plain embedding, comparable across clips, not the clip's learned metric);
+    eps: the eps it was clustered at; error: one line where the clip gave no people.
+    """
+
+    clip: str
+    folder: str
+    people: pd.DataFrame
+    means: np.ndarray
+    eps: float = DEFAULT_EPS
+    cache_hit: bool = False
+    error: str | None = None
+
+
+def clip_files(paths: list[str | Path]) -> list[Path]:
+    """The clips named: files as given, folders as their clips (``CLIP_TYPES``) in name order."""
+    clips = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            clips += sorted(p for p in path.iterdir() if p.suffix.lower().lstrip(".") in CLIP_TYPES)
+        elif path.is_file():
+            clips.append(path)
+        else:
+            raise BadInput(f"no such clip or folder: {path}")
+    if not clips:
+        raise BadInput("no clips to process (folders are searched for " + ", ".join(CLIP_TYPES) + ")")
+    return clips
+
+
+def process_clip(
+    clip: str, out: str, extract_params: ExtractParams, cluster_params: ClusterParams, workers: int
+) -> ClipPeople:
+    """Extract (or load), cluster and write one clip into ``out``: a batch's unit of work."""
+    folder = Path(out).name
+    try:
+        extraction, labels, clusters = run(clip, out, extract_params, cluster_params, workers)
+    except BadInput as e:
+        return ClipPeople(
+            clip, folder, pd.DataFrame(), np.zeros((0, EMBEDDING_DIM), np.float32), error=str(e)
+        )
+    face = extraction.faces.face_embedding
+    means = np.zeros((len(clusters), EMBEDDING_DIM), np.float32)
+    for row, label in enumerate(clusters["cluster"]):
+        mean = face[labels == label].mean(axis=0)
+        means[row] = mean / np.linalg.norm(mean)
+    eps = extraction.resolve(cluster_params).eps
+    return ClipPeople(clip, folder, clusters, means, eps, extraction.cache_hit)
+
+
+def _failed(unit: tuple, error: BaseException) -> ClipPeople:
+    clip, out = unit[0], unit[1]
+    line = f"failed {ATTEMPTS} times: {type(error).__name__}: {error}".splitlines()[0]
+    return ClipPeople(
+        clip, Path(out).name, pd.DataFrame(), np.zeros((0, EMBEDDING_DIM), np.float32), error=line
+    )
+
+
+def _on_pool(units: list[tuple], jobs: int, progress: Progress) -> list[ClipPeople]:
+    """``process_clip`` of every unit on ``jobs`` spawned processes; a unit whose process dies
+    or raises is run again in a fresh pool (a dead process breaks the whole pool, so every
+    unit then unfinished counts one attempt)."""
+    results: dict[int, ClipPeople] = {}
+    attempts: Counter[int] = Counter()
+    todo = list(range(len(units)))
+    spawn = multiprocessing.get_context("spawn")
+    stop = spawn.Event()
+    while todo:
+        pool = ProcessPoolExecutor(
+            min(jobs, len(todo)), mp_context=spawn, initializer=init_worker, initargs=(os.getpid(), stop)
+        )
+        try:
+            futures = {pool.submit(process_clip, *units[i]): i for i in todo}
+            todo = []
+            for future in as_completed(futures):
+                i = futures[future]
+                try:
+                    results[i] = future.result()
+                except Exception as e:  # the worker died (BrokenProcessPool) or the clip failed
+                    attempts[i] += 1
+                    log.warning(
+                        "clip %s: %s: %s (attempt %d of %d)",
+                        units[i][0],
+                        type(e).__name__,
+                        e,
+                        attempts[i],
+                        ATTEMPTS,
+                    )
+                    if attempts[i] < ATTEMPTS:
+                        todo.append(i)
+                        continue
+                    results[i] = _failed(units[i], e)
+                progress("batch", len(results), len(units))
+        except BaseException:  # interrupted: the workers drop their clips and end
+            stop.set()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
+    return [results[i] for i in range(len(units))]
+
+
+def _on_ray(units: list[tuple], address: str, progress: Progress) -> list[ClipPeople]:
+    """``process_clip`` of every unit as a Ray task (one CPU each) on the cluster at ``address``
+    (``local``: a Ray instance started here for this batch). Ray retries a task whose worker
+    died or that raised; results come back through the object store."""
+    import ray
+
+    host, _, port = address.rpartition(":")
+    if port.isdigit():  # Ray retries an unreachable address for minutes: fail at once instead
+        try:
+            socket.create_connection((host.removeprefix("ray://"), int(port)), timeout=10).close()
+        except OSError as e:
+            raise BadInput(f"no Ray cluster answers at {address} ({e.strerror or e})") from None
+    env = {k: v for k, v in os.environ.items() if k.startswith("FACECLUST_")}
+    try:
+        ray.init(
+            address=None if address == "local" else address,
+            runtime_env={"env_vars": env},
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.WARNING,
+        )
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        raise BadInput(f"cannot use the Ray cluster at '{address}': {e}".splitlines()[0]) from None
+    task = ray.remote(num_cpus=1, max_retries=ATTEMPTS - 1, retry_exceptions=True)(process_clip)
+    pending = {task.remote(*unit): i for i, unit in enumerate(units)}
+    results: dict[int, ClipPeople] = {}
+    try:
+        while pending:
+            (ready,), _ = ray.wait(list(pending), num_returns=1)
+            i = pending.pop(ready)
+            try:
+                results[i] = ray.get(ready)
+            except ray.exceptions.RayError as e:
+                results[i] = _failed(units[i], e)
+            progress("batch", len(results), len(units))
+        return [results[i] for i in range(len(units))]
+    except BaseException:  # interrupted: stop the clips still running on the cluster
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        raise
+    finally:
+        ray.shutdown()
+
+
+def link_people(clips: list[ClipPeople], eps: float) -> np.ndarray:
+    """Series identity (P,) of every person of ``clips`` in order; 0 is the identity found in
+    the most clips. Average linkage over the mean embeddings, cut at ``eps``; two people of
+    one clip never share an identity."""
+    means = np.vstack([c.means for c in clips]) if clips else np.zeros((0, EMBEDDING_DIM), np.float32)
+    clip_of = np.repeat(np.arange(len(clips)), [len(c.means) for c in clips])
+    no_cloth = np.zeros((len(means), 1), np.float32)
+    clusterer = Clusterer(means, no_cloth, np.zeros(len(means), bool), clip_of)
+    return clusterer.labels(ClusterParams(weight=0.0, eps=eps, min_samples=1))
+
+
+def series_table(clips: list[ClipPeople], identities: np.ndarray) -> pd.DataFrame:
+    """One row per (identity, clip, person), columns ``SERIES_COLUMNS``, by identity then clip."""
+    rows = []
+    people = iter(identities)
+    for order, clip in enumerate(clips):
+        for person in clip.people.itertuples(index=False):
+            identity = int(next(people))
+            rows.append(
+                {
+                    "identity": identity,
+                    "name": f"identity_{identity:02d}",
+                    "clip": clip.folder,
+                    "person": person.name,
+                    "faces": person.size,
+                    "screen_time_s": person.screen_time_s,
+                    "first_t_sec": person.first_t_sec,
+                    "last_t_sec": person.last_t_sec,
+                    "_order": order,
+                }
+            )
+    table = pd.DataFrame(rows, columns=[*SERIES_COLUMNS, "_order"])
+    return (
+        table.sort_values(["identity", "_order"], kind="stable").drop(columns="_order").reset_index(drop=True)
+    )
+
+
+def write_series_zip(target: Path, clips_dir: Path, rows: pd.DataFrame) -> None:
+    """One identity's zip: for each of its (clip, person) rows, that person's zip from the
+    clip's run, under a folder named after the clip; a top-level ``manifest.csv`` of the rows."""
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_STORED) as archive:
+        for row in rows.itertuples(index=False):
+            with zipfile.ZipFile(clips_dir / row.clip / f"{row.person}.zip") as person:
+                for entry in person.infolist():
+                    info = zipfile.ZipInfo(f"{row.clip}/{entry.filename}", date_time=ZIP_DATE)
+                    archive.writestr(info, person.read(entry))
+        archive.writestr(zipfile.ZipInfo("manifest.csv", date_time=ZIP_DATE), rows.to_csv(index=False))
+
+
+def run_batch(
+    clips: list[str | Path],
+    out: str | Path,
+    extract_params: ExtractParams | None = None,
+    cluster_params: ClusterParams | None = None,
+    jobs: int | None = None,
+    ray: str | None = None,
+    progress: Progress = no_progress,
+) -> tuple[list[ClipPeople], pd.DataFrame]:
+    """Process ``clips`` (files or folders of clips) into ``out`` and link their people.
+
+    jobs: processes to use on this machine (default: all cores): up to ``jobs`` clips at once,
+    each clip's extraction sharing the processes left over (one clip and 2 jobs: one clip on
+    2 processes). ray: a Ray cluster address (``auto``, or
+    ``local`` to start one here) to run the clips on instead. Returns each clip's result and
+    the series table. Raises BadInput when no clip gives any people.
+    """
+    extract_params = extract_params or ExtractParams()
+    cluster_params = cluster_params or ClusterParams()
+    extract_params.validate()
+    cluster_params.validate()
+    paths = clip_files(clips)
+    out = Path(out)
+    clips_dir = out / "clips"
+    taken: set[str] = set()
+    units = [
+        (str(clip), str(clips_dir / unique_name(safe_name(clip.stem), taken)), extract_params, cluster_params)
+        for clip in paths
+    ]
+    if jobs is not None and jobs < 1:
+        raise BadInput(f"--jobs must be at least 1, got {jobs}")
+    jobs = jobs or os.cpu_count() or 1
+    at_once = min(jobs, len(units))
+    started = time.perf_counter()
+    (out / "batch.json").unlink(missing_ok=True)  # the folder no longer holds a complete batch
+    progress("batch", 0, len(units))
+    if ray:
+        results = _on_ray([(*unit, 1) for unit in units], ray, progress)
+    else:
+        results = _on_pool([(*unit, jobs // at_once) for unit in units], at_once, progress)
+    usable = [r for r in results if r.error is None and len(r.people)]
+    if not usable:
+        raise BadInput("no clip gave any people: " + "; ".join(f"{r.clip}: {r.error}" for r in results))
+    eps = float(np.median([r.eps for r in usable]))
+    series = series_table(usable, link_people(usable, eps))
+    _write_series(out, clips_dir, series, results, eps, cluster_params, ray, time.perf_counter() - started)
+    return results, series
+
+
+def _write_series(
+    out: Path,
+    clips_dir: Path,
+    series: pd.DataFrame,
+    results: list[ClipPeople],
+    eps: float,
+    cluster_params: ClusterParams,
+    ray: str | None,
+    seconds: float,
+) -> None:
+    """series.csv, series/*.zip and batch.json (last, so that it marks a complete batch)."""
+    tmp = Path(tempfile.mkdtemp(dir=out, prefix=".partial-"))
+    try:
+        series.to_csv(tmp / "series.csv", index=False)
+        (tmp / "series").mkdir()
+        for name, rows in series.groupby("name", sort=True):
+            write_series_zip(tmp / "series" / f"{name}.zip", clips_dir, rows)
+        shutil.rmtree(out / "series", ignore_errors=True)
+        os.replace(tmp / "series", out / "series")
+        os.replace(tmp / "series.csv", out / "series.csv")
+        info = {
+            "faceclust_version": __version__,
+            "engine": f"ray {ray}" if ray else "local",
+            "cluster_params": asdict(cluster_params),
+            "link_eps": eps,
+            "identities": int(series["identity"].nunique()),
+            "clips": [
+                {
+                    "clip": r.clip,
+                    "folder": r.folder,
+                    "people": len(r.people),
+                    "cache_hit": r.cache_hit,
+                    "error": r.error,
+                }
+                for r in results
+            ],
+            "seconds": round(seconds, 3),
+        }
+        (tmp / "batch.json").write_text(json.dumps(info, indent=2))
+        os.replace(tmp / "batch.json", out / "batch.json")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
