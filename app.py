@@ -18,6 +18,7 @@ def main() -> None:
         st.Page(ui.PEOPLE, title="People", icon=":material/group:"),
         st.Page(ui.COMPARE, title="Compare", icon=":material/scatter_plot:"),
         st.Page(ui.DOWNLOAD, title="Download", icon=":material/download:"),
+        st.Page(ui.SERIES, title="Series", icon=":material/video_library:"),
     ]
     st.navigation(pages).run()
 

@@ -28,17 +28,23 @@ from faceclust.video import CLIP_TYPES
 #: Super-resolution choices ordered by cost, cheapest first.
 SR_BY_COST = ["none", "bicubic_x4", "fsrcnn-small_x4", "fsrcnn_x4", "espcn_x4", "lapsrn_x4", "edsr_x4"]
 DEFAULT_CLUSTERING = fc.ClusterParams()
-RUN, PEOPLE, COMPARE, DOWNLOAD = (
+RUN, PEOPLE, COMPARE, DOWNLOAD, SERIES = (
     "pages/0_Run.py",
     "pages/1_People.py",
     "pages/2_Compare.py",
     "pages/3_Download.py",
+    "pages/4_Series.py",
 )
 
 
 def samples_dir() -> Path:
     """Where sample clips are listed from (``FACECLUST_SAMPLES``)."""
     return Path(os.environ.get("FACECLUST_SAMPLES", "samples")).expanduser()
+
+
+def batches_dir() -> Path:
+    """Where the Series page looks for batches first (``FACECLUST_BATCHES``, default batches/)."""
+    return Path(os.environ.get("FACECLUST_BATCHES", "batches")).expanduser()
 
 
 def sample_clips() -> list[Path]:

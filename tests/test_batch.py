@@ -56,10 +56,15 @@ def _series_scores(out: Path, data: Path) -> dict:
     return fc.evaluate(pd.concat(tables, ignore_index=True), labels)
 
 
-def test_the_three_men_become_three_series_identities_and_a_corrupt_clip_is_reported(
-    episodes, data, tmp_path
-):
-    results, series = run_batch([episodes], tmp_path, jobs=2)
+@pytest.fixture(scope="module")
+def season(episodes, tmp_path_factory) -> tuple[Path, list, pd.DataFrame]:
+    """The episodes as one batch on the local process pool: (out folder, results, series)."""
+    out = tmp_path_factory.mktemp("season")
+    return out, *run_batch([episodes], out, jobs=2)
+
+
+def test_the_three_men_become_three_series_identities_and_a_corrupt_clip_is_reported(season, data):
+    tmp_path, results, series = season
     assert [r.folder for r in results] == ["episode_1", "episode_2", "episode_3", "episode_4"]
     assert results[3].error and "not a readable video" in results[3].error
     assert all(r.error is None and len(r.people) == 3 for r in results[:3])
@@ -73,6 +78,22 @@ def test_the_three_men_become_three_series_identities_and_a_corrupt_clip_is_repo
             names = archive.namelist()
         assert "manifest.csv" in names
         assert {n.split("/")[0] for n in names if "/" in n} == set(rows["clip"])
+
+
+def test_the_series_page_shows_each_identity_per_episode_and_its_zip(season, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    out, _, series = season
+    monkeypatch.setenv("FACECLUST_BATCHES", str(out.parent))  # a folder of batches: pick this one
+    app = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=120)
+    app = app.switch_page("pages/4_Series.py").run()
+    assert not app.exception
+    app.selectbox[0].set_value(out).run()
+    assert not app.exception
+    assert [h.value.split(":")[0] for h in app.subheader] == sorted(series["name"].unique())
+    assert "episode_4" in app.warning[0].value
+    assert len(app.get("download_button")) == 3 and len(app.get("image")) == 3 * 3  # a face per episode
+    assert len(app.get("vega_lite_chart")) == 1
 
 
 def _cli(*args) -> subprocess.Popen:

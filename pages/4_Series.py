@@ -1,0 +1,93 @@
+"""Series: the people of a batch (``faceclust batch``), linked across its clips."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+import ui
+
+
+def batch_folders(root: Path) -> list[Path]:
+    """``root`` when it holds a complete batch, else its sub-folders that do, by name."""
+    if (root / "batch.json").is_file():
+        return [root]
+    return sorted(p for p in root.iterdir() if (p / "batch.json").is_file()) if root.is_dir() else []
+
+
+def face_image(batch: Path, clip: str, person: str) -> bytes | None:
+    """The representative face of one clip's person, from that clip's person zip."""
+    clusters = pd.read_csv(batch / "clips" / clip / "clusters.csv")
+    face_id = clusters.loc[clusters["name"] == person, "representative_face_id"]
+    try:
+        with zipfile.ZipFile(batch / "clips" / clip / f"{person}.zip") as archive:
+            return archive.read(f"{person}/faces/{int(face_id.iloc[0])}.jpg")
+    except (OSError, KeyError, IndexError, zipfile.BadZipFile):
+        return None
+
+
+def presence_chart(series: pd.DataFrame) -> alt.Chart:
+    """Identity x clip, coloured by screen time."""
+    return (
+        alt.Chart(series)
+        .mark_rect()
+        .encode(
+            x=alt.X("clip:N", title="clip", sort=None),
+            y=alt.Y("name:N", title="identity"),
+            color=alt.Color("screen_time_s:Q", title="screen time (s)"),
+            tooltip=["name", "clip", "person", "faces", "screen_time_s", "first_t_sec", "last_t_sec"],
+        )
+    )
+
+
+def main() -> None:
+    st.title("Series")
+    root = st.text_input(
+        "Batch folder (the --out of `faceclust batch`), or a folder of batches", str(ui.batches_dir())
+    )
+    folders = batch_folders(Path(root).expanduser())
+    if not folders:
+        st.info(
+            "No complete batch here. Make one with "
+            "`.venv/bin/faceclust batch EPISODES_FOLDER --out batches/NAME`."
+        )
+        return
+    batch = st.selectbox("Batch", folders, format_func=lambda p: p.name) if len(folders) > 1 else folders[0]
+    info = json.loads((batch / "batch.json").read_text())
+    series = pd.read_csv(batch / "series.csv")
+    clips = info["clips"]
+    st.caption(
+        f"{info['identities']} identities across {sum(c['error'] is None for c in clips)} clips "
+        f"({info['engine']}, people linked at eps {info['link_eps']:.2f})"
+    )
+    for clip in clips:
+        if clip["error"]:
+            st.warning(f"{clip['folder']}: {clip['error']}")
+    st.altair_chart(presence_chart(series), width="stretch")
+    for name, rows in series.groupby("name", sort=True):
+        st.subheader(f"{name}: {len(rows)} clips, {rows['screen_time_s'].sum():.1f} s on screen")
+        columns = st.columns(8)
+        for i, row in enumerate(rows.itertuples(index=False)):
+            caption = f"{row.clip} · {row.person} · {row.screen_time_s:.1f} s"
+            image = face_image(batch, row.clip, row.person)
+            if image:
+                columns[i % 8].image(image, caption=caption)
+            else:
+                columns[i % 8].caption(caption)
+        st.download_button(
+            f"{name} (zip)",
+            (batch / "series" / f"{name}.zip").read_bytes,  # read when clicked: zips can be large
+            file_name=f"{batch.name}_{name}.zip",
+            mime="application/zip",
+            key=f"zip-{name}",
+        )
+
+
+# Guarded like the other pages: spawned worker processes re-import the running script.
+if __name__ == "__main__":
+    main()
