@@ -69,6 +69,12 @@ class ClipPeople:
     cache_hit: bool = False
     error: str | None = None
 
+    @classmethod
+    def unusable(cls, clip: str, out: str, error: str) -> ClipPeople:
+        """A clip that gave no people, and why (one line)."""
+        empty = np.zeros((0, EMBEDDING_DIM), np.float32)
+        return cls(clip, Path(out).name, pd.DataFrame(), empty, error=error.splitlines()[0])
+
 
 def clip_files(paths: list[str | Path]) -> list[Path]:
     """The clips named: files as given, folders as their clips (``CLIP_TYPES``) in name order."""
@@ -89,28 +95,21 @@ def process_clip(
     clip: str, out: str, extract_params: ExtractParams, cluster_params: ClusterParams, workers: int
 ) -> ClipPeople:
     """Extract (or load), cluster and write one clip into ``out``: a batch's unit of work."""
-    folder = Path(out).name
     try:
         extraction, labels, clusters = run(clip, out, extract_params, cluster_params, workers)
     except BadInput as e:
-        return ClipPeople(
-            clip, folder, pd.DataFrame(), np.zeros((0, EMBEDDING_DIM), np.float32), error=str(e)
-        )
+        return ClipPeople.unusable(clip, out, str(e))
     face = extraction.faces.face_embedding
     means = np.zeros((len(clusters), EMBEDDING_DIM), np.float32)
     for row, label in enumerate(clusters["cluster"]):
         mean = face[labels == label].mean(axis=0)
         means[row] = mean / np.linalg.norm(mean)
     eps = extraction.resolve(cluster_params).eps
-    return ClipPeople(clip, folder, clusters, means, eps, extraction.cache_hit)
+    return ClipPeople(clip, Path(out).name, clusters, means, eps, extraction.cache_hit)
 
 
 def _failed(unit: tuple, error: BaseException) -> ClipPeople:
-    clip, out = unit[0], unit[1]
-    line = f"failed {ATTEMPTS} times: {type(error).__name__}: {error}".splitlines()[0]
-    return ClipPeople(
-        clip, Path(out).name, pd.DataFrame(), np.zeros((0, EMBEDDING_DIM), np.float32), error=line
-    )
+    return ClipPeople.unusable(unit[0], unit[1], f"failed {ATTEMPTS} times: {type(error).__name__}: {error}")
 
 
 def _on_pool(units: list[tuple], jobs: int, progress: Progress) -> list[ClipPeople]:
