@@ -217,6 +217,8 @@ def test_two_users_at_once_one_extracting_one_tuning_then_cancelling(browser, se
     second.get_by_text("faces ·").first.wait_for(timeout=WAIT_MS)
     eps = second.get_by_role("slider", name="eps (distance)").get_attribute("aria-valuetext")
     assert eps == f"{start:.2f}" and start != 0.5
+    second.get_by_role("link", name="Run").first.click()
+    second.get_by_text(f"clothing weight 0.20, eps {start:.2f}").wait_for(timeout=WAIT_MS)
     _move_slider(second, "eps (distance)", 5)
     second.get_by_text(f"clothing weight 0.20, eps {start + 0.05:.2f}").wait_for(timeout=WAIT_MS)
     assert first.get_by_role("button", name="Cancel").is_visible()  # still extracting
