@@ -39,7 +39,7 @@ def presence_chart(series: pd.DataFrame) -> alt.Chart:
         .encode(
             x=alt.X("clip:N", title="clip", sort=None),
             y=alt.Y("name:N", title="identity"),
-            color=alt.Color("screen_time_s:Q", title="screen time (s)"),
+            color=alt.Color("screen_time_s:Q", title="screen time (s)", scale=alt.Scale(domainMin=0)),
             tooltip=["name", "clip", "person", "faces", "screen_time_s", "first_t_sec", "last_t_sec"],
         )
     )
