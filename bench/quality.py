@@ -113,7 +113,7 @@ def main() -> None:
         ]
         for metric, vectors in (("", tracked.face_embedding), ("learned metric, ", yunet.face_vectors)):
             eps = calibrated_eps(vectors, tracked.table)
-            for rule, by_track in (("", None), ("ambiguous tracks out, ", tracks)):
+            for rule, by_track in (("", None), ("ambiguous tracks and glimpses out, ", tracks)):
                 clusterer = Clusterer(
                     vectors, tracked.cloth_feature, tracked.has_cloth, frames, shots, by_track
                 )

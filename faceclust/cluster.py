@@ -25,6 +25,10 @@ DEFAULT_EPS = 0.5
 #: mean distance to the nearest other person is ambiguous (a profile, a blur, a face from archive
 #: footage between two people) and is left unassigned rather than pollute either.
 AMBIGUITY = 0.05
+#: Where at least this share of a clip's faces are in tracks of two or more (tracking works at
+#: this frame step), a person seen only in single-face tracks is left unassigned: glimpses (a
+#: motion blur, a turned head, a passer-by) that found each other by their blur, not by who they are.
+TRACKED_SHARE = 0.5
 
 
 def _apart(n: int) -> float:
@@ -136,13 +140,14 @@ class Clusterer:
     """Clusters one clip's faces, again and again as the parameters change.
 
     face: (N, D) face vectors (L2-normalised, or in a clip's learned metric), cloth: (N, K)
-    L2-normalised; has_cloth: (N,) bool; frames: (N,) frame
-    index of each face; shots: (N,) shot of each face (clothing then counts only within a shot)
-    or None; tracks: (N,) track of each face, or None. Faces of one track share their vectors,
-    so they meet at distance 0 and stay together; an ambiguous track (``AMBIGUITY``) is left
-    unassigned. The agglomerative tree depends only on the clothing weight and is kept
-    for the last 32 weights, so a new eps or min_samples only re-cuts it, and ``prefit`` can
-    build the trees of the weights a slider offers ahead of time (a tree is (N-1) x 4 floats).
+    L2-normalised; has_cloth: (N,) bool; frames: (N,) frame index of each face; shots: (N,)
+    shot of each face (clothing then counts only within a shot) or None; tracks: (N,) track of
+    each face, or None. Faces of one track share their vectors, so they meet at distance 0 and
+    stay together; an ambiguous track (``AMBIGUITY``) and a person of glimpses only
+    (``TRACKED_SHARE``) are left unassigned. The agglomerative tree depends only on the
+    clothing weight and is kept for the last 32 weights, so a new eps or min_samples only
+    re-cuts it, and ``prefit`` can build the trees of the weights a slider offers ahead of time
+    (a tree is (N-1) x 4 floats).
     """
 
     _TREES_KEPT = 32
@@ -264,6 +269,19 @@ class Clusterer:
         ambiguous = nearest - mine < AMBIGUITY * nearest  # False where nan or nearest is inf
         return np.where(ambiguous[of_face], -1, labels)
 
+    def _unassign_glimpses(self, labels: np.ndarray) -> np.ndarray:
+        """Unassign the people whose every track is one face, where the clip's faces are mostly
+        tracked (``TRACKED_SHARE``)."""
+        if self.tracks is None or not self.n:
+            return labels
+        _, of_face, length = np.unique(self.tracks, return_inverse=True, return_counts=True)
+        tracked = length[of_face] >= 2
+        if tracked.mean() < TRACKED_SHARE:
+            return labels
+        assigned = labels >= 0
+        tracked_faces = np.bincount(labels[assigned], weights=tracked[assigned], minlength=1)
+        return np.where(assigned & (tracked_faces[np.maximum(labels, 0)] > 0), labels, -1)
+
     def labels(self, params: ClusterParams) -> np.ndarray:
         """Cluster labels (N,) int: -1 unassigned, 0 the largest cluster."""
         params.validate()
@@ -273,7 +291,7 @@ class Clusterer:
             return np.zeros(0, dtype=int)
         raw = np.asarray(ALGORITHMS[params.algorithm](self, params))
         raw = self._split_same_frame(raw, params.weight)
-        raw = self._unassign_ambiguous(raw, params.weight)
+        raw = self._unassign_glimpses(self._unassign_ambiguous(raw, params.weight))
         return _by_size(_drop_small(raw, params.min_samples))
 
 

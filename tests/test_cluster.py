@@ -130,3 +130,21 @@ def test_a_track_about_as_close_to_another_person_as_to_its_own_is_left_unassign
     labels = Clusterer(*args, tracks).labels(params)
     assert (labels[10] == labels[0]) == assigned and (labels[10] == -1) != assigned
     assert len(set(labels[:5])) == 1 and len(set(labels[5:10])) == 1 and labels[0] != labels[5]
+
+
+def test_a_person_seen_only_in_single_face_glimpses_is_unassigned_where_tracking_works():
+    from faceclust.cluster import Clusterer
+
+    rng = np.random.default_rng(3)
+    face, person = _people(rng, [12, 12, 4])
+    # People 0 and 1 are followed in tracks of 4 faces; person 2 is four one-face glimpses.
+    tracks = np.concatenate([np.repeat(np.arange(6), 4), 6 + np.arange(4)])
+    frames = np.arange(len(face))
+    args = (face, face[:, :4], np.zeros(len(face), bool), frames, None)
+    params = ClusterParams(weight=0.0, eps=0.5, min_samples=2)
+    assert len(set(Clusterer(*args).labels(params))) == 3  # without tracks: three people
+    labels = Clusterer(*args, tracks).labels(params)
+    assert (labels[person == 2] == -1).all() and set(labels[person < 2]) == {0, 1}
+    # Where most faces are glimpses (a large frame step), the rule is off.
+    alone = np.arange(len(face))
+    assert len(set(Clusterer(*args, alone).labels(params))) == 3
