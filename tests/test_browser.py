@@ -211,6 +211,7 @@ def test_two_users_at_once_one_extracting_one_tuning_then_cancelling(browser, se
     _choose_sample(second, "multi_face.avi")
     second.get_by_role("button", name="Run").click()
     second.get_by_text("loaded from the cache").wait_for(timeout=WAIT_MS)
+    second.get_by_text("is calibrated on this clip").wait_for(timeout=WAIT_MS)  # the slider is set
     start = float(second.get_by_role("slider", name="eps (distance)").get_attribute("aria-valuetext"))
     # Untouched, the calibrated eps survives a page change (without its default it fell to 0.20).
     second.get_by_role("link", name="People").first.click()
