@@ -261,9 +261,9 @@ def run_batch(
 
     jobs: processes to use on this machine (default: all cores): up to ``jobs`` clips at once,
     each clip's extraction sharing the processes left over (one clip and 2 jobs: one clip on
-    2 processes). ray: a Ray cluster address (``auto``, or
-    ``local`` to start one here) to run the clips on instead. Returns each clip's result and
-    the series table. Raises BadInput when no clip gives any people.
+    2 processes). ray: a Ray cluster address (``auto``, or ``local`` to start one here) to run
+    the clips on instead. Returns each clip's result and the series table. Raises BadInput
+    when no clip gives any people.
     """
     extract_params = extract_params or ExtractParams()
     cluster_params = cluster_params or ClusterParams()
@@ -282,6 +282,7 @@ def run_batch(
     jobs = jobs or os.cpu_count() or 1
     at_once = min(jobs, len(units))
     started = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
     (out / "batch.json").unlink(missing_ok=True)  # the folder no longer holds a complete batch
     progress("batch", 0, len(units))
     if ray:
@@ -290,7 +291,9 @@ def run_batch(
         results = _on_pool([(*unit, jobs // at_once) for unit in units], at_once, progress)
     usable = [r for r in results if r.error is None and len(r.people)]
     if not usable:
-        raise BadInput("no clip gave any people: " + "; ".join(f"{r.clip}: {r.error}" for r in results))
+        raise BadInput(
+            "no clip gave any people: " + "; ".join(f"{r.clip}: {r.error or 'no people'}" for r in results)
+        )
     eps = float(np.median([r.eps for r in usable]))
     series = series_table(usable, link_people(usable, eps))
     _write_series(out, clips_dir, series, results, eps, cluster_params, ray, time.perf_counter() - started)
