@@ -63,21 +63,19 @@ def learned_metric(own: np.ndarray, face: np.ndarray, table: pd.DataFrame) -> np
     """A (128, 128) float32 projection P for this clip's face embeddings (use ``face @ P``), or
     None when the clip has too little evidence.
 
-    own: (N, 128) each face's own encoding, zero rows where it was not encoded; face: (N, 128)
-    the track-shared embeddings. P = S^-1/2 x scale, with S the covariance of encoded faces
-    about their track's mean, shrunk towards a multiple of the identity (Ledoit-Wolf: a few
-    dozen faces cannot estimate 128 x 128 covariances alone), and the scale keeping the mean
-    distance between different people (``different_person_pairs``) unchanged.
+    own: (N, 128) each face's own encoding, zero rows where it was not encoded (``encoded`` in
+    ``table``); face: (N, 128) the track-shared embeddings. P = S^-1/2 x scale, with S the
+    covariance of encoded faces about their track's mean, shrunk towards a multiple of the
+    identity (Ledoit-Wolf: a few dozen faces cannot estimate 128 x 128 covariances alone), and
+    the scale keeping the mean distance between different people (``different_person_pairs``)
+    unchanged.
     """
     from sklearn.covariance import LedoitWolf  # here: keeps extraction's worker processes light
 
-    encoded = np.flatnonzero(np.abs(own).sum(axis=1) > 0)
+    encoded = np.flatnonzero(table["encoded"].to_numpy())
     tracks = table["track_id"].to_numpy()[encoded]
-    deviations = [
-        own[encoded[tracks == track]] - own[encoded[tracks == track]].mean(axis=0)
-        for track, count in zip(*np.unique(tracks, return_counts=True), strict=True)
-        if count >= 2
-    ]
+    of_track = (encoded[tracks == track] for track in np.unique(tracks))
+    deviations = [own[rows] - own[rows].mean(axis=0) for rows in of_track if len(rows) >= 2]
     first, second = different_person_pairs(table)
     if sum(map(len, deviations)) < MIN_TRACK_FACES or len(first) < MIN_PAIRS:
         return None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 from scipy import sparse
@@ -233,6 +234,20 @@ class Clusterer:
                     labels[members[same[same != keep]]] = -1
         return labels
 
+    @cached_property
+    def _by_track(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, sparse.csr_matrix]:
+        """What the two rules need of the tracks, which never change: each track's first face
+        (T,), each face's track index (N,), each track's length (T,), and which tracks share a
+        frame (sparse T x T, zero diagonal)."""
+        _, first, of_face, length = np.unique(
+            self.tracks, return_index=True, return_inverse=True, return_counts=True
+        )
+        _, frame = np.unique(self.frames, return_inverse=True)
+        seen = sparse.csr_matrix((np.ones(self.n), (of_face, frame)), shape=(len(first), frame.max() + 1))
+        together = seen @ seen.T
+        together.setdiag(0)  # every track has its diagonal entry: values change, not structure
+        return first, of_face, length, together
+
     def _unassign_ambiguous(self, labels: np.ndarray, weight: float) -> np.ndarray:
         """Unassign the faces of tracks hardly closer to their own person than to another.
 
@@ -242,14 +257,9 @@ class Clusterer:
         """
         if self.tracks is None or labels.max(initial=-1) < 1:
             return labels
-        tracks, first, of_face = np.unique(self.tracks, return_index=True, return_inverse=True)
-        people = labels.max() + 1
-        members = np.zeros((len(tracks), people), np.float32)  # faces of track t in person k
+        first, of_face, _, together = self._by_track
+        members = np.zeros((len(first), labels.max() + 1), np.float32)  # faces of track t in person k
         np.add.at(members, (of_face[labels >= 0], labels[labels >= 0]), 1)
-        _, frame = np.unique(self.frames, return_inverse=True)
-        seen = sparse.csr_matrix((np.ones(self.n), (of_face, frame)), shape=(len(tracks), frame.max() + 1))
-        together = seen @ seen.T
-        together.setdiag(0)  # every track has its diagonal entry: values change, not structure
         meets = together @ (members > 0) > 0  # track t shares a frame with person k
         own = np.argmax(members, axis=1)
         others = members.sum(axis=0)[None, :] - members  # faces of person k outside track t
@@ -262,7 +272,7 @@ class Clusterer:
         )
         distance = between @ members / np.maximum(others, 1)
         distance[meets | (others == 0)] = np.inf
-        rows = np.arange(len(tracks))
+        rows = np.arange(len(first))
         mine = np.where(np.isfinite(distance[rows, own]), distance[rows, own], np.nan)  # nan: alone
         distance[rows, own] = np.inf
         nearest = distance.min(axis=1)
@@ -274,7 +284,7 @@ class Clusterer:
         tracked (``TRACKED_SHARE``)."""
         if self.tracks is None or not self.n:
             return labels
-        _, of_face, length = np.unique(self.tracks, return_inverse=True, return_counts=True)
+        _, of_face, length, _ = self._by_track
         tracked = length[of_face] >= 2
         if tracked.mean() < TRACKED_SHARE:
             return labels
