@@ -16,7 +16,7 @@ from scipy import sparse
 from scipy.cluster.hierarchy import fcluster, linkage
 
 from .errors import BadInput
-from .fuse import fused_distances, radius_graph, same_frame_blocks
+from .fuse import fused_distances, radius_graph, upper_blocks
 
 log = logging.getLogger(__name__)
 
@@ -168,17 +168,20 @@ class Clusterer:
         self._trees: dict[float, np.ndarray] = {}
 
     def _blocks(self, weight: float) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Fused distances a block of rows at a time, same-frame pairs set far apart (``_apart``)."""
-        return same_frame_blocks(
+        """Each pair's fused distance once (``upper_blocks``), same-frame pairs set far apart
+        (``_apart``)."""
+        return upper_blocks(
             self.face, self.cloth, self.has_cloth, weight, self.frames, _apart(self.n), self.shots
         )
 
     def constrained_distances(self, weight: float) -> np.ndarray:
-        """Dense fused distances (N, N) float32, with same-frame pairs set so far apart that any
-        average over two groups containing one such pair exceeds every eps."""
+        """Dense fused distances (N, N) float32, symmetric, with same-frame pairs set so far apart
+        that any average over two groups containing one such pair exceeds every eps."""
         dist = np.empty((self.n, self.n), np.float32)
         for rows, block in self._blocks(weight):
-            dist[rows] = block
+            start, end = rows[0], rows[-1] + 1
+            dist[start:end, start:] = block
+            dist[start:, start:end] = block.T
         np.fill_diagonal(dist, 0.0)
         return dist
 
@@ -190,7 +193,7 @@ class Clusterer:
         for rows, block in self._blocks(weight):
             for k, row in enumerate(rows):
                 begin = row * n - row * (row + 1) // 2
-                condensed[begin : begin + n - row - 1] = block[k, row + 1 :]
+                condensed[begin : begin + n - row - 1] = block[k, k + 1 :]
         return condensed
 
     def graph(self, weight: float, eps: float):

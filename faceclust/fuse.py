@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import numpy as np
 from scipy import sparse
 
-# Rows per block when building a sparse graph: bounds memory to _BLOCK x N floats.
+# Rows per block of distances: bounds memory to _BLOCK x N floats.
 _BLOCK = 1024
 
 
@@ -30,6 +30,43 @@ def _squared(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.maximum(d2, 0.0, out=d2)
 
 
+def _mirror_upper(square: np.ndarray) -> np.ndarray:
+    """Copy the upper triangle of a square (view of an) array onto its lower one, in place.
+
+    The matrix product rounds d(i, j) and d(j, i) differently on some CPUs (the BLAS kernel
+    depends on the block's shape and the processor); mirroring makes every pair's distance one
+    value, so the matrix is symmetric by construction.
+    """
+    np.copyto(square, square.T, where=np.tri(len(square), k=-1, dtype=bool))
+    return square
+
+
+def _fused(
+    face: np.ndarray,
+    cloth: np.ndarray,
+    has_cloth: np.ndarray,
+    weight: float,
+    rows: np.ndarray,
+    start: int,
+    shots: np.ndarray | None,
+) -> np.ndarray:
+    """Fused distances from faces ``rows`` to faces ``start``..N-1: float32 (len(rows), N - start),
+    a face's distance to itself exactly 0; not yet symmetric (see ``_mirror_upper``)."""
+    d2 = _squared(face[rows], face[start:])
+    if weight > 0:
+        # d2 += w * (c2 - d2) on pairs where both have clothing; in place, no (rows, N) masks.
+        change = _squared(cloth[rows], cloth[start:])
+        change -= d2
+        change *= has_cloth[rows][:, None].astype(np.float32) * np.float32(weight)
+        change *= has_cloth[None, start:]
+        if shots is not None:
+            change *= shots[rows][:, None] == shots[None, start:]
+        d2 += change
+    itself = np.flatnonzero(rows >= start)
+    d2[itself, rows[itself] - start] = 0.0
+    return np.sqrt(d2, out=d2)
+
+
 def fused_distances(
     face: np.ndarray,
     cloth: np.ndarray,
@@ -38,28 +75,19 @@ def fused_distances(
     rows: np.ndarray | None = None,
     shots: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Fused distances from faces ``rows`` (default all) to all faces: float32 (len(rows), N).
+    """Fused distances from faces ``rows`` to all faces: float32 (len(rows), N); with ``rows``
+    None, all faces: (N, N), symmetric by construction.
 
     face: (N, D) face vectors and cloth: (N, K) L2-normalised; has_cloth: (N,) bool; shots: (N,) shot
     of each face, or None to use clothing across the whole clip. Computed in float32 (4x faster
     than float64 here); a face's distance to itself is exactly 0.
     """
-    rows = np.arange(len(face)) if rows is None else rows
-    d2 = _squared(face[rows], face)
-    if weight > 0:
-        # d2 += w * (c2 - d2) on pairs where both have clothing; in place, no (rows, N) masks.
-        change = _squared(cloth[rows], cloth)
-        change -= d2
-        change *= has_cloth[rows][:, None].astype(np.float32) * np.float32(weight)
-        change *= has_cloth[None, :]
-        if shots is not None:
-            change *= shots[rows][:, None] == shots[None, :]
-        d2 += change
-    d2[np.arange(len(rows)), rows] = 0.0
-    return np.sqrt(d2, out=d2)
+    if rows is not None:
+        return _fused(face, cloth, has_cloth, weight, rows, 0, shots)
+    return _mirror_upper(_fused(face, cloth, has_cloth, weight, np.arange(len(face)), 0, shots))
 
 
-def same_frame_blocks(
+def upper_blocks(
     face: np.ndarray,
     cloth: np.ndarray,
     has_cloth: np.ndarray,
@@ -68,17 +96,21 @@ def same_frame_blocks(
     same_frame: float,
     shots: np.ndarray | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Fused distances ``_BLOCK`` rows at a time: (rows, float32 (len(rows), N)), with every pair
-    of faces sharing a frame (a face and itself included) set to ``same_frame``.
+    """Each pair's fused distance once, ``_BLOCK`` rows at a time: (rows, float32 (len(rows),
+    N - rows[0])), the distances from faces ``rows`` to faces rows[0]..N-1, with every pair of
+    faces sharing a frame (a face and itself included) set to ``same_frame``.
 
-    frames: (N,) frame index of each face; shots as in ``fused_distances``. Memory is
-    O(N x 1024), not O(N^2).
+    The block's leading square (rows x rows) is symmetric; the pairs left of it came in earlier
+    blocks: mirror them (j, i) = (i, j) rather than compute them again, so every route built on
+    these blocks is symmetric by construction. frames: (N,) frame index of each face; shots as in
+    ``fused_distances``. Memory is O(N x 1024), not O(N^2).
     """
     n = len(face)
     for start in range(0, n, _BLOCK):
         rows = np.arange(start, min(n, start + _BLOCK))
-        dist = fused_distances(face, cloth, has_cloth, weight, rows, shots)
-        dist[frames[rows][:, None] == frames[None, :]] = same_frame
+        dist = _fused(face, cloth, has_cloth, weight, rows, start, shots)
+        dist[frames[rows][:, None] == frames[None, start:]] = same_frame
+        _mirror_upper(dist[:, : len(rows)])
         yield rows, dist
 
 
@@ -91,17 +123,25 @@ def radius_graph(
     frames: np.ndarray,
     shots: np.ndarray | None = None,
 ) -> sparse.csr_matrix:
-    """Sparse (N, N) fused distances of the pairs within ``radius``, excluding same-frame pairs.
+    """Sparse (N, N) fused distances of the pairs within ``radius``, excluding same-frame pairs;
+    symmetric: each pair is found once (``upper_blocks``) and stored both ways.
 
-    Arguments as in ``same_frame_blocks``. Stored distances are at least 1e-6 so that a zero
-    distance is never mistaken for a missing edge.
+    Arguments as in ``upper_blocks``. A face is its own neighbour; stored distances are at least
+    1e-6 so that a zero distance is never mistaken for a missing edge.
     """
     n = len(face)
-    blocks = []
-    for rows, dist in same_frame_blocks(face, cloth, has_cloth, weight, frames, np.inf, shots):
-        dist[np.arange(len(rows)), rows] = 0.0  # a face is its own neighbour
-        keep = dist <= radius
-        r, c = np.nonzero(keep)
-        blocks.append((r + rows[0], c, np.maximum(dist[r, c], 1e-6)))
-    r, c, v = (np.concatenate(parts) for parts in zip(*blocks, strict=True)) if blocks else ([], [], [])
-    return sparse.csr_matrix((v, (r, c)), shape=(n, n))
+    first, second, values = [np.zeros(0, int)], [np.zeros(0, int)], [np.zeros(0, np.float32)]
+    for rows, dist in upper_blocks(face, cloth, has_cloth, weight, frames, np.inf, shots):
+        i, j = np.nonzero(np.triu(dist <= radius, k=1))  # pairs (i, j) with j > i
+        first.append(i + rows[0])
+        second.append(j + rows[0])
+        values.append(np.maximum(dist[i, j], 1e-6))
+    first, second, values = np.concatenate(first), np.concatenate(second), np.concatenate(values)
+    itself = np.arange(n)
+    return sparse.csr_matrix(
+        (
+            np.concatenate([values, values, np.full(n, 1e-6, np.float32)]),
+            (np.concatenate([first, second, itself]), np.concatenate([second, first, itself])),
+        ),
+        shape=(n, n),
+    )

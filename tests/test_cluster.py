@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
+from scipy.spatial.distance import squareform
 
-from faceclust.cluster import ALGORITHMS, ClusterParams, cluster_faces
+from faceclust import fuse
+from faceclust.cluster import ALGORITHMS, Clusterer, ClusterParams, cluster_faces
 from faceclust.errors import BadInput
 
 
@@ -148,3 +150,28 @@ def test_a_person_seen_only_in_single_face_glimpses_is_unassigned_where_tracking
     # Where most faces are glimpses (a large frame step), the rule is off.
     alone = np.arange(len(face))
     assert len(set(Clusterer(*args, alone).labels(params))) == 3
+
+
+@pytest.mark.parametrize("block", [7, 13, 64])
+def test_every_distance_route_is_symmetric_whatever_the_blocks(monkeypatch, block):
+    """Exact equality, not closeness: HDBSCAN rejects a matrix that is symmetric only up to
+    rounding, and the BLAS kernel (so the rounding) depends on the block's shape and the CPU."""
+    monkeypatch.setattr(fuse, "_BLOCK", block)  # 7 and 13 split the 100 rows unevenly
+    rng = np.random.default_rng(7)
+    face, person = _people(rng, [50, 30, 20], spread=0.3)
+    cloth = rng.random((100, 16)).astype(np.float32)
+    cloth /= np.linalg.norm(cloth, axis=1, keepdims=True)
+    has = rng.random(100) > 0.2
+    frames = np.concatenate([np.arange(50), np.arange(30), np.arange(20)])
+    shots = frames // 10
+    clusterer = Clusterer(face, cloth, has, frames, shots)
+    dense = clusterer.constrained_distances(0.3)
+    assert np.array_equal(dense, dense.T)
+    assert np.array_equal(squareform(clusterer._condensed(0.3)), dense.astype(np.float64))
+    graph = clusterer.graph(0.3, 0.6)
+    assert (graph != graph.T).nnz == 0
+    between = fuse.fused_distances(face, cloth, has, 0.3, shots=shots)  # the track-level route
+    assert np.array_equal(between, between.T)
+    for algorithm in ALGORITHMS:
+        labels = clusterer.labels(ClusterParams(algorithm, 0.3, 0.6, 3))
+        assert np.array_equal(labels, person), algorithm
