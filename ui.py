@@ -20,7 +20,6 @@ import pandas as pd
 import streamlit as st
 
 import faceclust as fc
-from faceclust.cluster import DEFAULT_EPS
 from faceclust.edits import Edits
 from faceclust.project import fused_vectors, project, warm_up
 from faceclust.video import CLIP_TYPES
@@ -123,8 +122,12 @@ def tuning_sidebar(extraction: fc.Extraction | None) -> fc.ClusterParams:
     for each new clip) until it is moved. Returns the parameters, eps fixed.
     """
     state = st.session_state
+    # eps is on the embedder's scale; before any clip, dlib's stands in.
+    scale = extraction.thresholds if extraction else fc.embed.thresholds("dlib")
+    low, high = scale.eps_range
     chosen = state.get("clustering", DEFAULT_CLUSTERING)
-    chosen = extraction.resolve(chosen) if extraction else replace(chosen, eps=chosen.eps or DEFAULT_EPS)
+    chosen = extraction.resolve(chosen) if extraction else replace(chosen, eps=chosen.eps or scale.eps)
+    chosen = replace(chosen, eps=min(max(chosen.eps, low), high))
     state.clustering = chosen
     sidebar = st.sidebar
     sidebar.header("Tune")
@@ -148,13 +151,14 @@ def tuning_sidebar(extraction: fc.Extraction | None) -> fc.ClusterParams:
     )
     eps = sidebar.slider(
         "eps (distance)",
-        0.2,
-        1.0,
+        low,
+        high,
         chosen.eps,
         0.01,
         key="w_eps",
         help="Lower splits people; higher merges look-alikes. It starts where this clip's faces "
-        "put it: a margin above the distances between people seen together in one frame.",
+        "put it: a margin above the distances between people seen together in one frame. Its "
+        "range is the face embedder's.",
     )
     if extraction and eps == extraction.calibrated_eps:
         sidebar.caption(f"eps {eps:.2f} is calibrated on this clip.")
@@ -173,6 +177,13 @@ def tuning_sidebar(extraction: fc.Extraction | None) -> fc.ClusterParams:
             state.edits = Edits()
         state.clustering = params
     return params
+
+
+def embedder_caption(extraction: fc.Extraction) -> None:
+    """Say which face embedder described the faces (distances mean different things per model)."""
+    name = extraction.embedder
+    shown = f"ONNX model {Path(name.removeprefix('onnx:')).name}" if name.startswith("onnx:") else name
+    st.caption(f"Faces described by {shown}.")
 
 
 def current() -> tuple[fc.Extraction, pd.DataFrame, Edits] | None:

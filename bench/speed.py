@@ -36,7 +36,7 @@ def _peak_mb() -> float:
     return max(own, children) / 1024
 
 
-def stage(name: str, clip: str, out: str) -> dict:
+def stage(name: str, clip: str, out: str, embedder: str = "auto") -> dict:
     """Run one stage on ``clip``; returns seconds, frames, faces (run in a fresh process)."""
     from faceclust.detect import DetectParams, detect_faces
     from faceclust.video import iter_frames
@@ -59,15 +59,17 @@ def stage(name: str, clip: str, out: str) -> dict:
             faces += len(face_recognition.face_encodings(rgb, boxes))
             frames += 1
     else:  # faceclust run, cold or warm: the cache folder decides
-        extraction, labels, _ = fc.run(clip, out, fc.ExtractParams(fc.SamplingParams(step=STEP)))
+        params = fc.ExtractParams(fc.SamplingParams(step=STEP), embed=fc.EmbedParams(embedder))
+        extraction, labels, _ = fc.run(clip, out, params)
         frames, faces = len(extraction.faces.table["frame_index"].unique()), len(labels)
     return {"seconds": time.perf_counter() - started, "frames": frames, "faces": faces, "peak_mb": _peak_mb()}
 
 
-def run_stage(name: str, clip: Path, cache: Path, out: Path) -> dict:
+def run_stage(name: str, clip: Path, cache: Path, out: Path, embedder: str = "auto") -> dict:
+    """``stage`` in a fresh process with its own cache folder."""
     env = {**os.environ, "FACECLUST_CACHE": str(cache)}
     result = subprocess.run(
-        [sys.executable, __file__, "--stage", name, str(clip), str(out)],
+        [sys.executable, __file__, "--stage", name, str(clip), str(out), embedder],
         capture_output=True,
         text=True,
         env=env,
@@ -110,7 +112,8 @@ def pipeline_table(clips: list[Path], tmp: Path) -> list[dict]:
 def breakdown(clip: Path) -> list[dict]:
     """Mean cost of each part of extraction per face or frame, one core, on a real clip."""
     from faceclust.detect import DetectParams, detect_faces
-    from faceclust.features import FeatureParams, clothing_box, clothing_feature, face_embedding
+    from faceclust.embed import embedder, face_crop
+    from faceclust.features import FeatureParams, clothing_box, clothing_feature
     from faceclust.video import iter_frames
 
     params = fc.ExtractParams().resolved(30.0)
@@ -121,16 +124,16 @@ def breakdown(clip: Path) -> list[dict]:
         "encode, SR face < 80 px (face)": [],
         "clothing (face)": [],
     }
-    features = FeatureParams()
+    features, encoder = FeatureParams(), embedder(params.embed)
     clock = time.perf_counter()
     for frame in iter_frames(clip, STEP):
         costs["decode (frame)"].append(time.perf_counter() - clock)
         t = time.perf_counter()
         found = detect_faces(frame.image, DetectParams(detector=params.detect.detector))
         costs["detect (frame)"].append(time.perf_counter() - t)
-        for box, _ in found:
+        for box, _, landmarks in found:
             t = time.perf_counter()
-            face_embedding(frame.image, box, features, params.sr)
+            encoder.embed([face_crop(frame.image, box, landmarks)], params.sr)
             small = min(box[2] - box[0], box[1] - box[3]) < params.sr.face_below_px
             costs["encode, SR face < 80 px (face)" if small else "encode (face)"].append(
                 time.perf_counter() - t
@@ -234,6 +237,6 @@ def main() -> None:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--stage"]:
-        print(json.dumps(stage(*sys.argv[2:5])))
+        print(json.dumps(stage(*sys.argv[2:6])))
     else:
         main()

@@ -8,12 +8,14 @@ __version__ = "0.1.0"
 
 from .cluster import ALGORITHMS, ClusterParams
 from .detect import DETECTORS, DetectParams
+from .embed import EmbedParams
 from .errors import BadInput
 from .evaluate import evaluate
 from .extract import ExtractParams, FaceTable
 from .features import FeatureParams
 from .pipeline import Extraction, cluster, extract, run
 from .superres import SR_METHODS, SRParams
+from .track import TrackParams
 from .video import SamplingParams
 
 __all__ = [
@@ -23,12 +25,14 @@ __all__ = [
     "BadInput",
     "ClusterParams",
     "DetectParams",
+    "EmbedParams",
     "ExtractParams",
     "Extraction",
     "FaceTable",
     "FeatureParams",
     "SRParams",
     "SamplingParams",
+    "TrackParams",
     "cluster",
     "evaluate",
     "extract",

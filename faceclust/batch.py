@@ -35,11 +35,10 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .cluster import DEFAULT_EPS, Clusterer, ClusterParams
+from .cluster import Clusterer, ClusterParams
 from .errors import BadInput
 from .export import ZIP_DATE, safe_name, unique_name
 from .extract import ExtractParams, init_worker
-from .features import EMBEDDING_DIM
 from .pipeline import run
 from .progress import Progress, no_progress
 from .video import CLIP_TYPES
@@ -56,23 +55,24 @@ class ClipPeople:
     """What one unit of work returns: a clip's people, or why it has none.
 
     clip: the clip's path; folder: its output folder under ``OUT/clips``; people: its clusters
-    table (``clusters.csv``); means: (P, 128) float32, each person's L2-normalised mean face
-    embedding (the plain embedding, comparable across clips, not the clip's learned metric);
-    eps: the eps it was clustered at; error: one line where the clip gave no people.
+    table (``clusters.csv``); means: (P, D) float32, each person's L2-normalised mean face
+    embedding (the plain embedding, comparable across clips of one embedder, not the clip's
+    learned metric); eps: the eps it was clustered at (None without people); error: one line
+    where the clip gave no people.
     """
 
     clip: str
     folder: str
     people: pd.DataFrame
     means: np.ndarray
-    eps: float = DEFAULT_EPS
+    eps: float | None = None
     cache_hit: bool = False
     error: str | None = None
 
     @classmethod
     def unusable(cls, clip: str, out: str, error: str) -> ClipPeople:
         """A clip that gave no people, and why (one line)."""
-        empty = np.zeros((0, EMBEDDING_DIM), np.float32)
+        empty = np.zeros((0, 0), np.float32)
         return cls(clip, Path(out).name, pd.DataFrame(), empty, error=error.splitlines()[0])
 
 
@@ -100,7 +100,7 @@ def process_clip(
     except BadInput as e:
         return ClipPeople.unusable(clip, out, str(e))
     face = extraction.faces.face_embedding
-    means = np.zeros((len(clusters), EMBEDDING_DIM), np.float32)
+    means = np.zeros((len(clusters), face.shape[1]), np.float32)
     for row, label in enumerate(clusters["cluster"]):
         mean = face[labels == label].mean(axis=0)
         means[row] = mean / np.linalg.norm(mean)
@@ -203,7 +203,7 @@ def link_people(clips: list[ClipPeople], eps: float) -> np.ndarray:
     """Series identity (P,) of every person of ``clips`` in order; 0 is the identity found in
     the most clips. Average linkage over the mean embeddings, cut at ``eps``; two people of
     one clip never share an identity."""
-    means = np.vstack([c.means for c in clips]) if clips else np.zeros((0, EMBEDDING_DIM), np.float32)
+    means = np.vstack([c.means for c in clips]) if clips else np.zeros((0, 0), np.float32)
     clip_of = np.repeat(np.arange(len(clips)), [len(c.means) for c in clips])
     no_cloth = np.zeros((len(means), 1), np.float32)
     clusterer = Clusterer(means, no_cloth, np.zeros(len(means), bool), clip_of)

@@ -18,10 +18,8 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-#: eps = the 5th percentile of different-person distances + EPS_MARGIN, within EPS_BOUNDS. Fit on
-#: the two labelled clips (5th percentiles 0.45 and 0.39; eps 0.55 and 0.49 score best there).
-EPS_MARGIN = 0.1
-EPS_BOUNDS = (0.35, 0.65)
+from .embed import Thresholds
+
 #: Fewer pairs of tracks sharing a frame than this: no calibration.
 MIN_PAIRS = 10
 #: Fewer encoded faces in tracks with two or more encoded faces than this: no learned metric.
@@ -50,23 +48,26 @@ def different_person_distances(face: np.ndarray, table: pd.DataFrame) -> np.ndar
     return np.linalg.norm(face[first] - face[second], axis=1)
 
 
-def calibrated_eps(face: np.ndarray, table: pd.DataFrame) -> float | None:
-    """eps for this clip, rounded to 0.01; None when the clip has too few pairs to tell."""
+def calibrated_eps(face: np.ndarray, table: pd.DataFrame, thresholds: Thresholds) -> float | None:
+    """eps for this clip, rounded to 0.01: the 5th percentile of its different-person distances
+    plus the embedder's margin, within its bounds (``Thresholds``); None when the clip has too
+    few pairs to tell."""
     distances = different_person_distances(face, table)
     if len(distances) < MIN_PAIRS:
         return None
-    eps = float(np.percentile(distances, 5)) + EPS_MARGIN
-    return round(min(max(eps, EPS_BOUNDS[0]), EPS_BOUNDS[1]), 2)
+    eps = float(np.percentile(distances, 5)) + thresholds.eps_margin
+    low, high = thresholds.eps_bounds
+    return round(min(max(eps, low), high), 2)
 
 
 def learned_metric(own: np.ndarray, face: np.ndarray, table: pd.DataFrame) -> np.ndarray | None:
-    """A (128, 128) float32 projection P for this clip's face embeddings (use ``face @ P``), or
+    """A (D, D) float32 projection P for this clip's face embeddings (use ``face @ P``), or
     None when the clip has too little evidence.
 
-    own: (N, 128) each face's own encoding, zero rows where it was not encoded (``encoded`` in
-    ``table``); face: (N, 128) the track-shared embeddings. P = S^-1/2 x scale, with S the
+    own: (N, D) each face's own encoding, zero rows where it was not encoded (``encoded`` in
+    ``table``); face: (N, D) the track-shared embeddings. P = S^-1/2 x scale, with S the
     covariance of encoded faces about their track's mean, shrunk towards a multiple of the
-    identity (Ledoit-Wolf: a few dozen faces cannot estimate 128 x 128 covariances alone), and
+    identity (Ledoit-Wolf: a few dozen faces cannot estimate D x D covariances alone), and
     the scale keeping the mean distance between different people (``different_person_pairs``)
     unchanged.
     """

@@ -106,6 +106,13 @@ def _pipeline_options(command: argparse.ArgumentParser) -> None:
         choices=["auto", *DETECTORS],
         help="face detector (default auto)",
     )
+    command.add_argument(
+        "--embedder",
+        default=defaults.embed.embedder,
+        metavar="NAME",
+        help="face embedder: auto (sface where its model is present or can be downloaded, else "
+        "dlib), dlib, sface, or onnx:PATH for an ArcFace-style ONNX model (default auto)",
+    )
     cluster = ClusterParams()
     command.add_argument("--weight", type=float, default=cluster.weight, help="clothing weight 0..1")
     command.add_argument(
@@ -125,7 +132,9 @@ def _pipeline_params(args: argparse.Namespace) -> tuple[ExtractParams, ClusterPa
         sampling=sampling,
         detect=replace(defaults.detect, detector=args.detector),
         sr=replace(defaults.sr, method=args.sr),
+        embed=replace(defaults.embed, embedder=args.embedder),
     )
+    extract_params.embed.validate()
     cluster_params = ClusterParams(args.algorithm, args.weight, args.eps, args.min_samples)
     cluster_params.validate()
     return extract_params, cluster_params
@@ -140,10 +149,10 @@ def _run(args: argparse.Namespace) -> None:
     )
     source = "cache" if extraction.cache_hit else "extraction"
     eps = extraction.resolve(cluster_params).eps
-    how = "given" if args.eps is not None else "calibrated" if extraction.calibrated_eps else "default"
     print(
-        f"{len(labels)} faces ({source}), {len(clusters)} people, "
-        f"{int((labels < 0).sum())} unassigned, eps {eps:.2f} ({how}) -> {args.out}"
+        f"{len(labels)} faces ({source}) described by {extraction.embedder}, {len(clusters)} people, "
+        f"{int((labels < 0).sum())} unassigned, eps {eps:.2f} ({extraction.eps_source(cluster_params)}) "
+        f"-> {args.out}"
     )
     if not len(labels):
         print("no faces were found in this clip")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
@@ -20,8 +20,6 @@ from .fuse import fused_distances, radius_graph, upper_blocks
 
 log = logging.getLogger(__name__)
 
-#: eps where a clip gives no evidence to calibrate it on.
-DEFAULT_EPS = 0.5
 #: A track whose mean distance to the rest of its person is not at least this fraction below its
 #: mean distance to the nearest other person is ambiguous (a profile, a blur, a face from archive
 #: footage between two people) and is left unassigned rather than pollute either.
@@ -48,9 +46,10 @@ class ClusterParams:
     weight: clothing weight w in [0, 1]; 0 is face-only. Clothing helps within a scene and
         misleads where people change clothes or wear the same costume.
     eps: fused distance under which two faces are neighbours. Lower splits people into more
-        clusters; higher merges look-alikes. dlib's embedding needs a lower value for East-Asian
-        faces (about 0.40-0.45 against 0.50-0.55 for Western faces, face-only). None: calibrated
-        on the clip (``Extraction.resolve``), or ``DEFAULT_EPS`` where there is no clip evidence.
+        clusters; higher merges look-alikes. Its scale is the embedder's (``embed.THRESHOLDS``):
+        dlib's embedding needs a lower value for East-Asian faces (about 0.40-0.45 against
+        0.50-0.55 for Western faces, face-only). None: calibrated on the clip, or the embedder's
+        default where there is no clip evidence (``Extraction.resolve``); ``Clusterer`` needs it set.
     min_samples: neighbours (the face included) a face needs to start a cluster; clusters
         smaller than this become unassigned. 1 keeps every face in some cluster.
     """
@@ -145,7 +144,10 @@ class Clusterer:
     shot of each face (clothing then counts only within a shot) or None; tracks: (N,) track of
     each face, or None. Faces of one track share their vectors, so they meet at distance 0 and
     stay together; an ambiguous track (``AMBIGUITY``) and a person of glimpses only
-    (``TRACKED_SHARE``) are left unassigned. The agglomerative tree depends only on the
+    (``TRACKED_SHARE``) are left unassigned. attach: (margin, limit) or None: a face still
+    unassigned then joins the person whose faces it is nearest to on average, where that
+    person is at least ``margin`` (a fraction) nearer than the next and nearer than ``limit``
+    (a distance), and has no face in its frame. The agglomerative tree depends only on the
     clothing weight and is kept for the last 32 weights, so a new eps or min_samples only
     re-cuts it, and ``prefit`` can build the trees of the weights a slider offers ahead of time
     (a tree is (N-1) x 4 floats).
@@ -161,9 +163,10 @@ class Clusterer:
         frames: np.ndarray,
         shots: np.ndarray | None = None,
         tracks: np.ndarray | None = None,
+        attach: tuple[float, float] | None = None,
     ):
         self.face, self.cloth, self.has_cloth, self.frames = face, cloth, has_cloth, frames
-        self.shots, self.tracks = shots, tracks
+        self.shots, self.tracks, self.attach = shots, tracks, attach
         self.n = len(face)
         self._trees: dict[float, np.ndarray] = {}
 
@@ -295,17 +298,38 @@ class Clusterer:
         tracked_faces = np.bincount(labels[assigned], weights=tracked[assigned], minlength=1)
         return np.where(assigned & (tracked_faces[np.maximum(labels, 0)] > 0), labels, -1)
 
+    def _attach_leftovers(self, labels: np.ndarray, weight: float) -> np.ndarray:
+        """Give unassigned faces to the person they are clearly nearest to (``attach``)."""
+        leftovers = np.flatnonzero(labels < 0)
+        people = np.unique(labels[labels >= 0])
+        if self.attach is None or not len(leftovers) or not len(people):
+            return labels
+        margin, limit = self.attach
+        dist = self._distances(weight, leftovers)
+        mean = np.full((len(leftovers), len(people)), np.inf)
+        for k, person in enumerate(people):
+            members = labels == person
+            meets = np.isin(self.frames[leftovers], self.frames[members])
+            mean[:, k] = np.where(meets, np.inf, dist[:, members].mean(axis=1))
+        ranked = np.sort(mean, axis=1)
+        second = ranked[:, 1] if len(people) > 1 else np.full(len(leftovers), np.inf)
+        clear = (ranked[:, 0] < limit) & (ranked[:, 0] <= (1 - margin) * second)
+        labels = labels.copy()
+        labels[leftovers[clear]] = people[mean[clear].argmin(axis=1)]
+        return labels
+
     def labels(self, params: ClusterParams) -> np.ndarray:
         """Cluster labels (N,) int: -1 unassigned, 0 the largest cluster."""
         params.validate()
         if params.eps is None:
-            params = replace(params, eps=DEFAULT_EPS)
+            raise ValueError("eps must be set: Extraction.resolve fixes it for a clip's embedder")
         if self.n == 0:
             return np.zeros(0, dtype=int)
         raw = np.asarray(ALGORITHMS[params.algorithm](self, params))
         raw = self._split_same_frame(raw, params.weight)
         raw = self._unassign_glimpses(self._unassign_ambiguous(raw, params.weight))
-        return _by_size(_drop_small(raw, params.min_samples))
+        raw = self._attach_leftovers(_drop_small(raw, params.min_samples), params.weight)
+        return _by_size(raw)
 
 
 def cluster_faces(

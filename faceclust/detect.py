@@ -19,6 +19,12 @@ from .models import available, fetch_model, find_model
 log = logging.getLogger(__name__)
 
 Box = tuple[int, int, int, int]  # (top, right, bottom, left), pixels
+#: YuNet's confidence threshold where none is set (``DetectParams.min_score``).
+DEFAULT_MIN_SCORE = 0.8
+#: A found face: its box, the detector's confidence (0..1), and five landmarks (5, 2) x, y in
+#: pixels (eyes, nose tip, mouth corners, each pair image-left first) or None where the
+#: detector gives none.
+Detection = tuple[Box, float, "np.ndarray | None"]
 
 
 @dataclass(frozen=True)
@@ -30,7 +36,10 @@ class DetectParams:
         (OpenCV's CNN: finds small and profile faces, ~30 ms per 640x480 frame), ``hog``
         (face_recognition HOG: frontal faces only, ~140 ms) or ``cnn`` (dlib's CNN: ~10 s).
     upsample: for hog/cnn, times to upsample the frame; higher finds smaller faces, slower.
-    min_score: YuNet's confidence threshold; lower finds more faces and more false ones.
+    min_score: YuNet's confidence threshold; lower finds more faces and more false ones. None:
+        the embedder's (``embed.THRESHOLDS``, set by ``ExtractParams.resolved``: an embedder that
+        tells half-hidden and turned faces apart can take more of them), else
+        ``DEFAULT_MIN_SCORE``.
     max_side: frames whose longer side exceeds this (pixels) are detected on a downscaled copy.
     min_face_px: faces whose shorter box side is below this are dropped (pixels of the frame
         detected on, i.e. after frame super-resolution; see ``SRParams.frame_below_px``).
@@ -39,7 +48,7 @@ class DetectParams:
 
     detector: str = "auto"
     upsample: int = 1
-    min_score: float = 0.8
+    min_score: float | None = None
     max_side: int = 1280
     min_face_px: int = 28
     min_sharpness: float = 5.0
@@ -49,7 +58,7 @@ class DetectParams:
             raise BadInput(f"unknown detector '{self.detector}'; choose one of: auto, {', '.join(DETECTORS)}")
         if not 0 <= self.upsample <= 3:
             raise BadInput(f"upsample must be 0..3, got {self.upsample}")
-        if not 0 < self.min_score < 1:
+        if self.min_score is not None and not 0 < self.min_score < 1:
             raise BadInput(f"min_score must be in (0, 1), got {self.min_score}")
         if self.max_side < 64:
             raise BadInput(f"max_side must be at least 64 pixels, got {self.max_side}")
@@ -74,31 +83,31 @@ def _yunet() -> cv2.FaceDetectorYN:
     return cv2.FaceDetectorYN.create(str(path), "", (320, 320), 0.5, 0.3, 5000)
 
 
-def _detect_yunet(image: np.ndarray, params: DetectParams) -> list[tuple[Box, float]]:
+def _detect_yunet(image: np.ndarray, params: DetectParams) -> list[Detection]:
     net = _yunet()
     height, width = image.shape[:2]
     net.setInputSize((width, height))
-    net.setScoreThreshold(params.min_score)
+    net.setScoreThreshold(DEFAULT_MIN_SCORE if params.min_score is None else params.min_score)
     _, faces = net.detect(image)
     found = []
-    for x, y, w, h, *_, score in faces if faces is not None else ():
+    for x, y, w, h, *points, score in faces if faces is not None else ():
         box = (round(y), round(x + w), round(y + h), round(x))
-        found.append((box, float(score)))
+        found.append((box, float(score), np.array(points, np.float32).reshape(5, 2)))
     return found
 
 
 def _detect_dlib(model: str):
-    def detect(image: np.ndarray, params: DetectParams) -> list[tuple[Box, float]]:
+    def detect(image: np.ndarray, params: DetectParams) -> list[Detection]:
         import face_recognition
 
         rgb = np.ascontiguousarray(image[:, :, ::-1])
         boxes = face_recognition.face_locations(rgb, params.upsample, model)
-        return [(tuple(map(int, b)), 1.0) for b in boxes]
+        return [(tuple(map(int, b)), 1.0, None) for b in boxes]
 
     return detect
 
 
-#: Detectors by name: each maps (BGR uint8 image, params) to [(box, score)].
+#: Detectors by name: each maps (BGR uint8 image, params) to [Detection].
 DETECTORS = {"yunet": _detect_yunet, "hog": _detect_dlib("hog"), "cnn": _detect_dlib("cnn")}
 
 
@@ -114,8 +123,9 @@ def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
 
 
-def detect_faces(image: np.ndarray, params: DetectParams) -> list[tuple[Box, float]]:
-    """Find faces in a BGR uint8 image; boxes clipped to the image, in its pixels.
+def detect_faces(image: np.ndarray, params: DetectParams) -> list[Detection]:
+    """Find faces in a BGR uint8 image; boxes clipped to the image, boxes and landmarks in its
+    pixels.
 
     Images whose longer side exceeds ``params.max_side`` are detected on a downscaled copy and
     the boxes mapped back.
@@ -127,7 +137,7 @@ def detect_faces(image: np.ndarray, params: DetectParams) -> list[tuple[Box, flo
         size = (round(width * factor), round(height * factor))
         small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
     found = []
-    for (top, right, bottom, left), score in DETECTORS[params.detector](small, params):
+    for (top, right, bottom, left), score, landmarks in DETECTORS[params.detector](small, params):
         box = (
             max(0, round(top / factor)),
             min(width, round(right / factor)),
@@ -135,7 +145,7 @@ def detect_faces(image: np.ndarray, params: DetectParams) -> list[tuple[Box, flo
             max(0, round(left / factor)),
         )
         if box[2] > box[0] and box[1] > box[3]:
-            found.append((box, score))
+            found.append((box, score, None if landmarks is None else landmarks / factor))
     return found
 
 

@@ -26,15 +26,8 @@ import numpy as np
 import pandas as pd
 
 from .detect import Box, DetectParams, detect_faces, sharpness
-from .features import (
-    EMBEDDING_DIM,
-    FeatureParams,
-    cloth_dim,
-    clothing_box,
-    clothing_feature,
-    encode_crop,
-    encoder_crop,
-)
+from .embed import EmbedParams, FaceInput, embedder, face_crop, thresholds
+from .features import FeatureParams, cloth_dim, clothing_box, clothing_feature
 from .progress import Progress, no_progress
 from .superres import SRParams, sr_scale, upscale
 from .track import Tracker, TrackParams, frame_signature, shared_means, split_disagreeing
@@ -43,8 +36,8 @@ from .video import Frame, SamplingParams, iter_frames, probe
 log = logging.getLogger(__name__)
 
 #: Bump whenever a change alters extraction results: it is part of every cache key.
-FEATURE_VERSION = 4  # 2: shots, tracks, one shared description per track; 3: shot_id, track_id;
-# 4: tracks split where encodings disagree, own_embedding kept
+FEATURE_VERSION = 5  # 2: shots, tracks, one shared description per track; 3: shot_id, track_id;
+# 4: tracks split where encodings disagree, own_embedding kept; 5: embedders, landmarks
 
 BOX = ["top", "right", "bottom", "left"]
 CLOTH_BOX = ["cloth_top", "cloth_right", "cloth_bottom", "cloth_left"]
@@ -57,6 +50,7 @@ COLUMNS = [
     *CLOTH_BOX,
     "cloth_visible",
     "sharpness",
+    "landmarks",
     "shot_id",
     "track_id",
     "encoded",
@@ -75,16 +69,33 @@ class ExtractParams:
     detect: DetectParams = field(default_factory=DetectParams)
     sr: SRParams = field(default_factory=SRParams)
     features: FeatureParams = field(default_factory=FeatureParams)
+    embed: EmbedParams = field(default_factory=EmbedParams)
     tracks: TrackParams = field(default_factory=TrackParams)
 
     def validate(self) -> None:
-        for part in (self.sampling, self.detect, self.sr, self.features, self.tracks):
+        for part in (self.sampling, self.detect, self.sr, self.features, self.embed, self.tracks):
             part.validate()
 
     def resolved(self, clip_fps: float) -> ExtractParams:
-        """Canonical form for one clip: the frame step fixed, detector and SR method named."""
+        """Canonical form for one clip: the frame step fixed, detector, SR method and embedder
+        named, the detector's score threshold and the track split distance the embedder's
+        where none is given."""
         sampling = SamplingParams(step=self.sampling.resolve_step(clip_fps))
-        return replace(self, sampling=sampling, detect=self.detect.resolved(), sr=self.sr.resolved())
+        embed = self.embed.resolved()
+        defaults = thresholds(embed.embedder)
+        detect, tracks = self.detect.resolved(), self.tracks
+        if detect.min_score is None:
+            detect = replace(detect, min_score=defaults.min_score)
+        if tracks.split_distance is None:
+            tracks = replace(tracks, split_distance=defaults.split_distance)
+        return replace(
+            self,
+            sampling=sampling,
+            detect=detect,
+            sr=self.sr.resolved(),
+            embed=embed,
+            tracks=tracks,
+        )
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -94,11 +105,14 @@ class ExtractParams:
 class FaceTable:
     """The faces of one clip.
 
-    table: one row per face, columns ``COLUMNS``; boxes in original-frame pixels; ``shot_id`` and
-        ``track_id`` number shots and tracks from 0; ``encoded`` marks the faces the encoder saw.
-    face_embedding: (N, 128) float32, L2-normalised, row-aligned with ``table``: the mean of the
-        encoded faces of each face's track.
-    own_embedding: (N, 128) float32: each encoded face's own embedding, zero rows for the faces
+    table: one row per face, columns ``COLUMNS``; boxes in original-frame pixels; ``landmarks``
+        the detector's five points as "x y x y ..." in original-frame pixels (empty where it
+        gives none); ``shot_id`` and ``track_id`` number shots and tracks from 0; ``encoded``
+        marks the faces the embedder saw (all of them with an embedder cheap enough).
+    face_embedding: (N, D) float32, L2-normalised, row-aligned with ``table``: the mean of the
+        encoded faces of each face's track (tracks are split where their faces disagree, so
+        a track is one person).
+    own_embedding: (N, D) float32: each encoded face's own embedding, zero rows for the faces
         not encoded (the evidence of how a person varies within a track).
     cloth_feature: (N, K) float32, L2-normalised: the mean over the face's track; zero rows
         where the face has no clothing box.
@@ -158,7 +172,8 @@ def analyse_frame(frame: Frame, params: ExtractParams) -> dict:
 
     Returns ``frame_index``, ``signature`` (see ``frame_signature``) and ``faces``: one dict per
     kept face with the table's detection columns, ``cloth_feature`` (K,) or None, ``thumb`` /
-    ``context`` JPEG bytes and ``encoder_input`` (crop, box) for ``encode_crop``.
+    ``context`` JPEG bytes, and either its ``embedding`` (D,) where the embedder embeds every
+    face, or its ``encoder_input`` (``face_crop``) for ``encode_face``.
     """
     image = frame.image
     scale = sr_scale(params.sr.method)
@@ -167,7 +182,7 @@ def analyse_frame(frame: Frame, params: ExtractParams) -> dict:
     else:
         work, scale = image, 1
     faces = []
-    for box, score in detect_faces(work, params.detect):
+    for box, score, landmarks in detect_faces(work, params.detect):
         top, right, bottom, left = box
         if min(bottom - top, right - left) < params.detect.min_face_px:
             continue
@@ -185,18 +200,26 @@ def analyse_frame(frame: Frame, params: ExtractParams) -> dict:
                 **dict(zip(CLOTH_BOX, cloth or (None,) * 4, strict=True)),
                 "cloth_visible": round(visible, 4),
                 "sharpness": round(sharp, 2),
+                "landmarks": None
+                if landmarks is None
+                else " ".join(f"{v / scale:.1f}" for v in landmarks.ravel()),
                 "cloth_feature": None if cloth is None else clothing_feature(image, cloth, params.features),
                 "thumb": cv2.imencode(".jpg", _square_crop(work, box, 1.3, THUMB_PX), _JPEG)[1].tobytes(),
                 "context": cv2.imencode(".jpg", _context_crop(image, original, cloth), _JPEG)[1].tobytes(),
-                "encoder_input": encoder_crop(work, box),
+                "encoder_input": face_crop(work, box, landmarks),
             }
         )
+    model = embedder(params.embed)
+    if model.every_face and faces:
+        vectors = model.embed([face.pop("encoder_input") for face in faces], params.sr)
+        for face, vector in zip(faces, vectors, strict=True):
+            face["embedding"] = vector
     return {"frame_index": frame.index, "signature": frame_signature(image), "faces": faces}
 
 
-def encode_face(encoder_input: tuple[np.ndarray, Box], params: ExtractParams) -> np.ndarray:
-    """The embedding of one face cut out by ``analyse_frame``; runs in a worker."""
-    return encode_crop(*encoder_input, params.features, params.sr)
+def encode_face(encoder_input: FaceInput, params: ExtractParams) -> np.ndarray:
+    """The embedding (D,) of one face cut out by ``analyse_frame``; runs in a worker."""
+    return embedder(params.embed).embed([encoder_input], params.sr)[0]
 
 
 def init_worker(parent: int, stop: EventType | None = None) -> None:
@@ -248,7 +271,7 @@ class _Workers:
         while window:
             yield window.popleft().result()
 
-    def encode(self, face_id: int, encoder_input: tuple[np.ndarray, Box]) -> None:
+    def encode(self, face_id: int, encoder_input: FaceInput) -> None:
         """Encode a face into ``encodings[face_id]``; waits while too many are in flight."""
         self._encoding.append((face_id, self._submit(encode_face, encoder_input, self.params)))
         while len(self._encoding) > self.limit:
@@ -290,6 +313,7 @@ def extract_faces(
     for sub in ("thumbs", "context"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
     rows, cloths = [], []
+    embedded: dict[int, np.ndarray] = {}  # faces the workers embedded with their frame
     k = cloth_dim(params.features)
     tracker = Tracker(params.tracks)
     pool = _Workers(workers, params)
@@ -305,26 +329,30 @@ def extract_faces(
                 boxes,
                 ids,
                 [face["score"] * face["sharpness"] for face in faces],
-                [face.pop("encoder_input") for face in faces],
+                [face.pop("encoder_input", None) for face in faces],  # None: embedded already
             )
             for face_id, face, track in zip(ids, faces, tracks, strict=True):
+                if "embedding" in face:
+                    embedded[face_id] = face.pop("embedding")
                 (folder / "thumbs" / f"{face_id}.jpg").write_bytes(face.pop("thumb"))
                 (folder / "context" / f"{face_id}.jpg").write_bytes(face.pop("context"))
                 cloth = face.pop("cloth_feature")
                 cloths.append(np.zeros(k, np.float32) if cloth is None else cloth)
                 rows.append({"face_id": face_id, **face, "shot_id": shot, "track_id": track})
             for face_id, encoder_input in ready:
-                pool.encode(face_id, encoder_input)
+                if encoder_input is not None:
+                    pool.encode(face_id, encoder_input)
             progress("extract", done, max(total, done))
         for face_id, encoder_input in tracker.finish():
-            pool.encode(face_id, encoder_input)
-        encodings = pool.finish()
+            if encoder_input is not None:
+                pool.encode(face_id, encoder_input)
+        encodings = {**pool.finish(), **embedded}
     finally:
         pool.close()  # at once when the caller gives up (cancel): work not started is dropped
     table = pd.DataFrame(rows, columns=COLUMNS).astype({c: "Int64" for c in CLOTH_BOX})
     table["encoded"] = table["face_id"].isin(encodings)
     encoded = table["encoded"].to_numpy()
-    own = np.zeros((len(table), EMBEDDING_DIM), np.float32)
+    own = np.zeros((len(table), embedder(params.embed).dim), np.float32)
     for face_id, vector in encodings.items():
         own[face_id] = vector
     tracks = split_disagreeing(table["track_id"].to_numpy(), own, encoded, params.tracks.split_distance)

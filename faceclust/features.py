@@ -1,4 +1,4 @@
-"""Describe a face: its 128-d face_recognition embedding and a clothing feature below it.
+"""Describe the clothing below a face (face embedders are in ``embed``).
 
 Images are BGR uint8 (H, W, 3); boxes are (top, right, bottom, left) in image pixels.
 """
@@ -12,23 +12,18 @@ import numpy as np
 
 from .detect import Box
 from .errors import BadInput
-from .superres import SRParams, sr_scale, upscale
-
-EMBEDDING_DIM = 128
 
 
 @dataclass(frozen=True)
 class FeatureParams:
-    """How faces and clothing are described.
+    """How clothing is described.
 
-    num_jitters: face_recognition's re-sampling count; higher is slightly more robust, N x slower.
     cloth_descriptor: name in ``CLOTH_DESCRIPTORS``.
     cloth_below / cloth_height / cloth_half_width: clothing box geometry in face heights (below
         the chin, height) and face widths (each side of the face centre).
     min_cloth_visible: clothing boxes with less of their area inside the frame are not used.
     """
 
-    num_jitters: int = 1
     cloth_descriptor: str = "lab_hist"
     cloth_below: float = 0.25
     cloth_height: float = 1.5
@@ -41,57 +36,6 @@ class FeatureParams:
                 f"unknown clothing descriptor '{self.cloth_descriptor}'; "
                 f"choose one of: {', '.join(CLOTH_DESCRIPTORS)}"
             )
-        if not 1 <= self.num_jitters <= 100:
-            raise BadInput(f"num_jitters must be 1..100, got {self.num_jitters}")
-
-
-def _crop(image: np.ndarray, box: Box, margin: float) -> tuple[np.ndarray, Box]:
-    """A crop around ``box`` grown by ``margin`` face sizes each side; box in crop pixels."""
-    top, right, bottom, left = box
-    pad = round(margin * max(bottom - top, right - left))
-    height, width = image.shape[:2]
-    y0, x0 = max(0, top - pad), max(0, left - pad)
-    y1, x1 = min(height, bottom + pad), min(width, right + pad)
-    return image[y0:y1, x0:x1], (top - y0, right - x0, bottom - y0, left - x0)
-
-
-#: A face cut out for the encoder is scaled down to at most this side (px): dlib aligns faces to
-#: 150 px, and smaller cut-outs keep the faces waiting in a track's batch light.
-ENCODER_FACE_PX = 300
-
-
-def encoder_crop(image: np.ndarray, box: Box) -> tuple[np.ndarray, Box]:
-    """The face in ``box`` cut out with half a face of margin, its side at most
-    ``ENCODER_FACE_PX``: what ``encode_crop`` needs, small enough to keep or send to a worker."""
-    crop, inner = _crop(image, box, 0.5)
-    size = max(inner[2] - inner[0], inner[1] - inner[3])
-    if size > ENCODER_FACE_PX:
-        factor = ENCODER_FACE_PX / size
-        crop = cv2.resize(crop, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
-        inner = tuple(round(v * factor) for v in inner)
-    return np.ascontiguousarray(crop), inner
-
-
-def encode_crop(crop: np.ndarray, box: Box, params: FeatureParams, sr: SRParams) -> np.ndarray:
-    """The L2-normalised 128-d face_recognition embedding of the face in ``box`` of ``crop`` (from
-    ``encoder_crop``), float32 (128,). Faces under ``sr.face_below_px`` are upscaled first."""
-    import face_recognition
-
-    top, right, bottom, left = box
-    scale = sr_scale(sr.method)
-    if min(bottom - top, right - left) < sr.face_below_px and scale > 1:
-        crop = upscale(crop, sr.method)
-        top, right, bottom, left = (v * scale for v in (top, right, bottom, left))
-    rgb = np.ascontiguousarray(crop[:, :, ::-1])
-    (vector,) = face_recognition.face_encodings(
-        rgb, [(top, right, bottom, left)], params.num_jitters, "large"
-    )
-    return (vector / max(np.linalg.norm(vector), 1e-9)).astype(np.float32)
-
-
-def face_embedding(image: np.ndarray, box: Box, params: FeatureParams, sr: SRParams) -> np.ndarray:
-    """The L2-normalised 128-d embedding of the face in ``box`` of ``image``, float32 (128,)."""
-    return encode_crop(*encoder_crop(image, box), params, sr)
 
 
 def clothing_box(box: Box, frame_shape: tuple[int, ...], params: FeatureParams) -> tuple[Box | None, float]:

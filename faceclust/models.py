@@ -34,13 +34,15 @@ _SR_SOURCES = {
 class ModelFile:
     """One downloadable model file.
 
-    ``sha256`` is None where no trusted hash is known: such a file is accepted when OpenCV can
-    load it.
+    ``sha256`` is the hash of the file the url serves, None where no trusted hash is known: such
+    a file is accepted when OpenCV can load it. ``other_sha256``: other published versions of
+    the file that are accepted when found in a models folder.
     """
 
     filename: str
     url: str
     sha256: str | None
+    other_sha256: tuple[str, ...] = ()
 
 
 def _sr(family: str, scale: int, sha256: str | None) -> ModelFile:
@@ -48,7 +50,8 @@ def _sr(family: str, scale: int, sha256: str | None) -> ModelFile:
     return ModelFile(filename, f"{_SR_SOURCES[family]}/{filename}", sha256)
 
 
-_YUNET_URL = "https://github.com/opencv/opencv_zoo/raw/main/models/face_detection_yunet"
+_ZOO_URL = "https://github.com/opencv/opencv_zoo/raw/main/models"
+_YUNET_URL = f"{_ZOO_URL}/face_detection_yunet"
 
 #: Every model file faceclust knows, by the name users type (file stem in lower case).
 MODEL_FILES: dict[str, ModelFile] = {
@@ -61,6 +64,14 @@ MODEL_FILES: dict[str, ModelFile] = {
         "face_detection_yunet_2026may.onnx",
         f"{_YUNET_URL}/face_detection_yunet_2026may.onnx",
         "ebafce4e3c118d6554634be5c27ab333b4c047a9a8c3faf1d7cf93101c22f0f0",
+    ),
+    # OpenCV Zoo's SFace face embedder (Apache-2.0): the current file (24,227,283 bytes, per
+    # opencv_zoo's Git LFS pointer) and the earlier one most projects pin.
+    "sface": ModelFile(
+        "face_recognition_sface_2021dec.onnx",
+        f"{_ZOO_URL}/face_recognition_sface/face_recognition_sface_2021dec.onnx",
+        "f6abbfff9575e3041db692c1e29d782e995191888477fd59ebc81202d99fc63b",
+        ("0ba9fbfa01b5270c96627c4ef784da859931e02f04419c829e83484087c34e79",),
     ),
     "edsr_x2": _sr("EDSR", 2, None),
     "edsr_x3": _sr("EDSR", 3, None),
@@ -116,9 +127,13 @@ def _loads(path: Path, filename: str) -> bool:
 
 
 def _checked(name: str, path: Path) -> bool:
-    """A file is good when its sha256 matches, or, where none is known, when it loads."""
-    expected = MODEL_FILES[name].sha256
-    if (file_sha256(path) == expected) if expected else _loads(path, MODEL_FILES[name].filename):
+    """A file is good when its sha256 is a known one, or, where none is known, when it loads."""
+    spec = MODEL_FILES[name]
+    if (
+        (file_sha256(path) in {spec.sha256, *spec.other_sha256})
+        if spec.sha256
+        else _loads(path, spec.filename)
+    ):
         return True
     log.warning("model file %s is not a valid %s; ignoring it", path, MODEL_FILES[name].filename)
     return False

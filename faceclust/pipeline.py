@@ -13,8 +13,9 @@ import pandas as pd
 
 from . import __version__
 from .cache import cached, clip_hash, entry_key
-from .calibrate import calibrated_eps, learned_metric
-from .cluster import DEFAULT_EPS, Clusterer, ClusterParams
+from .calibrate import calibrated_eps, different_person_distances, learned_metric
+from .cluster import Clusterer, ClusterParams
+from .embed import Thresholds, thresholds
 from .errors import BadInput
 from .export import cluster_summary, write_run
 from .extract import FEATURE_VERSION, ExtractParams, FaceTable, extract_faces
@@ -37,32 +38,59 @@ class Extraction:
     meta: dict
     cache_hit: bool
 
+    @property
+    def embedder(self) -> str:
+        """The embedder that described these faces (``dlib``, ``sface``, ``onnx:PATH``)."""
+        return self.meta["params"]["embed"]["embedder"]
+
+    @property
+    def thresholds(self) -> Thresholds:
+        """The distances that depend on this extraction's embedder."""
+        return thresholds(self.embedder)
+
+    @cached_property
+    def metric(self) -> np.ndarray | None:
+        """This clip's learned metric (``learned_metric``); None where the clip has too little
+        evidence or the embedder learns none."""
+        if not self.thresholds.learned_metric:
+            return None
+        faces = self.faces
+        return learned_metric(faces.own_embedding, faces.face_embedding, faces.table)
+
     @cached_property
     def face_vectors(self) -> np.ndarray:
-        """(N, 128) float32 face embeddings in this clip's learned metric (``learned_metric``),
-        the plain embeddings where the clip has too little evidence: what faces are clustered,
-        calibrated and laid out on."""
-        faces = self.faces
-        metric = learned_metric(faces.own_embedding, faces.face_embedding, faces.table)
-        return faces.face_embedding if metric is None else faces.face_embedding @ metric
+        """(N, D) float32 face embeddings in ``metric``, or the plain ones where there is none:
+        what faces are clustered, calibrated and laid out on."""
+        embedding = self.faces.face_embedding
+        return embedding if self.metric is None else embedding @ self.metric
 
     @cached_property
     def clusterer(self) -> Clusterer:
         """Clusters these faces; keeps what later parameter changes can reuse."""
         faces, table = self.faces, self.faces.table
         frames, shots, tracks = (table[c].to_numpy() for c in ("frame_index", "shot_id", "track_id"))
-        return Clusterer(self.face_vectors, faces.cloth_feature, faces.has_cloth, frames, shots, tracks)
+        margin, attach = self.thresholds.attach_margin, None
+        if margin is not None:
+            apart = different_person_distances(self.face_vectors, table)
+            attach = (margin, float(np.median(apart)) if len(apart) else 0.0)
+        return Clusterer(
+            self.face_vectors, faces.cloth_feature, faces.has_cloth, frames, shots, tracks, attach
+        )
 
     @cached_property
     def calibrated_eps(self) -> float | None:
         """eps calibrated on this clip's own different-person pairs (see ``calibrate``)."""
-        return calibrated_eps(self.face_vectors, self.faces.table)
+        return calibrated_eps(self.face_vectors, self.faces.table, self.thresholds)
 
     def resolve(self, params: ClusterParams) -> ClusterParams:
-        """``params`` with eps fixed: the given one, else calibrated, else ``DEFAULT_EPS``."""
+        """``params`` with eps fixed: the given one, else calibrated, else the embedder's default."""
         if params.eps is not None:
             return params
-        return replace(params, eps=self.calibrated_eps or DEFAULT_EPS)
+        return replace(params, eps=self.calibrated_eps or self.thresholds.eps)
+
+    def eps_source(self, params: ClusterParams) -> str:
+        """Where ``resolve`` takes eps from: ``given``, ``calibrated`` or ``default``."""
+        return "given" if params.eps is not None else "calibrated" if self.calibrated_eps else "default"
 
     @property
     def _fps(self) -> float:
@@ -146,6 +174,7 @@ def run(
     if found < 2:
         what = "no faces were" if found == 0 else "only one face was"
         raise BadInput(f"{what} found in {clip}; nothing to cluster (try a smaller --step)")
+    eps_source = extraction.eps_source(cluster_params)
     cluster_params = extraction.resolve(cluster_params)
     labels = cluster(extraction, cluster_params)
     clustered = time.perf_counter()
@@ -155,6 +184,16 @@ def run(
         "clip": extraction.meta,
         "cluster_params": asdict(cluster_params),
         "eps_calibrated": extraction.calibrated_eps,
+        "embedder": extraction.embedder,
+        "thresholds": {
+            "eps": {"value": cluster_params.eps, "from": eps_source},
+            "split_distance": {
+                "value": extraction.meta["params"]["tracks"]["split_distance"],
+                "from": "given" if extract_params and extract_params.tracks.split_distance else "embedder",
+            },
+            "learned_metric": extraction.metric is not None,
+            "embedder_defaults": asdict(extraction.thresholds),
+        },
         "faces": len(labels),
         "clusters": len(clusters),
         "unassigned": int((labels < 0).sum()),

@@ -37,8 +37,9 @@ class TrackParams:
     batch: faces of a track held before its best ones are encoded (bounds memory on long tracks).
     encode_per_batch: faces encoded from a full batch (one from a batch of 3 faces or fewer).
     split_distance: face distance between an encoded face and its track's earlier encoded faces
-        (their mean) above which the track is split. Encoded faces of one track lie within
-        0.34 of each other on the labelled clips; faces of different people 0.38 and more.
+        (their mean) above which the track is split; None: the embedder's (``embed.THRESHOLDS``).
+        With dlib, encoded faces of one track lie within 0.34 of each other on the labelled
+        clips; faces of different people 0.38 and more.
     link: False makes every face a track of its own: every face is encoded and described alone
         (the behaviour before tracks, kept for comparison).
     """
@@ -48,7 +49,7 @@ class TrackParams:
     min_iou: float = 0.15
     batch: int = 8
     encode_per_batch: int = 2
-    split_distance: float = 0.4
+    split_distance: float | None = None
 
     def validate(self) -> None:
         if not 0.0 < self.shot_cut <= 1.0:
@@ -57,7 +58,7 @@ class TrackParams:
             raise BadInput(f"min_iou must be in (0, 1], got {self.min_iou}")
         if not 1 <= self.encode_per_batch <= self.batch:
             raise BadInput(f"encode_per_batch must be 1..batch, got {self.encode_per_batch}")
-        if not 0.0 < self.split_distance <= 2.0:
+        if self.split_distance is not None and not 0.0 < self.split_distance <= 2.0:
             raise BadInput(f"split_distance must be in (0, 2], got {self.split_distance}")
 
 
@@ -153,13 +154,39 @@ class Tracker:
         return [(face_id, payload) for _, face_id, payload in best]
 
 
+def _change_points(vectors: np.ndarray, limit: float) -> list[int]:
+    """Where a sequence of embeddings (n, D) changes person: the indices that start a new part.
+
+    Binary segmentation: the cut that puts the L2-normalised means of the two sides farthest
+    apart is made when that distance exceeds ``limit``, then each side is searched again. Means
+    of several faces, not single faces, are compared, so one odd face (a profile, a blur) within
+    a person's run of faces does not split it; a side may still be a single face at either end.
+    """
+    n = len(vectors)
+    if n < 2:
+        return []
+    before = np.cumsum(vectors, axis=0)[:-1]  # sums of faces 0..k-1 for cuts k = 1..n-1
+    after = before[-1] + vectors[-1] - before
+    before = before / np.maximum(np.linalg.norm(before, axis=1, keepdims=True), 1e-9)
+    after = after / np.maximum(np.linalg.norm(after, axis=1, keepdims=True), 1e-9)
+    apart = np.linalg.norm(before - after, axis=1)
+    cut = int(np.argmax(apart)) + 1
+    if apart[cut - 1] <= limit:
+        return []
+    return [
+        *_change_points(vectors[:cut], limit),
+        cut,
+        *(cut + k for k in _change_points(vectors[cut:], limit)),
+    ]
+
+
 def split_disagreeing(tracks: np.ndarray, own: np.ndarray, encoded: np.ndarray, limit: float) -> np.ndarray:
     """Tracks (N,) renumbered from 0 in order of first face, split where embeddings disagree.
 
     tracks: (N,) ints, faces in time order; own: (N, D) each face's own encoding; encoded: (N,)
-    bool. Walking a track's encoded faces in order, a new part starts when a face lies farther
-    than ``limit`` from the mean of the current part; every other face joins the part of the
-    encoded face nearest to it in the track (the earlier one on a tie).
+    bool. A track's encoded faces, in order, are cut into parts of one person each
+    (``_change_points`` with ``limit``); every other face joins the part of the encoded face
+    nearest to it in the track (the earlier one on a tie).
     """
     parts = np.zeros(len(tracks), int)
     if not len(tracks):
@@ -168,14 +195,11 @@ def split_disagreeing(tracks: np.ndarray, own: np.ndarray, encoded: np.ndarray, 
         chosen = np.flatnonzero(encoded[members])
         if not len(chosen):
             continue
-        part, centre, count, of_chosen = 0, None, 0, []
-        for i in members[chosen]:
-            if centre is not None and np.linalg.norm(own[i] - centre / count) > limit:
-                part, centre, count = part + 1, None, 0
-            centre, count = own[i] if centre is None else centre + own[i], count + 1
-            of_chosen.append(part)
+        of_chosen = np.zeros(len(chosen), int)
+        for cut in _change_points(own[members[chosen]], limit):
+            of_chosen[cut:] += 1
         nearest = np.abs(np.arange(len(members))[:, None] - chosen[None, :]).argmin(axis=1)
-        parts[members] = np.asarray(of_chosen)[nearest]
+        parts[members] = of_chosen[nearest]
     pairs = np.stack([tracks, parts], axis=1).astype(int)
     _, first, split = np.unique(pairs, axis=0, return_index=True, return_inverse=True)
     return np.argsort(np.argsort(first))[split.ravel()]

@@ -59,11 +59,21 @@ def extraction_ui() -> tuple[fc.ExtractParams, bool]:
             value="fsrcnn-small_x4",
             help="Upscales faces under 80 px before they are described.",
         )
+        left, right = st.columns([1, 2])
+        embedder = left.selectbox(
+            "Face embedder",
+            ["auto", "sface", "dlib", "ONNX model"],
+            help="auto: SFace (tells East-Asian faces apart better than dlib, and is faster), "
+            "downloaded once; dlib where it cannot be had. ONNX model: an ArcFace-style model of "
+            "your own, by its path on the server.",
+        )
+        model = right.text_input("ONNX model path (for ONNX model)", placeholder="/models/arcface.onnx")
         run = st.form_submit_button("Run", type="primary")
     params = fc.ExtractParams(
         sampling=fc.SamplingParams(step=int(step)),
         detect=fc.DetectParams(detector=detector),
         sr=fc.SRParams(method=sr),
+        embed=fc.EmbedParams(f"onnx:{model.strip()}" if embedder == "ONNX model" else embedder),
     )
     return params, run
 

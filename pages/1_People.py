@@ -143,6 +143,7 @@ def main() -> None:
         return
     extraction, table, edits = result
     st.title(f"People in {st.session_state.clip_name}")
+    ui.embedder_caption(extraction)
     if table.empty:
         st.info("No faces were found in this clip.")
         return

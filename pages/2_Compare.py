@@ -43,6 +43,7 @@ def main() -> None:
         return
     extraction, table, edits = result
     st.title("Face only vs face + clothing")
+    ui.embedder_caption(extraction)
     if len(table) < 4:
         st.info("Too few faces to project.")
         return

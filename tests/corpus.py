@@ -151,3 +151,9 @@ if __name__ == "__main__":  # python tests/corpus.py FOLDER: look at the corpus 
         Path(sys.argv[1]), Path(__file__).resolve().parents[2] / "shared" / "data"
     ).items():
         print(f"{os.path.getsize(p):>10}  {name}")
+
+
+def error_lines(stderr: str) -> list[str]:
+    """The lines of a run's stderr less the notices it may print first ('WARNING ...': on a
+    machine without the network, auto falls back from SFace to dlib and says so)."""
+    return [line for line in stderr.strip().splitlines() if not line.startswith("WARNING ")]

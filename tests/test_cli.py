@@ -10,6 +10,8 @@ import pytest
 
 from faceclust.cli import main
 
+from corpus import error_lines
+
 CLI = [sys.executable, "-m", "faceclust.cli"]
 
 
@@ -33,7 +35,7 @@ def _bad(args, tmp_path):
     result = subprocess.run(
         [*CLI, *args], capture_output=True, text=True, cwd=tmp_path, env=os.environ, timeout=120
     )
-    return result.returncode, result.stderr.strip().splitlines()
+    return result.returncode, error_lines(result.stderr)
 
 
 @pytest.mark.parametrize(
@@ -76,7 +78,8 @@ def test_missing_model_offline_exits_2(data, tmp_path):
         timeout=120,
     )
     assert result.returncode == 2
-    assert result.stderr.count("\n") == 1 and "could not be downloaded" in result.stderr
+    lines = error_lines(result.stderr)
+    assert len(lines) == 1 and "could not be downloaded" in lines[0]
 
 
 def test_eval_with_a_bad_labels_file_exits_2(tmp_path):

@@ -58,11 +58,13 @@ def test_clothing_pulls_one_person_together():
 def test_small_clusters_are_unassigned_and_empty_input_is_fine():
     rng = np.random.default_rng(5)
     face, _ = _people(rng, [5, 1])
-    labels = cluster_faces(face, face[:, :4], np.zeros(6, bool), np.arange(6), ClusterParams(min_samples=2))
-    assert list(labels) == [0, 0, 0, 0, 0, -1]
-    assert cluster_faces(face[:0], face[:0, :4], np.zeros(0, bool), np.arange(0), ClusterParams()).shape == (
-        0,
+    labels = cluster_faces(
+        face, face[:, :4], np.zeros(6, bool), np.arange(6), ClusterParams(eps=0.5, min_samples=2)
     )
+    assert list(labels) == [0, 0, 0, 0, 0, -1]
+    assert cluster_faces(
+        face[:0], face[:0, :4], np.zeros(0, bool), np.arange(0), ClusterParams(eps=0.5)
+    ).shape == (0,)
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from corpus import BROKEN, READABLE, make_corpus
+from corpus import BROKEN, READABLE, error_lines, make_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "faceclust.cli"]
@@ -48,7 +48,7 @@ def _run(clip, out):
 @pytest.mark.parametrize("name", list(BROKEN))
 def test_a_broken_clip_is_one_clear_line(corpus, tmp_path, name):
     result = _run(corpus[name], tmp_path / "out")
-    lines = result.stderr.strip().splitlines()
+    lines = error_lines(result.stderr)
     assert result.returncode == 2
     assert len(lines) == 1 and lines[0].startswith("faceclust: error:") and BROKEN[name] in lines[0]
     assert not (tmp_path / "out" / "run.json").exists()

@@ -17,7 +17,7 @@ def first_frame(data):
 def test_yunet_finds_the_three_labelled_faces(first_frame):
     params = DetectParams().resolved()
     assert params.detector == "yunet"
-    boxes = np.array([b for b, _ in detect_faces(first_frame, params)], float)
+    boxes = np.array([b for b, _, _ in detect_faces(first_frame, params)], float)
     labelled = np.array([[85, 228, 125, 189], [172, 413, 290, 295], [43, 568, 112, 500]], float)
     assert len(boxes) == 3
     assert (iou(labelled, boxes).max(axis=1) > 0.5).all()
@@ -26,8 +26,8 @@ def test_yunet_finds_the_three_labelled_faces(first_frame):
 def test_large_frames_are_detected_downscaled_and_boxes_mapped_back(first_frame):
     big = cv2.resize(first_frame, (2560, 1920))  # 4x: detected on a 1280-px copy
     params = DetectParams(detector="yunet")
-    small_boxes = np.array([b for b, _ in detect_faces(first_frame, params)], float)
-    big_boxes = np.array([b for b, _ in detect_faces(big, params)], float)
+    small_boxes = np.array([b for b, _, _ in detect_faces(first_frame, params)], float)
+    big_boxes = np.array([b for b, _, _ in detect_faces(big, params)], float)
     assert len(big_boxes) == len(small_boxes) == 3
     assert (iou(small_boxes * 4, big_boxes).max(axis=1) > 0.8).all()
 
@@ -63,4 +63,4 @@ def test_dlib_cnn_is_available_by_name(first_frame):
     # ~2 s per 640x480 frame here: fine for a test, too slow for a default.
     found = detect_faces(first_frame, DetectParams(detector="cnn", upsample=0))
     labelled = np.array([[172, 413, 290, 295]], float)
-    assert iou(labelled, np.array([b for b, _ in found], float)).max() > 0.5
+    assert iou(labelled, np.array([b for b, _, _ in found], float)).max() > 0.5

@@ -1,15 +1,7 @@
-import cv2
 import numpy as np
 import pytest
 
-from faceclust.features import (
-    CLOTH_DESCRIPTORS,
-    FeatureParams,
-    clothing_box,
-    clothing_feature,
-    face_embedding,
-)
-from faceclust.superres import SRParams
+from faceclust.features import CLOTH_DESCRIPTORS, FeatureParams, clothing_box, clothing_feature
 
 
 def test_clothing_box_scales_with_the_face_and_is_clipped():
@@ -20,32 +12,6 @@ def test_clothing_box_scales_with_the_face_and_is_clipped():
     assert box is not None and box[2] == 480 and 0.25 <= visible < 0.5
     box, visible = clothing_box((400, 140, 470, 100), (480, 640, 3), params)  # chin at the edge
     assert box is None and visible == 0.0
-
-
-@pytest.fixture(scope="module")
-def lfw(data):
-    """Two photos each of two people, BGR, with their face boxes (aligned 250x250 photos)."""
-    people = sorted((data / "faces" / "lfw_deepfunneled_subset").iterdir())[:2]
-    return [[cv2.imread(str(p)) for p in sorted(person.iterdir())[:2]] for person in people]
-
-
-def test_face_embedding_puts_one_person_closer_than_two(lfw):
-    box = (70, 180, 180, 70)
-    params, sr = FeatureParams(), SRParams().resolved()
-    (a1, a2), (b1, _) = [[face_embedding(im, box, params, sr) for im in person] for person in lfw]
-    assert a1.shape == (128,) and a1.dtype == np.float32
-    assert np.isclose(np.linalg.norm(a1), 1.0)
-    assert np.linalg.norm(a1 - a2) < np.linalg.norm(a1 - b1)
-
-
-def test_small_faces_are_super_resolved_before_encoding(lfw):
-    image = lfw[0][0]
-    sharp = face_embedding(image, (70, 180, 180, 70), FeatureParams(), SRParams(method="none"))
-    tiny = cv2.resize(image, (75, 75), interpolation=cv2.INTER_AREA)  # face ~33 px
-    box = (21, 54, 54, 21)
-    plain = face_embedding(tiny, box, FeatureParams(), SRParams(method="none"))
-    upscaled = face_embedding(tiny, box, FeatureParams(), SRParams(method="fsrcnn_x4"))
-    assert np.linalg.norm(upscaled - sharp) < 0.45 and np.linalg.norm(plain - sharp) < 0.6
 
 
 @pytest.mark.parametrize("name", list(CLOTH_DESCRIPTORS))

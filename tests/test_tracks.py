@@ -67,13 +67,23 @@ def test_shared_means_give_each_group_the_mean_of_its_usable_rows():
     assert np.allclose(shared[:3], [np.sqrt(0.5), np.sqrt(0.5)]) and np.allclose(shared[3], [0.6, 0.8])
 
 
-def test_tracks_split_where_an_encoded_face_leaves_the_mean_of_its_part():
+def test_tracks_split_where_the_faces_before_and_after_disagree():
     tracks = np.array([0, 1, 0, 0, 1, 0, 0])
     own = np.tile([1.0, 0.0], (7, 1))
     own[5:] = [0.0, 1.0]  # track 0 turns into someone else at its 4th face
     encoded = np.array([1, 1, 0, 1, 1, 1, 0], bool)
     assert split_disagreeing(tracks, own, encoded, 0.4).tolist() == [0, 1, 0, 0, 1, 2, 2]
     assert split_disagreeing(tracks, own, encoded, 2.0).tolist() == [0, 1, 0, 0, 1, 0, 0]
+
+
+def test_a_two_person_track_is_cut_once_and_one_odd_face_does_not_cut_it():
+    rng = np.random.default_rng(0)
+    a, b = np.eye(64, dtype=np.float32)[:2]
+    own = np.vstack([a + 0.05 * rng.normal(size=(6, 64)), b + 0.05 * rng.normal(size=(5, 64))])
+    own[2] = rng.normal(size=64)  # a profile or a blur: far from both people
+    own /= np.linalg.norm(own, axis=1, keepdims=True)
+    parts = split_disagreeing(np.zeros(11, int), own, np.ones(11, bool), 1.0)
+    assert parts.tolist() == [0] * 6 + [1] * 5
 
 
 def test_shots_follow_the_cuts_of_a_real_clip(extractions):
@@ -116,7 +126,8 @@ def test_eps_is_calibrated_on_each_clip_and_follows_its_faces(extractions):
     assert np.median(different_person_distances(packed, table)) < np.median(
         different_person_distances(face, table)
     )
-    assert calibrated_eps(packed, table) < calibrated_eps(face, table)
+    thresholds = extraction.thresholds
+    assert calibrated_eps(packed, table, thresholds) < calibrated_eps(face, table, thresholds)
 
 
 def test_the_learned_metric_brings_a_person_closer_relative_to_other_people(extractions, data):

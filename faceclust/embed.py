@@ -1,0 +1,393 @@
+"""Face embedders by name: a face -> an L2-normalised vector, and the distances that depend on it.
+
+- ``dlib``: face_recognition's 128-d ResNet (dlib aligns the face from its own 68 landmarks);
+  ~100-210 ms a face on one core (dlib-bin), so only a few faces of each track are encoded.
+- ``sface``: OpenCV Zoo's SFace (Apache-2.0), an ArcFace-style 128-d network, downloaded into
+  the models folder on first use and verified by sha256; runs through the ``onnx:`` code.
+- ``onnx:PATH``: any ArcFace-style model a user brings: a face chip aligned from five landmarks
+  onto the ArcFace 112 x 112 template in, one D-dim vector out. Layout (NCHW or NHWC) and a
+  fixed batch size are read from the model; the pixel normalisation (default ArcFace's
+  (x - 127.5) / 128, RGB) from a sidecar ``PATH.json`` such as
+  ``{"mean": 0, "scale": 1, "rgb": true}``.
+- ``auto``: ``sface`` where its file is present or can be fetched, otherwise ``dlib``.
+
+Distances between L2-normalised vectors run 0..2 whatever the model, but where same and
+different people fall on that scale depends on it (``THRESHOLDS``). Embeddings of two
+embedders are never compared.
+
+Images are BGR uint8 (H, W, 3); boxes are (top, right, bottom, left) and landmarks (5, 2) x, y
+in the image's pixels: the eye, nose tip and mouth corner on the image's left, then right
+(YuNet's order: eyes, nose, mouth corners).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, replace
+from functools import cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .detect import DEFAULT_MIN_SCORE, Box
+from .errors import BadInput
+from .models import available, file_sha256, find_model
+from .superres import SRParams, sr_scale, upscale
+
+log = logging.getLogger(__name__)
+
+#: Where ArcFace-style models want the five landmarks of a 112 x 112 chip (x, y).
+ARCFACE_TEMPLATE = np.array(
+    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],
+    np.float32,
+)
+CHIP_PX = 112
+#: A face cut out for an embedder is scaled down to at most this side (px): dlib aligns faces to
+#: 150 px and ArcFace-style models to 112, and smaller cut-outs keep the faces waiting in a
+#: track's batch light.
+CROP_PX = 300
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The distances that depend on an embedder's scale (L2-normalised vectors: 0..2).
+
+    eps: clustering eps where a clip gives no evidence to calibrate it on.
+    eps_margin, eps_bounds: calibrated eps = 5th percentile of the clip's different-person
+        distances (faces sharing a frame) + eps_margin, clamped to eps_bounds.
+    eps_range: the range the dashboard's eps slider offers.
+    split_distance: a track is cut where the means of its faces before and after lie farther
+        apart than this (``track.split_disagreeing``).
+    learned_metric: whether a clip-specific metric is learned from its tracks.
+    min_score: the detector's confidence threshold (``DetectParams.min_score``).
+    attach_margin: a face left unassigned joins the person it is nearest to (mean distance)
+        where that person is at least this fraction nearer than the next one and nearer than
+        the clip's median different-person distance (``Clusterer``); None: never.
+    source: where these figures come from.
+    """
+
+    eps: float
+    eps_margin: float
+    eps_bounds: tuple[float, float]
+    eps_range: tuple[float, float]
+    split_distance: float
+    learned_metric: bool
+    min_score: float
+    attach_margin: float | None
+    source: str
+
+
+#: Thresholds per embedder family. dlib's were fit on the two labelled Western clips; the
+#: ArcFace-style ones on the test MobileFaceNet (``bench/embedders.py``), as SFace cannot be
+#: downloaded where faceclust is developed.
+THRESHOLDS = {
+    "dlib": Thresholds(
+        eps=0.5,
+        eps_margin=0.1,
+        eps_bounds=(0.35, 0.65),
+        eps_range=(0.2, 1.0),
+        split_distance=0.4,
+        learned_metric=True,
+        min_score=DEFAULT_MIN_SCORE,
+        attach_margin=None,
+        source="dlib: fit on multi_face.avi and short_hamilton_clip.mp4 (README, Quality)",
+    ),
+    "arcface": Thresholds(
+        eps=1.0,
+        eps_margin=0.1,
+        eps_bounds=(0.85, 1.2),
+        eps_range=(0.5, 1.4),
+        split_distance=1.0,
+        learned_metric=False,
+        min_score=0.6,
+        attach_margin=0.05,
+        source="ArcFace-style: fit on the test MobileFaceNet (bench/embedders.py)",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class EmbedParams:
+    """Which face embedder describes the faces.
+
+    embedder: ``auto``, ``dlib``, ``sface`` or ``onnx:PATH`` (see the module's docstring).
+    num_jitters: dlib's re-sampling count; higher is slightly more robust, N x slower.
+    model_sha256, normalisation: the resolved model file's sha256 and its pixel normalisation
+        as JSON (set by ``resolved``; part of the cache key, so a changed file or sidecar at the
+        same path is a new extraction).
+    """
+
+    embedder: str = "auto"
+    num_jitters: int = 1
+    model_sha256: str | None = None
+    normalisation: str | None = None
+
+    def validate(self) -> None:
+        if self.embedder not in ("auto", "dlib", "sface") and not self.embedder.startswith("onnx:"):
+            raise BadInput(f"unknown embedder '{self.embedder}'; choose one of: auto, dlib, sface, onnx:PATH")
+        if not 1 <= self.num_jitters <= 100:
+            raise BadInput(f"num_jitters must be 1..100, got {self.num_jitters}")
+
+    def resolved(self) -> EmbedParams:
+        """These parameters with ``auto`` replaced by the embedder that will really run, an
+        ``onnx:`` path made absolute, and the model file's sha256; BadInput where the model
+        cannot be had or does not fit."""
+        if self.embedder == "auto":
+            if find_model("sface") or available("sface"):
+                return replace(self, embedder="sface").resolved()
+            log.warning(
+                "SFace's model file is not in the models folder (FACECLUST_MODELS) and cannot be "
+                "downloaded; using dlib's embedder, which tells East-Asian faces apart less well. "
+                "Run 'faceclust models fetch sface' when online."
+            )
+            return replace(self, embedder="dlib")
+        if self.embedder == "dlib":
+            return self
+        path = _model_path(self.embedder)
+        normalisation = SFACE_NORMALISATION if self.embedder == "sface" else {}
+        sidecar = path.with_name(path.name + ".json")
+        if sidecar.is_file():
+            try:
+                normalisation = json.loads(sidecar.read_text())
+            except (OSError, ValueError) as e:
+                raise BadInput(f"sidecar {sidecar} is not readable JSON ({e})") from None
+        resolved = replace(
+            self,
+            embedder=self.embedder if self.embedder == "sface" else f"onnx:{path}",
+            model_sha256=file_sha256(path),
+            normalisation=json.dumps(normalisation, sort_keys=True),
+        )
+        embedder(resolved)  # fails here, with one line, on a model that does not fit
+        return resolved
+
+
+def _model_path(embedder: str) -> Path:
+    """The model file of ``sface`` or ``onnx:PATH`` (absolute); BadInput where it is missing."""
+    if embedder == "sface":
+        path = find_model("sface")
+        if path is None:
+            raise BadInput(
+                "SFace's model file is not in the models folder (FACECLUST_MODELS); "
+                "run 'faceclust models fetch sface' (needs the internet) or use --embedder dlib"
+            )
+        return path
+    path = Path(embedder.removeprefix("onnx:")).expanduser().resolve()
+    if not path.is_file():
+        raise BadInput(f"embedder model {path} does not exist")
+    return path
+
+
+def thresholds(embedder: str) -> Thresholds:
+    """The thresholds of a resolved embedder name (``dlib``, ``sface``, ``onnx:PATH``)."""
+    return THRESHOLDS["dlib" if embedder == "dlib" else "arcface"]
+
+
+def face_crop(
+    image: np.ndarray, box: Box, landmarks: np.ndarray | None
+) -> tuple[np.ndarray, Box, np.ndarray | None]:
+    """The face in ``box`` cut out with half a face of margin, its side at most ``CROP_PX``:
+    (crop, box and landmarks in crop pixels), what an embedder needs, small enough to keep or
+    send to a worker."""
+    top, right, bottom, left = box
+    pad = round(0.5 * max(bottom - top, right - left))
+    height, width = image.shape[:2]
+    y0, x0 = max(0, top - pad), max(0, left - pad)
+    y1, x1 = min(height, bottom + pad), min(width, right + pad)
+    crop, factor = image[y0:y1, x0:x1], 1.0
+    size = max(bottom - top, right - left) + 2 * pad
+    if size > CROP_PX:
+        factor = CROP_PX / size
+        crop = cv2.resize(crop, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+    inner = tuple(round(v * factor) for v in (top - y0, right - x0, bottom - y0, left - x0))
+    if landmarks is not None:
+        landmarks = ((landmarks - [x0, y0]) * factor).astype(np.float32)
+    return np.ascontiguousarray(crop), inner, landmarks
+
+
+FaceInput = tuple[np.ndarray, Box, "np.ndarray | None"]  # what ``face_crop`` returns
+
+
+def _upscaled(face: FaceInput, sr: SRParams) -> FaceInput:
+    """The face upscaled by ``sr`` when its box is under ``sr.face_below_px``, else as it is."""
+    crop, box, landmarks = face
+    scale = sr_scale(sr.method)
+    if min(box[2] - box[0], box[1] - box[3]) >= sr.face_below_px or scale <= 1:
+        return face
+    box = tuple(v * scale for v in box)
+    return upscale(crop, sr.method), box, None if landmarks is None else landmarks * scale
+
+
+def similarity(points: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """The 2 x 3 similarity transform (rotation, uniform scale, shift) taking ``points`` (K, 2)
+    closest to ``target`` (K, 2) in least squares."""
+    x, y = points[:, 0], points[:, 1]
+    one, zero = np.ones_like(x), np.zeros_like(x)
+    design = np.concatenate([np.stack([x, -y, one, zero], 1), np.stack([y, x, zero, one], 1)])
+    (a, b, tx, ty), *_ = np.linalg.lstsq(design, np.concatenate([target[:, 0], target[:, 1]]), rcond=None)
+    return np.array([[a, -b, tx], [b, a, ty]], np.float32)
+
+
+def align(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """The CHIP_PX x CHIP_PX chip of the face whose five ``landmarks`` are given, warped onto
+    ``ARCFACE_TEMPLATE``: BGR uint8 (112, 112, 3)."""
+    matrix = similarity(landmarks.astype(np.float64), ARCFACE_TEMPLATE.astype(np.float64))
+    return cv2.warpAffine(image, matrix, (CHIP_PX, CHIP_PX), flags=cv2.INTER_LINEAR, borderValue=0)
+
+
+def dlib_landmarks(image: np.ndarray, box: Box) -> np.ndarray:
+    """Five landmarks (5, 2) of the face in ``box`` from dlib's 68-point model, for detectors
+    that give none (HOG, CNN): eye centres, nose tip, mouth corners."""
+    import face_recognition
+
+    rgb = np.ascontiguousarray(image[:, :, ::-1])
+    (points,) = face_recognition.face_landmarks(rgb, [box], "large")
+    return np.array(
+        [
+            np.mean(points["left_eye"], axis=0),
+            np.mean(points["right_eye"], axis=0),
+            points["nose_bridge"][-1],
+            points["top_lip"][0],
+            points["top_lip"][6],
+        ],
+        np.float32,
+    )
+
+
+class Embedder:
+    """Turns faces into L2-normalised vectors.
+
+    name: the resolved embedder name; dim: the vectors' length D; every_face: whether it is
+    cheap enough to embed every face (else a few faces of each track).
+    """
+
+    name: str
+    dim: int
+    every_face: bool
+
+    def embed(self, faces: list[FaceInput], sr: SRParams) -> np.ndarray:
+        """Vectors (len(faces), D) float32 of faces cut out by ``face_crop``; faces under
+        ``sr.face_below_px`` are upscaled first."""
+        raise NotImplementedError
+
+
+class DlibEmbedder(Embedder):
+    name, dim, every_face = "dlib", 128, False
+
+    def __init__(self, num_jitters: int):
+        self.num_jitters = num_jitters
+
+    def embed(self, faces: list[FaceInput], sr: SRParams) -> np.ndarray:
+        import face_recognition
+
+        vectors = np.zeros((len(faces), self.dim), np.float32)
+        for i, face in enumerate(faces):
+            crop, box, _ = _upscaled(face, sr)
+            rgb = np.ascontiguousarray(crop[:, :, ::-1])
+            (vector,) = face_recognition.face_encodings(rgb, [box], self.num_jitters, "large")
+            vectors[i] = vector / max(np.linalg.norm(vector), 1e-9)
+        return vectors
+
+
+@dataclass(frozen=True)
+class OnnxSpec:
+    """How a model wants its chips: layout ``NCHW`` or ``NHWC``, ``batch`` (0: any), channel
+    order (``rgb``) and normalisation ((pixel - mean) * scale)."""
+
+    layout: str
+    batch: int
+    rgb: bool = True
+    mean: float = 127.5
+    scale: float = 1 / 128
+
+
+#: SFace wants raw RGB pixels (OpenCV's FaceRecognizerSF feeds it blobFromImage(chip, 1, swapRB));
+#: other models get ``OnnxSpec``'s defaults (ArcFace's) unless a sidecar says otherwise.
+SFACE_NORMALISATION = {"mean": 0.0, "scale": 1.0, "rgb": True}
+
+
+class OnnxEmbedder(Embedder):
+    """An ArcFace-style ONNX model run by OpenCV's dnn module, on one core per process."""
+
+    every_face = True
+
+    def __init__(self, name: str, path: Path, normalisation: dict):
+        import onnx
+
+        try:
+            model = onnx.load(str(path), load_external_data=False)
+            (tensor,) = [
+                i for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}
+            ]
+            shape = [d.dim_value for d in tensor.type.tensor_type.shape.dim]
+            self.net = cv2.dnn.readNetFromONNX(str(path))
+        except Exception as e:  # protobuf, OpenCV and unpacking errors alike: not a usable model
+            raise BadInput(
+                f"embedder model {path} cannot be loaded as an ONNX network ({_first_line(e)})"
+            ) from None
+        layout = (
+            "NCHW"
+            if shape[1:] == [3, CHIP_PX, CHIP_PX]
+            else "NHWC"
+            if shape[1:] == [CHIP_PX, CHIP_PX, 3]
+            else None
+        )
+        if len(shape) != 4 or layout is None:
+            raise BadInput(
+                f"embedder model {path} takes input of shape {shape}; faceclust feeds aligned "
+                f"{CHIP_PX}x{CHIP_PX} RGB chips (NCHW or NHWC)"
+            )
+        try:
+            self.spec = OnnxSpec(layout, shape[0], **normalisation)
+        except TypeError as e:
+            raise BadInput(f"sidecar of embedder model {path}: {e}") from None
+        self.name = name
+        try:
+            self.dim = self._run([np.zeros((CHIP_PX, CHIP_PX, 3), np.uint8)]).shape[1]
+        except (cv2.error, ValueError) as e:
+            raise BadInput(f"embedder model {path} does not run on a face chip ({_first_line(e)})") from None
+
+    def _run(self, chips: list[np.ndarray]) -> np.ndarray:
+        """Raw outputs (len(chips), D) for BGR uint8 chips, in batches of the model's size."""
+        spec = self.spec
+        size = spec.batch or len(chips)
+        outputs = []
+        for start in range(0, len(chips), size):
+            batch = np.stack(chips[start : start + size]).astype(np.float32)
+            count = len(batch)
+            if count < size:  # a fixed batch: pad with copies of the last chip
+                batch = np.concatenate([batch, np.repeat(batch[-1:], size - count, axis=0)])
+            if spec.rgb:
+                batch = batch[..., ::-1]
+            batch = (batch - spec.mean) * spec.scale
+            if spec.layout == "NCHW":
+                batch = batch.transpose(0, 3, 1, 2)
+            self.net.setInput(np.ascontiguousarray(batch))
+            output = self.net.forward().reshape(size, -1)
+            outputs.append(output[:count])
+        return np.concatenate(outputs)
+
+    def embed(self, faces: list[FaceInput], sr: SRParams) -> np.ndarray:
+        chips = []
+        for face in faces:
+            crop, box, landmarks = _upscaled(face, sr)
+            chips.append(align(crop, dlib_landmarks(crop, box) if landmarks is None else landmarks))
+        if not chips:
+            return np.zeros((0, self.dim), np.float32)
+        vectors = self._run(chips)
+        return (vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)).astype(np.float32)
+
+
+def _first_line(error: Exception) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__
+
+
+@cache
+def embedder(params: EmbedParams) -> Embedder:
+    """The embedder of resolved ``params``, loaded once per process."""
+    if params.embedder == "dlib":
+        return DlibEmbedder(params.num_jitters)
+    normalisation = json.loads(params.normalisation or "{}")
+    return OnnxEmbedder(params.embedder, _model_path(params.embedder), normalisation)
