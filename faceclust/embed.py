@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, replace
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, replace
 from functools import cache
 from pathlib import Path
 
@@ -52,7 +53,8 @@ CROP_PX = 300
 
 @dataclass(frozen=True)
 class Thresholds:
-    """The distances that depend on an embedder's scale (L2-normalised vectors: 0..2).
+    """The settings that depend on an embedder: distances on its scale (L2-normalised vectors:
+    0..2) and what it needs of a face.
 
     eps: clustering eps where a clip gives no evidence to calibrate it on.
     eps_margin, eps_bounds: calibrated eps = 5th percentile of the clip's different-person
@@ -62,6 +64,8 @@ class Thresholds:
         apart than this (``track.split_disagreeing``).
     learned_metric: whether a clip-specific metric is learned from its tracks.
     min_score: the detector's confidence threshold (``DetectParams.min_score``).
+    sr_face_below_px: faces smaller than this are super-resolved before they are embedded
+        (``SRParams.face_below_px``): about half the side of the chip the model aligns faces to.
     attach_margin: a face left unassigned joins the person it is nearest to (mean distance)
         where that person is at least this fraction nearer than the next one and nearer than
         the clip's median different-person distance (``Clusterer``); None: never.
@@ -75,6 +79,7 @@ class Thresholds:
     split_distance: float
     learned_metric: bool
     min_score: float
+    sr_face_below_px: int
     attach_margin: float | None
     source: str
 
@@ -91,6 +96,7 @@ THRESHOLDS = {
         split_distance=0.4,
         learned_metric=True,
         min_score=DEFAULT_MIN_SCORE,
+        sr_face_below_px=80,
         attach_margin=None,
         source="dlib: fit on multi_face.avi and short_hamilton_clip.mp4 (README, Quality)",
     ),
@@ -102,6 +108,7 @@ THRESHOLDS = {
         split_distance=1.0,
         learned_metric=False,
         min_score=0.6,
+        sr_face_below_px=56,
         attach_margin=0.05,
         source="ArcFace-style: fit on the test MobileFaceNet (bench/embedders.py)",
     ),
@@ -114,15 +121,16 @@ class EmbedParams:
 
     embedder: ``auto``, ``dlib``, ``sface`` or ``onnx:PATH`` (see the module's docstring).
     num_jitters: dlib's re-sampling count; higher is slightly more robust, N x slower.
-    model_sha256, normalisation: the resolved model file's sha256 and its pixel normalisation
-        as JSON (set by ``resolved``; part of the cache key, so a changed file or sidecar at the
-        same path is a new extraction).
+    model_sha256, model_spec: the resolved model file's sha256 and how it wants its chips
+        (``OnnxSpec`` as JSON), set by ``resolved``: part of the cache key, so a changed file or
+        sidecar at the same path is a new extraction, and what worker processes load the model
+        by without reading it again.
     """
 
     embedder: str = "auto"
     num_jitters: int = 1
     model_sha256: str | None = None
-    normalisation: str | None = None
+    model_spec: str | None = None
 
     def validate(self) -> None:
         if self.embedder not in ("auto", "dlib", "sface") and not self.embedder.startswith("onnx:"):
@@ -153,11 +161,15 @@ class EmbedParams:
                 normalisation = json.loads(sidecar.read_text())
             except (OSError, ValueError) as e:
                 raise BadInput(f"sidecar {sidecar} is not readable JSON ({e})") from None
+        try:
+            spec = OnnxSpec(*_input_layout(path), **normalisation)
+        except TypeError as e:
+            raise BadInput(f"sidecar {sidecar}: {e}") from None
         resolved = replace(
             self,
             embedder=self.embedder if self.embedder == "sface" else f"onnx:{path}",
             model_sha256=file_sha256(path),
-            normalisation=json.dumps(normalisation, sort_keys=True),
+            model_spec=json.dumps(asdict(spec), sort_keys=True),
         )
         embedder(resolved)  # fails here, with one line, on a model that does not fit
         return resolved
@@ -209,11 +221,13 @@ def face_crop(
 FaceInput = tuple[np.ndarray, Box, "np.ndarray | None"]  # what ``face_crop`` returns
 
 
-def _upscaled(face: FaceInput, sr: SRParams) -> FaceInput:
-    """The face upscaled by ``sr`` when its box is under ``sr.face_below_px``, else as it is."""
+def _upscaled(face: FaceInput, sr: SRParams, embedder: str) -> FaceInput:
+    """The face upscaled by ``sr`` when its box is under ``sr.face_below_px`` (None: the
+    ``embedder``'s), else as it is."""
     crop, box, landmarks = face
     scale = sr_scale(sr.method)
-    if min(box[2] - box[0], box[1] - box[3]) >= sr.face_below_px or scale <= 1:
+    below = thresholds(embedder).sr_face_below_px if sr.face_below_px is None else sr.face_below_px
+    if min(box[2] - box[0], box[1] - box[3]) >= below or scale <= 1:
         return face
     box = tuple(v * scale for v in box)
     return upscale(crop, sr.method), box, None if landmarks is None else landmarks * scale
@@ -267,8 +281,8 @@ class Embedder:
     every_face: bool
 
     def embed(self, faces: list[FaceInput], sr: SRParams) -> np.ndarray:
-        """Vectors (len(faces), D) float32 of faces cut out by ``face_crop``; faces under
-        ``sr.face_below_px`` are upscaled first."""
+        """Vectors (len(faces), D) float32 of faces cut out by ``face_crop``; small faces are
+        upscaled first (``SRParams.face_below_px``)."""
         raise NotImplementedError
 
 
@@ -283,7 +297,7 @@ class DlibEmbedder(Embedder):
 
         vectors = np.zeros((len(faces), self.dim), np.float32)
         for i, face in enumerate(faces):
-            crop, box, _ = _upscaled(face, sr)
+            crop, box, _ = _upscaled(face, sr, self.name)
             rgb = np.ascontiguousarray(crop[:, :, ::-1])
             (vector,) = face_recognition.face_encodings(rgb, [box], self.num_jitters, "large")
             vectors[i] = vector / max(np.linalg.norm(vector), 1e-9)
@@ -307,42 +321,83 @@ class OnnxSpec:
 SFACE_NORMALISATION = {"mean": 0.0, "scale": 1.0, "rgb": True}
 
 
+def _fields(data: memoryview) -> Iterator[tuple[int, int | memoryview]]:
+    """The (field number, value) pairs of one protobuf message: ints for varint fields,
+    memoryviews for length-delimited ones (fixed-width fields are skipped)."""
+    at = 0
+    while at < len(data):
+        key, at = _varint(data, at)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, at = _varint(data, at)
+            yield number, value
+        elif wire == 2:
+            size, at = _varint(data, at)
+            yield number, data[at : at + size]
+            at += size
+        elif wire in (1, 5):
+            at += 8 if wire == 1 else 4
+        else:
+            raise ValueError(f"unsupported protobuf wire type {wire}")
+
+
+def _varint(data: memoryview, at: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[at]
+        value, at, shift = value | (byte & 0x7F) << shift, at + 1, shift + 7
+        if not byte & 0x80:
+            return value, at
+
+
+def _input_shape(model: bytes) -> list[int]:
+    """The shape of an ONNX model's one input that is not a weight (0 for a named or unknown
+    dimension), read from its protobuf: ModelProto.graph (7) -> GraphProto.input (11) and
+    .initializer (5, names in field 8) -> ValueInfoProto name (1), type (2) -> TypeProto
+    tensor_type (1) -> shape (2) -> dim (1) -> dim_value (1)."""
+    graph = next(value for number, value in _fields(memoryview(model)) if number == 7)
+    inputs, weights = {}, set()
+    for number, value in _fields(graph):
+        if number == 11:
+            fields = dict(_fields(value))
+            inputs[bytes(fields[1]).decode()] = fields.get(2)
+        elif number == 5:
+            weights |= {bytes(v).decode() for n, v in _fields(value) if n == 8}
+    (kind,) = [kind for name, kind in inputs.items() if name not in weights]
+    tensor = next(value for number, value in _fields(kind) if number == 1)
+    shape = next(value for number, value in _fields(tensor) if number == 2)
+    dims = [dim for number, dim in _fields(shape) if number == 1]
+    return [next((v for n, v in _fields(dim) if n == 1), 0) for dim in dims]
+
+
+def _input_layout(path: Path) -> tuple[str, int]:
+    """The layout (``NCHW`` or ``NHWC``) and fixed batch size (0: any) of an ONNX face embedder's
+    input, read from the model; BadInput where it is no model or does not take 112 x 112 chips."""
+    try:
+        shape = _input_shape(path.read_bytes())
+    except (OSError, ValueError, StopIteration, IndexError, KeyError, UnicodeDecodeError) as e:
+        raise BadInput(f"embedder model {path} cannot be read as an ONNX model ({_first_line(e)})") from None
+    if len(shape) == 4 and shape[1:] == [3, CHIP_PX, CHIP_PX]:
+        return "NCHW", shape[0]
+    if len(shape) == 4 and shape[1:] == [CHIP_PX, CHIP_PX, 3]:
+        return "NHWC", shape[0]
+    raise BadInput(
+        f"embedder model {path} takes input of shape {shape}; faceclust feeds aligned "
+        f"{CHIP_PX}x{CHIP_PX} RGB chips (NCHW or NHWC)"
+    )
+
+
 class OnnxEmbedder(Embedder):
     """An ArcFace-style ONNX model run by OpenCV's dnn module, on one core per process."""
 
     every_face = True
 
-    def __init__(self, name: str, path: Path, normalisation: dict):
-        import onnx
-
+    def __init__(self, name: str, path: Path, spec: OnnxSpec):
         try:
-            model = onnx.load(str(path), load_external_data=False)
-            (tensor,) = [
-                i for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}
-            ]
-            shape = [d.dim_value for d in tensor.type.tensor_type.shape.dim]
             self.net = cv2.dnn.readNetFromONNX(str(path))
-        except Exception as e:  # protobuf, OpenCV and unpacking errors alike: not a usable model
-            raise BadInput(
-                f"embedder model {path} cannot be loaded as an ONNX network ({_first_line(e)})"
-            ) from None
-        layout = (
-            "NCHW"
-            if shape[1:] == [3, CHIP_PX, CHIP_PX]
-            else "NHWC"
-            if shape[1:] == [CHIP_PX, CHIP_PX, 3]
-            else None
-        )
-        if len(shape) != 4 or layout is None:
-            raise BadInput(
-                f"embedder model {path} takes input of shape {shape}; faceclust feeds aligned "
-                f"{CHIP_PX}x{CHIP_PX} RGB chips (NCHW or NHWC)"
-            )
-        try:
-            self.spec = OnnxSpec(layout, shape[0], **normalisation)
-        except TypeError as e:
-            raise BadInput(f"sidecar of embedder model {path}: {e}") from None
-        self.name = name
+        except cv2.error as e:
+            raise BadInput(f"embedder model {path} cannot be loaded by OpenCV ({_first_line(e)})") from None
+        self.name, self.spec = name, spec
         try:
             self.dim = self._run([np.zeros((CHIP_PX, CHIP_PX, 3), np.uint8)]).shape[1]
         except (cv2.error, ValueError) as e:
@@ -371,7 +426,7 @@ class OnnxEmbedder(Embedder):
     def embed(self, faces: list[FaceInput], sr: SRParams) -> np.ndarray:
         chips = []
         for face in faces:
-            crop, box, landmarks = _upscaled(face, sr)
+            crop, box, landmarks = _upscaled(face, sr, self.name)
             chips.append(align(crop, dlib_landmarks(crop, box) if landmarks is None else landmarks))
         if not chips:
             return np.zeros((0, self.dim), np.float32)
@@ -389,5 +444,5 @@ def embedder(params: EmbedParams) -> Embedder:
     """The embedder of resolved ``params``, loaded once per process."""
     if params.embedder == "dlib":
         return DlibEmbedder(params.num_jitters)
-    normalisation = json.loads(params.normalisation or "{}")
-    return OnnxEmbedder(params.embedder, _model_path(params.embedder), normalisation)
+    spec = OnnxSpec(**json.loads(params.model_spec))
+    return OnnxEmbedder(params.embedder, _model_path(params.embedder), spec)

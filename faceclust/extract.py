@@ -78,21 +78,23 @@ class ExtractParams:
 
     def resolved(self, clip_fps: float) -> ExtractParams:
         """Canonical form for one clip: the frame step fixed, detector, SR method and embedder
-        named, the detector's score threshold and the track split distance the embedder's
-        where none is given."""
+        named, the detector's score threshold, the face size for super-resolution and the track
+        split distance the embedder's where none is given."""
         sampling = SamplingParams(step=self.sampling.resolve_step(clip_fps))
         embed = self.embed.resolved()
         defaults = thresholds(embed.embedder)
-        detect, tracks = self.detect.resolved(), self.tracks
+        detect, sr, tracks = self.detect.resolved(), self.sr.resolved(), self.tracks
         if detect.min_score is None:
             detect = replace(detect, min_score=defaults.min_score)
+        if sr.face_below_px is None:
+            sr = replace(sr, face_below_px=defaults.sr_face_below_px)
         if tracks.split_distance is None:
             tracks = replace(tracks, split_distance=defaults.split_distance)
         return replace(
             self,
             sampling=sampling,
             detect=detect,
-            sr=self.sr.resolved(),
+            sr=sr,
             embed=embed,
             tracks=tracks,
         )

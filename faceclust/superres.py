@@ -64,19 +64,20 @@ class SRParams:
         bicubic x4 with a notice) or a name in ``SR_METHODS``; models cost more from left to
         right: none, bicubic, fsrcnn-small, fsrcnn, espcn, lapsrn, edsr.
     face_below_px: faces whose shorter side is below this (pixels) are upscaled before encoding;
-        dlib aligns every face to 150x150 and small faces align badly unless upscaled.
+        None: the embedder's (``embed.THRESHOLDS``): dlib aligns every face to 150x150 and
+        small faces align badly unless upscaled; ArcFace-style models take 112x112 chips.
     frame_below_px: frames whose shorter side is below this (pixels) are upscaled whole before
         detection, so that faces a few pixels tall are found.
     """
 
     method: str = "auto"
-    face_below_px: int = 80
+    face_below_px: int | None = None
     frame_below_px: int = 300
 
     def validate(self) -> None:
         if self.method != "auto":
             sr_scale(self.method)
-        if self.face_below_px < 0 or self.frame_below_px < 0:
+        if (self.face_below_px or 0) < 0 or self.frame_below_px < 0:
             raise BadInput("super-resolution size thresholds must not be negative")
 
     def resolved(self) -> SRParams:

@@ -5,10 +5,8 @@ import shutil
 
 import cv2
 import numpy as np
-import onnx
 import pandas as pd
 import pytest
-from onnx import TensorProto, helper
 
 import faceclust as fc
 import faceclust.models as models
@@ -95,28 +93,19 @@ def test_a_small_face_is_super_resolved_and_still_tells_the_person(lfw, test_mod
     assert np.linalg.norm(upscaled - sharp) < 0.5 * apart
 
 
-def test_embedder_names_and_their_errors(tmp_path):
+def test_embedder_names_and_their_errors(tmp_path, data):
     with pytest.raises(BadInput, match="auto, dlib, sface, onnx:PATH"):
         EmbedParams("arcface").validate()
     with pytest.raises(BadInput, match="does not exist"):
         EmbedParams(f"onnx:{tmp_path / 'missing.onnx'}").resolved()
     garbage = tmp_path / "garbage.onnx"
     garbage.write_bytes(b"\x08\x07not a model" * 50)
-    with pytest.raises(BadInput, match="cannot be loaded as an ONNX network"):
+    with pytest.raises(BadInput, match="cannot be read as an ONNX model"):
         EmbedParams(f"onnx:{garbage}").resolved()
-    # A network that takes 64x64 images: not an ArcFace-style face embedder.
-    graph = helper.make_graph(
-        [
-            helper.make_node("GlobalAveragePool", ["x"], ["pooled"]),
-            helper.make_node("Flatten", ["pooled"], ["y"]),
-        ],
-        "small",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 64, 64])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])],
-    )
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "small.onnx")
-    with pytest.raises(BadInput, match=r"input of shape \[1, 3, 64, 64\]"):
-        EmbedParams(f"onnx:{tmp_path / 'small.onnx'}").resolved()
+    # A real network of the wrong kind: YuNet, the face detector, takes whole frames.
+    detector = data / "models" / "face_detection_yunet_2026may.onnx"
+    with pytest.raises(BadInput, match=r"input of shape \[1, 3, 0, 0\]"):
+        EmbedParams(f"onnx:{detector}").resolved()
 
 
 def test_sface_offline_names_the_fetch_command_and_auto_falls_back_to_dlib(no_models, caplog):
