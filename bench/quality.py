@@ -18,6 +18,7 @@ from sklearn.cluster import DBSCAN, AgglomerativeClustering
 import faceclust as fc
 from faceclust.calibrate import calibrated_eps
 from faceclust.cluster import Clusterer
+from faceclust.embed import thresholds
 from faceclust.track import TrackParams
 
 from common import DATA, LABELLED, labels, table
@@ -85,6 +86,7 @@ def evaluate(extraction: fc.Extraction, name: str, raw_labels: np.ndarray) -> di
 
 def main() -> None:
     defaults = fc.ClusterParams()
+    plain = replace(defaults, eps=thresholds("dlib").eps)  # what a clip without evidence gets
     comparison, sweep, encoder = [], [], []
     for name in LABELLED:
         clip = DATA / "clips" / name
@@ -100,19 +102,19 @@ def main() -> None:
         untracked_shots = faces.table["shot_id"].to_numpy()
         frames, shots, tracks = (tracked.table[c].to_numpy() for c in ("frame_index", "shot_id", "track_id"))
         variants = [
-            ("no tracks, face only", clip_wide, untracked, fc.ClusterParams(weight=0.0)),
-            ("no tracks, face + clothing (the earlier default)", clip_wide, untracked, defaults),
+            ("no tracks, face only", clip_wide, untracked, replace(plain, weight=0.0)),
+            ("no tracks, face + clothing (the earlier default)", clip_wide, untracked, plain),
             (
                 "no tracks, face + clothing within shots",
                 Clusterer(
                     faces.face_embedding, faces.cloth_feature, faces.has_cloth, frames, untracked_shots
                 ),
                 untracked,
-                defaults,
+                plain,
             ),
         ]
         for metric, vectors in (("", tracked.face_embedding), ("learned metric, ", yunet.face_vectors)):
-            eps = calibrated_eps(vectors, tracked.table)
+            eps = calibrated_eps(vectors, tracked.table, yunet.thresholds)
             for rule, by_track in (("", None), ("ambiguous tracks and glimpses out, ", tracks)):
                 clusterer = Clusterer(
                     vectors, tracked.cloth_feature, tracked.has_cloth, frames, shots, by_track

@@ -170,7 +170,7 @@ def recluster_table() -> list[dict]:
         clusterer = Clusterer(*synthetic(n, rng), None, np.arange(n) // 4)  # tracks of 4 faces
         timings = {}
         for title, params in (
-            ("new weight (fit)", fc.ClusterParams(weight=0.2)),
+            ("new weight (fit)", fc.ClusterParams(weight=0.2, eps=0.5)),
             ("new eps", fc.ClusterParams(weight=0.2, eps=0.45)),
             ("new min samples", fc.ClusterParams(weight=0.2, eps=0.45, min_samples=3)),
         ):

@@ -101,9 +101,9 @@ THRESHOLDS = {
         source="dlib: fit on multi_face.avi and short_hamilton_clip.mp4 (README, Quality)",
     ),
     "arcface": Thresholds(
-        eps=1.0,
+        eps=1.05,
         eps_margin=0.1,
-        eps_bounds=(0.85, 1.2),
+        eps_bounds=(1.0, 1.15),
         eps_range=(0.5, 1.4),
         split_distance=1.0,
         learned_metric=False,
@@ -199,16 +199,16 @@ def thresholds(embedder: str) -> Thresholds:
 def face_crop(
     image: np.ndarray, box: Box, landmarks: np.ndarray | None
 ) -> tuple[np.ndarray, Box, np.ndarray | None]:
-    """The face in ``box`` cut out with half a face of margin, its side at most ``CROP_PX``:
-    (crop, box and landmarks in crop pixels), what an embedder needs, small enough to keep or
-    send to a worker."""
+    """The face in ``box`` cut out with half a face of margin, the face's side at most
+    ``CROP_PX``: (crop, box and landmarks in crop pixels), what an embedder needs, small enough
+    to keep or send to a worker."""
     top, right, bottom, left = box
     pad = round(0.5 * max(bottom - top, right - left))
     height, width = image.shape[:2]
     y0, x0 = max(0, top - pad), max(0, left - pad)
     y1, x1 = min(height, bottom + pad), min(width, right + pad)
     crop, factor = image[y0:y1, x0:x1], 1.0
-    size = max(bottom - top, right - left) + 2 * pad
+    size = max(bottom - top, right - left)
     if size > CROP_PX:
         factor = CROP_PX / size
         crop = cv2.resize(crop, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)

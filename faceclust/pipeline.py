@@ -45,7 +45,7 @@ class Extraction:
 
     @property
     def thresholds(self) -> Thresholds:
-        """The distances that depend on this extraction's embedder."""
+        """The settings that depend on this extraction's embedder (``embed.THRESHOLDS``)."""
         return thresholds(self.embedder)
 
     @cached_property

@@ -31,7 +31,7 @@ def fused_vectors(face: np.ndarray, cloth: np.ndarray, has_cloth: np.ndarray, we
 
     Exact for pairs that both have clothing; a face without clothing gets a zero clothing part,
     which places it a little away from everyone (display only: clustering uses the exact rule).
-    face: (N, 128), cloth: (N, K); returns float32 (N, 128 + K).
+    face: (N, D), cloth: (N, K); returns float32 (N, D + K).
     """
     clothing = cloth * has_cloth[:, None]
     return np.hstack([np.sqrt(1.0 - weight) * face, np.sqrt(weight) * clothing]).astype(np.float32)

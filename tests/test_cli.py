@@ -59,6 +59,34 @@ def test_bad_input_exits_2_with_one_line_and_no_output(tmp_path, make, args, mes
     assert not (tmp_path / "out" / "run.json").exists()
 
 
+@pytest.mark.parametrize(
+    ("embedder", "message"),
+    [
+        ("sface", "run 'faceclust models fetch sface'"),
+        ("arcface", "unknown embedder 'arcface'"),
+        ("onnx:{tmp}/missing.onnx", "does not exist"),
+        ("onnx:{tmp}/garbage.onnx", "cannot be read as an ONNX model"),
+        ("onnx:{models}/face_detection_yunet_2026may.onnx", "takes input of shape [1, 3, 0, 0]"),
+    ],
+)
+def test_an_embedder_that_cannot_run_exits_2_with_one_line(data, tmp_path, embedder, message):
+    (tmp_path / "garbage.onnx").write_bytes(b"\x08\x07not a model" * 50)
+    embedder = embedder.format(tmp=tmp_path, models=data / "models")
+    env = {**os.environ, "FACECLUST_MODELS": str(data / "models"), "https_proxy": "http://127.0.0.1:9"}
+    clip = data / "clips" / "multi_face.avi"
+    result = subprocess.run(
+        [*CLI, "run", str(clip), "--out", str(tmp_path / "out"), "--embedder", embedder],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    lines = error_lines(result.stderr)
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert lines[0].startswith("faceclust: error:") and message in lines[0]
+    assert not (tmp_path / "out" / "run.json").exists()
+
+
 def test_missing_model_offline_exits_2(data, tmp_path):
     models = os.pathsep.join([str(tmp_path / "models"), str(data / "models")])  # YuNet, no SR models
     env = {**os.environ, "FACECLUST_MODELS": models, "https_proxy": "http://127.0.0.1:9"}

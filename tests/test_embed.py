@@ -190,3 +190,14 @@ def test_the_onnx_embedder_tells_the_labelled_people_apart(tmp_path, data, test_
     assert run["embedder"] == extraction.embedder
     assert run["thresholds"]["eps"] == {"value": extraction.calibrated_eps, "from": "calibrated"}
     assert run["thresholds"]["learned_metric"] is False
+
+
+def test_faces_without_landmarks_get_them_from_dlib(lfw, test_model):
+    """HOG and CNN give no landmarks: an ONNX embedder then aligns on dlib's 68 points."""
+    model = embedder(EmbedParams(test_model).resolved())
+    image, other = lfw[0][0], lfw[1][0]
+    ((box, _, landmarks),) = detect_faces(image, DetectParams(detector="yunet"))
+    sr = SRParams(method="none")
+    with_yunet, with_dlib = model.embed([face_crop(image, box, landmarks), face_crop(image, box, None)], sr)
+    apart = np.linalg.norm(with_yunet - _embed(EmbedParams(model.name), other))
+    assert np.linalg.norm(with_dlib - with_yunet) < 0.5 * apart
