@@ -7,6 +7,7 @@ import json
 import logging
 import signal
 import sys
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -30,6 +31,12 @@ class _ArgumentParser(argparse.ArgumentParser):
         raise BadInput(message)
 
 
+#: Set by Ctrl-C or SIGTERM. The KeyboardInterrupt raised then can be lost where the signal lands
+#: inside a ``__del__`` or a callback (Python reports such exceptions as "ignored"), so every
+#: progress report raises it again until the run has stopped.
+_STOP = threading.Event()
+
+
 class _ProgressBar:
     """Draws ``progress(stage, done, total)`` as one updating line on a terminal, else logs."""
 
@@ -39,6 +46,8 @@ class _ProgressBar:
         self.tty = sys.stderr.isatty()
 
     def __call__(self, stage: str, done: int, total: int) -> None:
+        if _STOP.is_set():
+            raise KeyboardInterrupt
         now = time.perf_counter()
         if done < total and now - self.last < (0.2 if self.tty else 5.0):
             return
@@ -197,12 +206,15 @@ def _models(args: argparse.Namespace) -> None:
 
 
 def _interrupt(signum: int, frame) -> None:
+    _STOP.set()
     raise KeyboardInterrupt  # a terminated run cleans up as an interrupted one does
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", level=logging.WARNING)
-    signal.signal(signal.SIGTERM, _interrupt)
+    _STOP.clear()
+    for stop in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop, _interrupt)
     try:
         args = _parser().parse_args(argv)
         logging.getLogger("faceclust").setLevel(logging.INFO if args.verbose else logging.WARNING)
