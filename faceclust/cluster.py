@@ -145,12 +145,12 @@ class Clusterer:
     each face, or None. Faces of one track share their vectors, so they meet at distance 0 and
     stay together; an ambiguous track (``AMBIGUITY``) and a person of glimpses only
     (``TRACKED_SHARE``) are left unassigned. attach: (margin, limit) or None: a face still
-    unassigned then joins the person whose faces it is nearest to on average, where that
-    person is at least ``margin`` (a fraction) nearer than the next and nearer than ``limit``
-    (a distance), and has no face in its frame. The agglomerative tree depends only on the
-    clothing weight and is kept for the last 32 weights, so a new eps or min_samples only
-    re-cuts it, and ``prefit`` can build the trees of the weights a slider offers ahead of time
-    (a tree is (N-1) x 4 floats).
+    unassigned then joins the person whose faces it is nearest to on average among those with
+    no face in its frame, where that person is at least ``margin`` (a fraction) nearer than the
+    next such person and nearer than ``limit`` (a distance). The agglomerative
+    tree depends only on the clothing weight and is kept for the last 32 weights, so a new eps
+    or min_samples only re-cuts it, and ``prefit`` can build the trees of the weights a slider
+    offers ahead of time (a tree is (N-1) x 4 floats).
     """
 
     _TREES_KEPT = 32

@@ -36,10 +36,10 @@ class TrackParams:
         track. Low, because people move in half a second; one-to-one matching keeps it safe.
     batch: faces of a track held before its best ones are encoded (bounds memory on long tracks).
     encode_per_batch: faces encoded from a full batch (one from a batch of 3 faces or fewer).
-    split_distance: face distance between an encoded face and its track's earlier encoded faces
-        (their mean) above which the track is split; None: the embedder's (``embed.THRESHOLDS``).
-        With dlib, encoded faces of one track lie within 0.34 of each other on the labelled
-        clips; faces of different people 0.38 and more.
+    split_distance: distance between the mean embeddings of a track's faces before and after a
+        point above which the track is cut there (``split_disagreeing``); None: the embedder's
+        (``embed.THRESHOLDS``). With dlib, encoded faces of one track lie within 0.34 of each
+        other on the labelled clips; faces of different people 0.38 and more.
     link: False makes every face a track of its own: every face is encoded and described alone
         (the behaviour before tracks, kept for comparison).
     """

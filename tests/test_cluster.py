@@ -177,3 +177,22 @@ def test_every_distance_route_is_symmetric_whatever_the_blocks(monkeypatch, bloc
     for algorithm in ALGORITHMS:
         labels = clusterer.labels(ClusterParams(algorithm, 0.3, 0.6, 3))
         assert np.array_equal(labels, person), algorithm
+
+
+def test_a_leftover_joins_only_a_person_it_is_clearly_nearest_to():
+    rng = np.random.default_rng(8)
+    face, _ = _people(rng, [10, 10], spread=0.1)
+    a, b = face[0], face[10]
+    odd = np.vstack([0.55 * a + 0.45 * rng.normal(size=128) / 11, 0.5 * a + 0.5 * b, 0.6 * b + 0.4 * a])
+    odd /= np.linalg.norm(odd, axis=1, keepdims=True)
+    face = np.vstack([face, odd])  # nearer A (0.77 against 1.37); halfway; nearer B but in B's frame 10
+    frames = np.concatenate([np.arange(20), [100, 101, 10]])
+    cloth, has = np.zeros((23, 4), np.float32), np.zeros(23, bool)
+    params = ClusterParams(eps=0.3, min_samples=3)
+    plain = cluster_faces(face, cloth, has, frames, params)
+    assert (plain[20:] == -1).all() and len(set(plain[:20])) == 2
+    attached = Clusterer(face, cloth, has, frames, attach=(0.05, 0.85)).labels(params)
+    assert attached[20] == attached[0] and attached[21] == -1 and attached[22] == -1
+    assert Clusterer(face, cloth, has, frames, attach=(0.05, 0.1)).labels(params)[20] == -1  # too far
+    # B is in its frame, so the third can only be A: it joins A once A is near enough (0.90).
+    assert Clusterer(face, cloth, has, frames, attach=(0.05, 2.0)).labels(params)[22] == attached[0]
