@@ -36,7 +36,7 @@ class ModelFile:
 
     ``sha256`` is the hash of the file the url serves, None where no trusted hash is known: such
     a file is accepted when OpenCV can load it. ``other_sha256``: other published versions of
-    the file that are accepted when found in a models folder.
+    the file, accepted as well (a folder may hold the one most projects pin).
     """
 
     filename: str

@@ -72,3 +72,13 @@ def test_a_local_file_with_the_wrong_hash_is_ignored(tmp_path, monkeypatch, data
 def test_unknown_model_lists_the_known_ones():
     with pytest.raises(BadInput, match="fsrcnn_x2"):
         models.find_model("srgan_x4")
+
+
+def test_another_published_version_of_a_file_is_accepted(monkeypatch, data):
+    monkeypatch.setenv("FACECLUST_MODELS", str(data / "sr_models"))
+    spec = models.MODEL_FILES["espcn_x2"]
+    newer = models.ModelFile(spec.filename, spec.url, "0" * 64, other_sha256=(spec.sha256,))
+    monkeypatch.setitem(models.MODEL_FILES, "espcn_x2", newer)
+    assert models.find_model("espcn_x2") == data / "sr_models" / "ESPCN_x2.pb"
+    monkeypatch.setitem(models.MODEL_FILES, "espcn_x2", models.ModelFile(spec.filename, spec.url, "0" * 64))
+    assert models.find_model("espcn_x2") is None
