@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -101,54 +102,54 @@ def photo_rows(name: str) -> list[dict]:
     return rows
 
 
+def extractions(clips: list[str]) -> Iterator[tuple[str, str, fc.Extraction]]:
+    """(clip, embedder title, extraction with that embedder's defaults) for every clip and embedder."""
+    for name in clips:
+        for title, embedder_name in EMBEDDERS.items():
+            params = fc.ExtractParams(embed=fc.EmbedParams(embedder_name))
+            yield name, title, fc.extract(DATA / "clips" / name, params)
+
+
 def clip_rows() -> list[dict]:
     rows = []
-    for name in CLIPS:
-        for title, embedder_name in EMBEDDERS.items():
-            extraction = fc.extract(
-                DATA / "clips" / name, fc.ExtractParams(embed=fc.EmbedParams(embedder_name))
-            )
-            params = extraction.resolve(fc.ClusterParams())
-            table_ = extraction.faces.table.assign(cluster=fc.cluster(extraction, params))
-            metrics = fc.evaluate(table_, labels(name))
-            rows.append(
-                {
-                    "clip": name,
-                    "embedder": title,
-                    "faces": len(table_),
-                    "tracks": table_["track_id"].nunique(),
-                    "eps": f"{params.eps:.2f} ({extraction.eps_source(fc.ClusterParams())})",
-                    "coverage": metrics["coverage"],
-                    "bcubed_precision": metrics["bcubed_precision"],
-                    "bcubed_recall": metrics["bcubed_recall"],
-                    "bcubed_f": metrics["bcubed_f"],
-                }
-            )
+    for name, title, extraction in extractions(CLIPS):
+        params = extraction.resolve(fc.ClusterParams())
+        table_ = extraction.faces.table.assign(cluster=fc.cluster(extraction, params))
+        metrics = fc.evaluate(table_, labels(name))
+        rows.append(
+            {
+                "clip": name,
+                "embedder": title,
+                "faces": len(table_),
+                "tracks": table_["track_id"].nunique(),
+                "eps": f"{params.eps:.2f} ({extraction.eps_source(fc.ClusterParams())})",
+                "coverage": metrics["coverage"],
+                "bcubed_precision": metrics["bcubed_precision"],
+                "bcubed_recall": metrics["bcubed_recall"],
+                "bcubed_f": metrics["bcubed_f"],
+            }
+        )
     return rows
 
 
 def unlabelled_rows() -> list[dict]:
     """What each embedder makes of the unlabelled Korean clips: no scores, only counts."""
     rows = []
-    for name in UNLABELLED:
-        for title, embedder_name in EMBEDDERS.items():
-            extraction = fc.extract(
-                DATA / "clips" / name, fc.ExtractParams(embed=fc.EmbedParams(embedder_name))
-            )
-            labels_ = fc.cluster(extraction)
-            sizes = np.bincount(labels_[labels_ >= 0])
-            rows.append(
-                {
-                    "clip": name,
-                    "embedder": title,
-                    "faces": len(labels_),
-                    "tracks": extraction.faces.table["track_id"].nunique(),
-                    "eps": f"{extraction.resolve(fc.ClusterParams()).eps:.2f}",
-                    "people": len(sizes),
-                    "faces per person": " ".join(map(str, sizes)),
-                    "unassigned": int((labels_ < 0).sum()),
-                }
-            )
+    for name, title, extraction in extractions(UNLABELLED):
+        labels_ = fc.cluster(extraction)
+        sizes = np.bincount(labels_[labels_ >= 0])
+        rows.append(
+            {
+                "clip": name,
+                "embedder": title,
+                "faces": len(labels_),
+                "tracks": extraction.faces.table["track_id"].nunique(),
+                "eps": f"{extraction.resolve(fc.ClusterParams()).eps:.2f}",
+                "people": len(sizes),
+                "faces per person": " ".join(map(str, sizes)),
+                "unassigned": int((labels_ < 0).sum()),
+            }
+        )
     return rows
 
 
