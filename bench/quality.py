@@ -16,7 +16,7 @@ import numpy as np
 from sklearn.cluster import DBSCAN, AgglomerativeClustering
 
 import faceclust as fc
-from faceclust.calibrate import calibrated_eps
+from faceclust.calibrate import calibrated_eps, different_person_distances
 from faceclust.cluster import Clusterer
 from faceclust.embed import thresholds
 from faceclust.track import TrackParams
@@ -114,7 +114,7 @@ def main() -> None:
             ),
         ]
         for metric, vectors in (("", tracked.face_embedding), ("learned metric, ", yunet.face_vectors)):
-            eps = calibrated_eps(vectors, tracked.table, yunet.thresholds)
+            eps = calibrated_eps(different_person_distances(vectors, tracked.table), yunet.thresholds)
             for rule, by_track in (("", None), ("ambiguous tracks and glimpses out, ", tracks)):
                 clusterer = Clusterer(
                     vectors, tracked.cloth_feature, tracked.has_cloth, frames, shots, by_track

@@ -48,11 +48,10 @@ def different_person_distances(face: np.ndarray, table: pd.DataFrame) -> np.ndar
     return np.linalg.norm(face[first] - face[second], axis=1)
 
 
-def calibrated_eps(face: np.ndarray, table: pd.DataFrame, thresholds: Thresholds) -> float | None:
-    """eps for this clip, rounded to 0.01: the 5th percentile of its different-person distances
-    plus the embedder's margin, within its bounds (``Thresholds``); None when the clip has too
-    few pairs to tell."""
-    distances = different_person_distances(face, table)
+def calibrated_eps(distances: np.ndarray, thresholds: Thresholds) -> float | None:
+    """eps for a clip, rounded to 0.01, from its ``different_person_distances``: their 5th
+    percentile plus the embedder's margin, within its bounds (``Thresholds``); None when the
+    clip has too few pairs to tell."""
     if len(distances) < MIN_PAIRS:
         return None
     eps = float(np.percentile(distances, 5)) + thresholds.eps_margin

@@ -71,16 +71,22 @@ class Extraction:
         frames, shots, tracks = (table[c].to_numpy() for c in ("frame_index", "shot_id", "track_id"))
         margin, attach = self.thresholds.attach_margin, None
         if margin is not None:
-            apart = different_person_distances(self.face_vectors, table)
+            apart = self.different_person_distances
             attach = (margin, float(np.median(apart)) if len(apart) else 0.0)
         return Clusterer(
             self.face_vectors, faces.cloth_feature, faces.has_cloth, frames, shots, tracks, attach
         )
 
     @cached_property
+    def different_person_distances(self) -> np.ndarray:
+        """Distances of ``face_vectors`` between faces sharing a frame (``calibrate``): the
+        clip's own sample of different people, which eps and the leftover rule are set by."""
+        return different_person_distances(self.face_vectors, self.faces.table)
+
+    @cached_property
     def calibrated_eps(self) -> float | None:
         """eps calibrated on this clip's own different-person pairs (see ``calibrate``)."""
-        return calibrated_eps(self.face_vectors, self.faces.table, self.thresholds)
+        return calibrated_eps(self.different_person_distances, self.thresholds)
 
     def resolve(self, params: ClusterParams) -> ClusterParams:
         """``params`` with eps fixed: the given one, else calibrated, else the embedder's default."""
