@@ -1,4 +1,5 @@
-"""The ``faceclust`` command line: run, batch, eval, models. Exit 0 ok, 2 bad input, 1 internal error."""
+"""The ``faceclust`` command line: run, batch, reel, eval, models. Exit 0 ok, 2 bad input, 1 internal
+error."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from .evaluate import LABEL_COLUMNS, evaluate, read_table
 from .extract import ExtractParams
 from .models import MODEL_FILES, fetch_model, find_model
 from .pipeline import run
+from .reel import ReelParams, read_people, write_reel
 from .superres import SR_METHODS
 from .video import SamplingParams
 
@@ -54,7 +56,8 @@ class _ProgressBar:
         self.last = now
         elapsed = now - self.started
         left = f", {elapsed / done * (total - done):.0f} s left" if 0 < done < total else ""
-        line = f"{stage}: {done}/{total} frames{left}" if total else f"{stage}..."
+        unit = "segments" if stage.startswith("reel") else "clips" if stage == "batch" else "frames"
+        line = f"{stage}: {done}/{total} {unit}{left}" if total else f"{stage}..."
         if self.tty:
             print(f"\r{line:<60}", end="" if done < total else "\n", file=sys.stderr, flush=True)
         else:
@@ -82,6 +85,26 @@ def _parser() -> argparse.ArgumentParser:
     batch.add_argument(
         "--ray", metavar="ADDRESS", help="run the clips on a Ray cluster: its address, auto, or local"
     )
+
+    batch.add_argument(
+        "--reels",
+        action="store_true",
+        help="also write each series identity's reel into OUT/reels (see reel)",
+    )
+    _reel_options(batch)
+
+    reel = commands.add_parser(
+        "reel",
+        help="cut a run's people (or a batch's series identities) out of the clip: mp4, 9:16 mp4, "
+        "timelines (OTIO, EDL, FCP XML), CSV",
+    )
+    reel.add_argument("folder", type=Path, metavar="RUN_DIR", help="a finished run (or batch) folder")
+    reel.add_argument("--out", type=Path, required=True, help="output folder")
+    reel.add_argument(
+        "--person", action="append", metavar="NAME", help="only this person (repeat for more; default all)"
+    )
+    reel.add_argument("--clip", type=Path, help="where the run's clip is now, if it has moved")
+    _reel_options(reel)
 
     eval_ = commands.add_parser("eval", help="score a run's faces.csv against a labels file")
     eval_.add_argument("--faces", type=Path, required=True)
@@ -131,6 +154,61 @@ def _pipeline_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--algorithm", default=cluster.algorithm, choices=list(ALGORITHMS))
 
 
+def _reel_options(command: argparse.ArgumentParser) -> None:
+    defaults = ReelParams()
+    command.add_argument("--vertical", action="store_true", help="also a 9:16 reel that follows the face")
+    command.add_argument(
+        "--gap",
+        type=float,
+        default=defaults.gap,
+        help=f"join appearances this close, s (default {defaults.gap})",
+    )
+    command.add_argument(
+        "--pad",
+        type=float,
+        default=defaults.pad,
+        help=f"seconds added around each segment (default {defaults.pad})",
+    )
+    command.add_argument(
+        "--min-length",
+        type=float,
+        default=defaults.min_length,
+        help=f"drop appearances shorter than this, s (default {defaults.min_length})",
+    )
+
+
+def _reels(folder: Path, out: Path, args: argparse.Namespace, only: list[str] | None = None) -> None:
+    """Write the reels of a run or batch folder and say what each became."""
+    params = ReelParams(args.gap, args.pad, args.min_length)
+    params.validate()
+    sources, people = read_people(folder, params, getattr(args, "clip", None))
+    if only:
+        unknown = set(only) - {p.name for p in people}
+        if unknown:
+            raise BadInput(
+                f"no person named {', '.join(sorted(unknown))} in {folder}; "
+                f"there are: {', '.join(p.name for p in people)}"
+            )
+        people = [p for p in people if p.name in only]
+    made = 0
+    for person in people:
+        if person.segments.empty:
+            print(f"{person.name}: no appearance of at least {params.min_length:g} s; no reel")
+            continue
+        files = write_reel(person, sources, out, args.vertical, _ProgressBar())
+        screen = sum(
+            own["frame_index"].nunique() * sources[clip].seconds_per_frame
+            for clip, own in person.faces.groupby("clip")
+        )
+        made += 1
+        print(
+            f"{person.name}: {len(person.segments)} segments, {person.seconds:.1f} s reel "
+            f"({screen:.1f} s on screen) -> {files[0]}"
+        )
+    if not made:
+        raise BadInput(f"no reel written: no one appears for at least {params.min_length:g} s")
+
+
 def _pipeline_params(args: argparse.Namespace) -> tuple[ExtractParams, ClusterParams]:
     sampling = SamplingParams(step=args.step) if args.step is not None else SamplingParams()
     if args.fps is not None:
@@ -176,11 +254,17 @@ def _batch(args: argparse.Namespace) -> None:
         source = "cache" if result.cache_hit else "extraction"
         print(f"{result.folder}: " + (result.error or f"{len(result.people)} people ({source})"))
     failed = sum(r.error is not None for r in results)
+    if args.reels:
+        _reels(args.out, args.out / "reels", args)
     print(
         f"{series['identity'].nunique()} series identities across {len(results) - failed} clips"
         + (f", {failed} clip(s) left out" if failed else "")
         + f" -> {args.out}"
     )
+
+
+def _reel(args: argparse.Namespace) -> None:
+    _reels(args.folder, args.out, args, args.person)
 
 
 def _eval(args: argparse.Namespace) -> None:
@@ -218,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
         logging.getLogger("faceclust").setLevel(logging.INFO if args.verbose else logging.WARNING)
-        {"run": _run, "batch": _batch, "eval": _eval, "models": _models}[args.command](args)
+        {"run": _run, "batch": _batch, "reel": _reel, "eval": _eval, "models": _models}[args.command](args)
         return 0
     except BadInput as e:
         print(f"faceclust: error: {e}", file=sys.stderr)

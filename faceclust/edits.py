@@ -6,10 +6,13 @@ and the edits no longer apply (the dashboard says so before it discards them).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
+from .errors import BadInput
 from .export import cluster_name
 
 
@@ -52,3 +55,56 @@ class Edits:
             if face_id in position:
                 out[position[face_id]] = self.target(label) if label >= 0 else -1
         return out
+
+
+#: A run folder's edits file: written from the dashboard, applied by ``faceclust reel``.
+EDITS_FILE = "edits.json"
+
+
+def _rounded(value):
+    """``value`` with floats to 6 decimals and tuples as lists: parameters compared after JSON
+    and sliders."""
+    if isinstance(value, float):
+        return round(value, 6)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_rounded(v) for v in value]
+    return value
+
+
+def dump_edits(edits: Edits, made_for: dict) -> str:
+    """``edits`` as the JSON of an edits file. made_for: the clip's ``clip_hash``, the
+    ``extract_params`` and ``cluster_params`` of the clustering the edits were made on."""
+    return json.dumps(
+        {
+            "made_for": made_for,
+            "names": {str(k): v for k, v in edits.names.items()},
+            "merged": {str(k): v for k, v in edits.merged.items()},
+            "hidden": sorted(edits.hidden),
+            "moved": {str(k): v for k, v in edits.moved.items()},
+        },
+        indent=2,
+    )
+
+
+def load_edits(path: Path, made_for: dict) -> Edits:
+    """The edits of file ``path``; BadInput when it is unreadable or was made for another clip or
+    clustering than ``made_for`` (see ``dump_edits``): its labels would name other people."""
+    try:
+        data = json.loads(path.read_text())
+        edits = Edits(
+            {int(k): str(v) for k, v in data["names"].items()},
+            {int(k): int(v) for k, v in data["merged"].items()},
+            {int(k) for k in data["hidden"]},
+            {int(k): int(v) for k, v in data["moved"].items()},
+        )
+        theirs = data["made_for"]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise BadInput(f"{path} is not a faceclust edits file ({e})") from None
+    if _rounded(theirs) != _rounded(made_for):
+        raise BadInput(
+            f"{path} was made for another clip or other settings than this run; "
+            "re-run with the dashboard's settings or remove the file"
+        )
+    return edits

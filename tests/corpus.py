@@ -157,3 +157,61 @@ def error_lines(stderr: str) -> list[str]:
     """The lines of a run's stderr less the notices it may print first ('WARNING ...': on a
     machine without the network, auto falls back from SFace to dlib and says so)."""
     return [line for line in stderr.strip().splitlines() if not line.startswith("WARNING ")]
+
+
+def yunet_boxes(image: np.ndarray, model: Path) -> np.ndarray:
+    """YuNet's face boxes (N, 4) as x, y, width, height in pixels, not clipped to the image (a
+    face cut by the frame's edge reaches past it), at YuNet's default 0.8 score."""
+    net = cv2.FaceDetectorYN.create(str(model), "", (image.shape[1], image.shape[0]), 0.8, 0.3, 5000)
+    _, faces = net.detect(image)
+    return np.zeros((0, 4)) if faces is None else faces[:, :4]
+
+
+def person_in_vertical(person, sources: dict, video: Path, model: Path) -> tuple[int, int, int]:
+    """Look at ``person``'s vertical reel ``video`` at each of their sampled faces that it holds:
+    (faces looked for, faces YuNet finds where the crop put them (IoU >= 0.3 with the sampled
+    box moved into the crop), of those the ones wholly inside the frame)."""
+    from faceclust.reel import crop_expression, crop_width
+
+    capture = cv2.VideoCapture(str(video))
+    fps, height = capture.get(cv2.CAP_PROP_FPS), capture.get(cv2.CAP_PROP_FRAME_HEIGHT)
+    wanted = {}  # reel frame index -> expected box x, y, w, h
+    offset = 0.0
+    for cut in person.segments.itertuples(index=False):
+        source = sources[cut.clip]
+        own = person.faces[person.faces["clip"] == cut.clip]
+        path = crop_expression(own, cut.start, cut.end, source.width, crop_width(source))
+        scale = height / source.height
+        inside = own[(own["t_sec"] >= cut.start) & (own["t_sec"] < cut.end)]
+        for face in inside.itertuples(index=False):
+            left = eval(path, {"clip": lambda v, a, b: min(max(v, a), b), "t": face.t_sec - cut.start})
+            box = (face.left - left, face.top, face.right - face.left, face.bottom - face.top)
+            wanted[round((offset + face.t_sec - cut.start) * fps)] = np.array(box) * scale
+        offset += cut.end - cut.start
+    looked = found = whole = 0
+    index = 0
+    while wanted:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        if index in wanted:
+            expected = wanted.pop(index)
+            boxes = yunet_boxes(frame, model)
+            looked += 1
+            if len(boxes):
+                overlap = _iou_xywh(boxes, expected)
+                if overlap.max() >= 0.3:
+                    x, y, w, h = boxes[overlap.argmax()]
+                    found += 1
+                    whole += x >= 0 and y >= 0 and x + w <= frame.shape[1] and y + h <= frame.shape[0]
+        index += 1
+    capture.release()
+    return looked + len(wanted), found, whole
+
+
+def _iou_xywh(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
+    x1, y1 = np.maximum(boxes[:, 0], box[0]), np.maximum(boxes[:, 1], box[1])
+    x2 = np.minimum(boxes[:, 0] + boxes[:, 2], box[0] + box[2])
+    y2 = np.minimum(boxes[:, 1] + boxes[:, 3], box[1] + box[3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    return inter / (boxes[:, 2] * boxes[:, 3] + box[2] * box[3] - inter)

@@ -1,0 +1,495 @@
+"""Highlight reels: a person's appearances as time segments, cut from the clip into an mp4 (and a
+9:16 one whose crop follows their face), with the cuts as timelines for editors (OTIO, CMX 3600
+EDL, FCP XML) and a CSV.
+
+Segments come from the times the person's faces were sampled: each sampled face stands for
+``seconds_per_frame`` of clip from its time on (as screen time counts it); appearances closer than
+``gap`` are joined, ones shorter than ``min_length`` dropped, the rest padded by ``pad`` on each
+side within the clip. The People page's timeline draws the same segments.
+
+Rendering uses the ffmpeg binary of the ``imageio-ffmpeg`` wheel: each segment is cut from its
+clip (frame-accurate seek, re-encoded to H.264 at the clip's frame rate, audio kept as PCM), then
+the pieces are joined and the audio encoded to AAC once. Files are written into a temporary folder
+and moved into place when complete: an interrupted render leaves no half-written reel.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import BadInput
+from .progress import Progress, no_progress
+
+log = logging.getLogger(__name__)
+
+#: Columns of a reel's segment table (and of its CSV): the clip it is cut from, start and end in
+#: that clip's time (s), the person's sampled faces inside, their mean face height (px).
+SEGMENT_COLUMNS = ["clip", "start", "end", "faces", "face_px"]
+#: Width over height of a vertical reel.
+VERTICAL = 9 / 16
+#: The face box is widened by this share of its width on each side before the vertical crop is
+#: made to contain it, for the movement between two sampled frames.
+FACE_MARGIN = 0.3
+AUDIO_RATE = 48_000
+_X264 = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p"]
+
+
+@dataclass(frozen=True)
+class ReelParams:
+    """How a person's sampled appearances become segments, in seconds.
+
+    gap: appearances at most this far apart are joined into one segment (a look away, a missed
+        detection, a short cutaway stays in). min_length: segments shorter than this (before
+        padding) are dropped: a glimpse makes a jarring cut. pad: added before and after each
+        segment, so that a cut does not fall on the first or last word.
+    """
+
+    gap: float = 1.0
+    pad: float = 0.5
+    min_length: float = 1.0
+
+    def validate(self) -> None:
+        for name, value, high in (
+            ("gap", self.gap, 60),
+            ("pad", self.pad, 10),
+            ("min-length", self.min_length, 600),
+        ):
+            if not 0 <= value <= high:
+                raise BadInput(f"--{name} must be between 0 and {high} seconds, got {value}")
+
+
+def segments(
+    faces: pd.DataFrame, seconds_per_frame: float, duration: float, params: ReelParams
+) -> pd.DataFrame:
+    """The segments (``SEGMENT_COLUMNS`` but ``clip``, sorted by time) of one person in one clip.
+
+    faces: the person's faces (``t_sec``, ``top``, ``bottom``); seconds_per_frame: clip time each
+    sampled frame stands for (s); duration: the clip's length (s), which segments stay within.
+    """
+    columns = SEGMENT_COLUMNS[1:]
+    times = np.unique(faces["t_sec"].to_numpy(float))
+    if not len(times):
+        return pd.DataFrame(columns=columns)
+    ends = times + seconds_per_frame
+    apart = times[1:] - ends[:-1] > params.gap + 1e-6
+    group = np.concatenate([[0], np.cumsum(apart)])
+    start = pd.Series(times).groupby(group).min().to_numpy()
+    end = pd.Series(ends).groupby(group).max().to_numpy()
+    keep = end - start >= params.min_length - 1e-6
+    start, end = np.maximum(start[keep] - params.pad, 0.0), np.minimum(end[keep] + params.pad, duration)
+    merged: list[list[float]] = []
+    for a, b in zip(start, end, strict=True):  # padding can make neighbours overlap
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    table = pd.DataFrame(merged, columns=["start", "end"]).round(3)
+    t = faces["t_sec"].to_numpy(float)
+    inside = (t[:, None] >= table["start"].to_numpy()) & (t[:, None] < table["end"].to_numpy())
+    heights = (faces["bottom"] - faces["top"]).to_numpy(float)
+    counts = inside.sum(axis=0)
+    table["faces"] = counts
+    table["face_px"] = np.round(heights @ inside / np.maximum(counts, 1), 1)
+    return table[columns]
+
+
+#: Frame rates of editing timelines; a clip's rate within 0.1 % of one of them is taken as it.
+SMPTE_RATES = [Fraction(24000, 1001), Fraction(24), Fraction(25), Fraction(30000, 1001), Fraction(30)]
+SMPTE_RATES += [2 * rate for rate in SMPTE_RATES]
+
+
+def frame_rate(fps: float) -> Fraction:
+    """A clip's frame rate as an exact fraction: the nearest SMPTE rate (29.97 -> 30000/1001)
+    where within 0.1 %, else ``fps`` itself (25 where the container states none)."""
+    fps = fps or 25.0
+    nearest = min(SMPTE_RATES, key=lambda rate: abs(float(rate) - fps))
+    return nearest if abs(float(nearest) - fps) <= 0.001 * fps else Fraction(fps).limit_denominator(1001)
+
+
+@dataclass(frozen=True)
+class Source:
+    """A clip that reels are cut from: its path and what its run recorded of it.
+
+    fps: frames per second (``frame_rate``); width, height: frame size (px); duration: length (s);
+    seconds_per_frame: clip time each sampled frame stands for (s).
+    """
+
+    path: Path
+    fps: Fraction
+    width: int
+    height: int
+    duration: float
+    seconds_per_frame: float
+
+    @property
+    def media(self) -> Media:
+        return media(self.path)
+
+
+@dataclass
+class Person:
+    """One person's reel material: their faces (``clip``, ``t_sec`` and the box ``top``,
+    ``right``, ``bottom``, ``left`` in the clip's pixels) and their segments (``SEGMENT_COLUMNS``),
+    from one clip or, for a series identity, several (``clip`` names a key of the sources)."""
+
+    name: str
+    faces: pd.DataFrame
+    segments: pd.DataFrame
+
+    @property
+    def seconds(self) -> float:
+        """The reel's length (s)."""
+        return float((self.segments["end"] - self.segments["start"]).sum())
+
+
+def person(
+    name: str, faces: dict[str, pd.DataFrame], sources: dict[str, Source], params: ReelParams
+) -> Person:
+    """A person's reel material from their faces in each clip (clip key -> that clip's faces)."""
+    parts, tables = [], []
+    for key, own in faces.items():
+        source = sources[key]
+        parts.append(own.assign(clip=key))
+        cut = segments(own, source.seconds_per_frame, source.duration, params)
+        tables.append(cut.assign(clip=key)[SEGMENT_COLUMNS])
+    return Person(
+        name,
+        pd.concat(parts, ignore_index=True),
+        pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=SEGMENT_COLUMNS),
+    )
+
+
+@cache
+def ffmpeg() -> str:
+    """The ffmpeg executable of the imageio-ffmpeg wheel."""
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+@dataclass(frozen=True)
+class Media:
+    """What ffmpeg needs to know of a clip beyond its run: whether it has sound, and where its
+    first video frame lies on ffmpeg's clock (s; ``t_sec`` 0 of the face table). Broadcast files
+    often start their video after their audio (0.84 s in short_hamilton_clip.mp4)."""
+
+    has_audio: bool
+    video_start: float
+
+
+@cache
+def media(path: Path) -> Media:
+    """``Media`` of the clip at ``path``, from ffmpeg's description of it and its first frame."""
+    command = [ffmpeg(), "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:v:0", "-frames:v", "1"]
+    found = subprocess.run([*command, "-vf", "showinfo", "-f", "null", "-"], capture_output=True, text=True)
+    first = re.search(r"pts_time:\s*(-?[\d.]+)", found.stderr)
+    return Media(
+        re.search(r"Stream #\d+:\d+.*: Audio:", found.stderr) is not None,
+        float(first.group(1)) if first else 0.0,
+    )
+
+
+def crop_expression(faces: pd.DataFrame, start: float, end: float, frame_width: int, width: int) -> str:
+    """An ffmpeg expression of ``t`` (s from ``start``) for the left edge of a crop ``width`` px
+    wide that follows the person's face through one segment of a clip ``frame_width`` px wide.
+
+    The path goes through one point per sampled face: the face centres smoothed over three
+    samples, moved where needed so that the face box (widened by ``FACE_MARGIN``) lies inside the
+    crop, kept within the frame; between points it moves linearly, before the first and after the
+    last it stays. faces: the person's faces in this clip (``t_sec``, ``left``, ``right``).
+    """
+    inside = faces[(faces["t_sec"] >= start - 1e-6) & (faces["t_sec"] < end)].sort_values("t_sec")
+    room = frame_width - width
+    if inside.empty:
+        return str(room // 2)
+    times = inside["t_sec"].to_numpy(float) - start
+    centre = ((inside["left"] + inside["right"]) / 2).to_numpy(float)
+    half = (inside["right"] - inside["left"]).to_numpy(float) * (0.5 + FACE_MARGIN)
+    smooth = np.convolve(np.pad(centre, 1, mode="edge"), np.ones(3) / 3, mode="valid")
+    x = smooth - width / 2
+    low, high = centre + half - width, centre - half  # the face inside: low <= x <= high
+    fits = low <= high
+    x[fits] = np.clip(x[fits], low[fits], high[fits])
+    x[~fits] = centre[~fits] - width / 2
+    x = np.clip(x, 0, room)
+    terms = [f"{x[0]:.1f}"]
+    for k in range(len(x) - 1):
+        span = times[k + 1] - times[k]
+        if span > 0 and x[k + 1] != x[k]:
+            slope = (x[k + 1] - x[k]) / span
+            terms.append(f"{slope:.3f}*clip(t-{times[k]:.3f},0,{span:.3f})")
+    return "+".join(terms)
+
+
+def _even(n: float) -> int:
+    return max(2, round(n / 2) * 2)
+
+
+def crop_width(source: Source) -> int:
+    """Width (px) of a vertical reel's crop of ``source``: 9:16 of its full height, even."""
+    return _even(source.height * VERTICAL)
+
+
+def reel_size(sources: list[Source], vertical: bool) -> tuple[int, int]:
+    """The reel's frame (width, height) in px: the first clip's, or its height in 9:16 (even)."""
+    first = sources[0]
+    height = _even(first.height)
+    return (_even(height * VERTICAL), height) if vertical else (_even(first.width), height)
+
+
+def _run(command: list[str], what: str) -> None:
+    done = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        raise BadInput(f"ffmpeg could not {what}: {lines[-1] if lines else f'exit {done.returncode}'}")
+
+
+def _cut(
+    source: Source,
+    start: float,
+    end: float,
+    size: tuple[int, int],
+    fps: float,
+    audio: bool,
+    crop: str | None,
+    out: Path,
+) -> None:
+    """One segment as an H.264 + PCM Matroska file of ``size`` at ``fps``."""
+    width, height = size
+    frame = f"scale={width}:{height}:force_original_aspect_ratio=decrease,pad={width}:{height}:-1:-1"
+    if crop is not None:
+        frame = f"crop=w={crop_width(source)}:h={source.height}:x='{crop}':y=0,scale={width}:{height}"
+    seek = start + source.media.video_start
+    command = [ffmpeg(), "-nostdin", "-y", "-v", "error", "-ss", f"{seek:.3f}", "-i", str(source.path)]
+    audio_map = []
+    if audio and source.media.has_audio:
+        audio_map = ["-map", "0:a:0"]
+    elif audio:  # another clip of the reel has sound: silence here keeps the tracks aligned
+        command += ["-f", "lavfi", "-i", f"anullsrc=r={AUDIO_RATE}:cl=stereo"]
+        audio_map = ["-map", "1:a:0"]
+    command += ["-t", f"{end - start:.3f}", "-map", "0:v:0", *audio_map]
+    command += ["-vf", f"{frame},setsar=1,fps={fps}", *_X264]
+    if audio:
+        command += ["-c:a", "pcm_s16le", "-ar", str(AUDIO_RATE), "-ac", "2"]
+    _run([*command, str(out)], f"cut {source.path.name} at {start:.2f}-{end:.2f} s")
+
+
+def render(
+    person: Person,
+    sources: dict[str, Source],
+    out: Path,
+    vertical: bool = False,
+    progress: Progress = no_progress,
+    stage: str = "reel",
+) -> None:
+    """Write ``person``'s segments as one H.264/AAC mp4 at ``out`` (replaced only when complete).
+
+    vertical: a 9:16 reel whose crop follows the face (``crop_expression``) instead of the whole
+    frame. The reel takes the first clip's frame size and rate; audio is kept where any clip has
+    it (silence for the others).
+    """
+    cuts = list(person.segments.itertuples(index=False))
+    if not cuts:
+        raise BadInput(f"{person.name} has no segment to cut")
+    used = [sources[key] for key in dict.fromkeys(person.segments["clip"])]
+    size, fps = reel_size(used, vertical), used[0].fps
+    audio = any(source.media.has_audio for source in used)
+    work = Path(tempfile.mkdtemp(dir=out.parent, prefix=".partial-reel-"))
+    try:
+        listing = []
+        for k, cut in enumerate(cuts):
+            progress(stage, k, len(cuts))
+            source = sources[cut.clip]
+            crop = None
+            if vertical:
+                own = person.faces[person.faces["clip"] == cut.clip]
+                crop = crop_expression(own, cut.start, cut.end, source.width, crop_width(source))
+            piece = work / f"{k:05d}.mkv"
+            _cut(source, cut.start, cut.end, size, fps, audio, crop, piece)
+            listing.append(f"file '{piece.name}'\n")
+        (work / "pieces.txt").write_text("".join(listing))
+        partial = work / "reel.mp4"
+        command = [ffmpeg(), "-nostdin", "-y", "-v", "error", "-f", "concat", "-safe", "0"]
+        command += ["-i", str(work / "pieces.txt"), "-map", "0:v", "-c:v", "copy"]
+        if audio:
+            command += ["-map", "0:a", "-c:a", "aac", "-b:a", "160k", "-af", "aresample=async=1"]
+        _run([*command, "-movflags", "+faststart", str(partial)], f"join the segments of {person.name}")
+        os.replace(partial, out)
+        progress(stage, len(cuts), len(cuts))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def timeline(person: Person, sources: dict[str, Source]):
+    """The segments as an OpenTimelineIO timeline: one video track, a clip per segment referring
+    to the original file, times on each clip's frame grid."""
+    import opentimelineio as otio
+
+    track = otio.schema.Track(name=person.name, kind=otio.schema.TrackKind.Video)
+    for k, cut in enumerate(person.segments.itertuples(index=False)):
+        source = sources[cut.clip]
+        rate = float(source.fps)
+        first, last = round(cut.start * rate), round(cut.end * rate)
+        reference = otio.schema.ExternalReference(
+            target_url=source.path.resolve().as_uri(),
+            available_range=otio.opentime.TimeRange(
+                otio.opentime.RationalTime(0, rate),
+                otio.opentime.RationalTime(round(source.duration * rate), rate),
+            ),
+        )
+        reference.name = source.path.name
+        track.append(
+            otio.schema.Clip(
+                name=f"{person.name} {k + 1}",
+                media_reference=reference,
+                source_range=otio.opentime.TimeRange(
+                    otio.opentime.RationalTime(first, rate), otio.opentime.RationalTime(last - first, rate)
+                ),
+            )
+        )
+    return otio.schema.Timeline(name=person.name, tracks=[track])
+
+
+#: Timeline files written per person: OTIO's own JSON, a CMX 3600 EDL, an FCP 7 XML.
+TIMELINE_FILES = {".otio": "otio_json", ".edl": "cmx_3600", ".xml": "fcp_xml"}
+
+
+def write_reel(
+    person: Person,
+    sources: dict[str, Source],
+    out: Path,
+    vertical: bool = False,
+    progress: Progress = no_progress,
+) -> list[Path]:
+    """Write a person's reel into the folder ``out``: ``<stem>.mp4`` (and ``<stem>_vertical.mp4``),
+    ``<stem>.otio``, ``.edl``, ``.xml`` and ``.csv``, stem the person's safe name. Returns the
+    files. Raises BadInput, writing nothing, for a person without segments."""
+    import opentimelineio as otio
+
+    from .export import safe_name
+
+    if person.segments.empty:
+        raise BadInput(f"{person.name}: no appearance of the minimum length; no reel")
+    out.mkdir(parents=True, exist_ok=True)
+    stem = safe_name(person.name)
+    files = []
+    for vertical_too in [False, True] if vertical else [False]:
+        files.append(out / f"{stem}{'_vertical' if vertical_too else ''}.mp4")
+        render(
+            person,
+            sources,
+            files[-1],
+            vertical_too,
+            progress,
+            f"reel {person.name}" + " (9:16)" * vertical_too,
+        )
+    cuts = timeline(person, sources)
+    for suffix, adapter in TIMELINE_FILES.items():
+        files.append(out / f"{stem}{suffix}")
+        partial = files[-1].with_name(f".partial-{files[-1].name}")
+        otio.adapters.write_to_file(cuts, str(partial), adapter_name=adapter)
+        os.replace(partial, files[-1])
+    files.append(out / f"{stem}.csv")
+    table = person.segments.assign(clip=[sources[key].path.name for key in person.segments["clip"]])
+    table.to_csv(files[-1], index=False)
+    return files
+
+
+def _run_clip(folder: Path, clip: Path | None = None) -> tuple[dict, Source, pd.DataFrame]:
+    """A finished run folder's run.json, its clip (checked to be the one it ran on, at ``clip``
+    where given, else where it was) and its faces.csv."""
+    from .cache import clip_hash
+
+    try:
+        info = json.loads((folder / "run.json").read_text())
+        meta = info["clip"]
+        faces = pd.read_csv(folder / "faces.csv")
+    except (OSError, ValueError, KeyError) as e:
+        raise BadInput(f"{folder} is not a finished faceclust run folder ({e})") from None
+    path = Path(clip or meta["path"])
+    if not path.is_file():
+        raise BadInput(f"the clip of {folder}, {path}, is not there any more; give its new place with --clip")
+    if clip_hash(path) != meta["hash"]:
+        raise BadInput(f"{path} is not the clip {folder} was made from (its content differs)")
+    fps = meta["fps"] or 25.0  # the clip's time is counted at the rate it states
+    source = Source(
+        path,
+        frame_rate(fps),
+        meta["width"],
+        meta["height"],
+        meta["frame_count"] / fps,
+        meta["params"]["sampling"]["step"] / fps,
+    )
+    return info, source, faces
+
+
+def read_run(
+    folder: Path, params: ReelParams, clip: Path | None = None
+) -> tuple[dict[str, Source], list[Person]]:
+    """The clip and the people of a ``faceclust run`` folder, with the dashboard's edits saved
+    beside run.json (``edits.EDITS_FILE``) applied and hidden people left out."""
+    from .edits import EDITS_FILE, Edits, load_edits
+
+    info, source, faces = _run_clip(folder, clip)
+    edits = Edits()
+    if (folder / EDITS_FILE).is_file():
+        made_for = {
+            "clip_hash": info["clip"]["hash"],
+            "extract_params": info["clip"]["params"],
+            "cluster_params": info["cluster_params"],
+        }
+        edits = load_edits(folder / EDITS_FILE, made_for)
+    labels = edits.apply(faces["cluster"].to_numpy(), faces["face_id"].to_numpy())
+    faces = faces.assign(cluster=labels)
+    key = source.path.name
+    people = [
+        person(edits.name(label), {key: own}, {key: source}, params)
+        for label, own in faces[faces["cluster"] >= 0].groupby("cluster", sort=True)
+        if label not in edits.hidden
+    ]
+    return {key: source}, people
+
+
+def read_batch(folder: Path, params: ReelParams) -> tuple[dict[str, Source], list[Person]]:
+    """The clips and the series identities of a ``faceclust batch`` folder: each identity's
+    people in the clips' order (``series.csv``)."""
+    try:
+        series = pd.read_csv(folder / "series.csv")
+        json.loads((folder / "batch.json").read_text())
+    except (OSError, ValueError) as e:
+        raise BadInput(f"{folder} is not a finished faceclust batch folder ({e})") from None
+    sources, faces = {}, {}
+    for key in dict.fromkeys(series["clip"]):
+        _, sources[key], faces[key] = _run_clip(folder / "clips" / key)
+    people = []
+    for name, rows in series.groupby("name", sort=True):
+        own = {}
+        for row in rows.itertuples(index=False):
+            label = int(row.person.removeprefix("person_"))
+            own[row.clip] = faces[row.clip][faces[row.clip]["cluster"] == label]
+        people.append(person(str(name), own, sources, params))
+    return sources, people
+
+
+def read_people(
+    folder: Path, params: ReelParams, clip: Path | None = None
+) -> tuple[dict[str, Source], list[Person]]:
+    """``read_batch`` for a batch folder (it has ``batch.json``), else ``read_run``."""
+    if (folder / "batch.json").is_file():
+        if clip is not None:
+            raise BadInput("--clip is for a run folder; a batch folder names each clip's run")
+        return read_batch(folder, params)
+    return read_run(folder, params, clip)
