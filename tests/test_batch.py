@@ -12,12 +12,16 @@ import time
 import zipfile
 from pathlib import Path
 
+import cv2
 import numpy as np
+import opentimelineio as otio
 import pandas as pd
 import pytest
 
 import faceclust as fc
 from faceclust.batch import run_batch
+from faceclust.cli import main
+from faceclust.reel import ReelParams, read_people
 
 from corpus import ffmpeg
 
@@ -97,6 +101,26 @@ def test_the_series_page_shows_each_identity_per_episode_and_its_zip(season, mon
     assert "episode_4" in app.warning[0].value
     assert len(app.get("download_button")) == 3 and len(app.get("image")) == 3 * 3  # a face per episode
     assert len(app.get("vega_lite_chart")) == 1
+
+
+def test_batch_reels_cut_each_series_identity_across_the_episodes(episodes, tmp_path, capsys):
+    out = tmp_path / "season"
+    assert main(["batch", str(episodes), "--out", str(out), "--jobs", "2", "--reels"]) == 0
+    said = capsys.readouterr().out
+    reels = out / "reels"
+    assert sorted(p.name for p in reels.glob("*.mp4")) == [f"identity_{k:02d}.mp4" for k in range(3)]
+    _, people = read_people(out, ReelParams())
+    for person in people:
+        # Each man is in all three 8 s episodes: one segment in each, in episode order.
+        assert person.segments["clip"].tolist() == ["episode_1", "episode_2", "episode_3"]
+        assert f"{person.name}: 3 segments, {person.seconds:.1f} s reel" in said
+        track = otio.adapters.read_from_file(str(reels / f"{person.name}.otio")).tracks[0]
+        assert [Path(c.media_reference.target_url).name for c in track] == [
+            f"episode_{k}.mp4" for k in (1, 2, 3)
+        ]
+        capture = cv2.VideoCapture(str(reels / f"{person.name}.mp4"))
+        frames = capture.get(cv2.CAP_PROP_FRAME_COUNT) / capture.get(cv2.CAP_PROP_FPS)
+        assert abs(frames - person.seconds) < 0.1
 
 
 def _cli(*args) -> subprocess.Popen:

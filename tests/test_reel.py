@@ -1,0 +1,219 @@
+"""Highlight reels cut from the labelled clips: segments, mp4s, the vertical crop, timelines, errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from dataclasses import asdict
+from pathlib import Path
+
+import cv2
+import numpy as np
+import opentimelineio as otio
+import pandas as pd
+import pytest
+
+import faceclust as fc
+import faceclust.reel as reel
+from faceclust.cli import main
+from faceclust.edits import EDITS_FILE, Edits, dump_edits, load_edits
+from faceclust.reel import ReelParams, read_people, segments, timeline, write_reel
+
+from corpus import person_in_vertical
+
+
+def _faces(times: list[float]) -> pd.DataFrame:
+    return pd.DataFrame({"t_sec": times, "top": 0, "bottom": 40})
+
+
+def test_segments_join_close_appearances_drop_glimpses_and_pad_within_the_clip():
+    # Sampled every 0.5 s: 0-2 s, a missed sample, 2.5-4 s, then a glimpse at 10 s and 19.5-20 s.
+    times = [0.0, 0.5, 1.0, 1.5, 2.5, 3.0, 3.5, 10.0, 19.5, 20.0]
+    table = segments(_faces(times), 0.5, 20.3, ReelParams(gap=1.0, pad=0.5, min_length=1.0))
+    # 0-2 and 2.5-4 join (0.5 s apart); the 0.5 s glimpse at 10 s is dropped; padding stays in
+    # 0..20.3 s.
+    assert table[["start", "end"]].values.tolist() == [[0.0, 4.5], [19.0, 20.3]]
+    assert table["faces"].tolist() == [7, 2]
+    assert table["face_px"].tolist() == [40.0, 40.0]
+    apart = segments(_faces(times), 0.5, 20.3, ReelParams(gap=0.0, pad=0.0, min_length=0.0))
+    assert apart[["start", "end"]].values.tolist() == [[0.0, 2.0], [2.5, 4.0], [10.0, 10.5], [19.5, 20.3]]
+    # Padding that makes two segments overlap merges them.
+    close = segments(_faces([0.0, 0.5, 3.0, 3.5]), 0.5, 10, ReelParams(gap=1.0, pad=1.2, min_length=0.0))
+    assert close[["start", "end"]].values.tolist() == [[0.0, 5.2]]
+    assert segments(_faces([]), 0.5, 10, ReelParams()).empty
+
+
+@pytest.mark.parametrize(("bad", "message"), [({"gap": -1}, "--gap"), ({"pad": 11}, "--pad")])
+def test_absurd_reel_settings_are_refused(bad, message):
+    with pytest.raises(fc.BadInput, match=message):
+        ReelParams(**bad).validate()
+
+
+def _ffprobe(path: Path) -> tuple[float, set[str]]:
+    """Duration (s) and stream types of a media file, as ffprobe reads them."""
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "format=duration:stream=codec_name", "-of", "json", path],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    found = json.loads(out)
+    return float(found["format"]["duration"]), {s["codec_name"] for s in found["streams"]}
+
+
+@pytest.fixture(scope="module")
+def runs(data, tmp_path_factory) -> dict[str, Path]:
+    """A finished ``run`` folder of each labelled clip."""
+    folders = {}
+    for name in ("multi_face.avi", "short_hamilton_clip.mp4"):
+        folders[name] = tmp_path_factory.mktemp("run")
+        fc.run(data / "clips" / name, folders[name], workers=2)
+    return folders
+
+
+@pytest.mark.parametrize(
+    ("clip", "sound"), [("short_hamilton_clip.mp4", {"h264", "aac"}), ("multi_face.avi", {"h264"})]
+)
+def test_a_person_s_reels_match_their_segments_keep_sound_and_follow_the_face(
+    runs, data, tmp_path, clip, sound
+):
+    sources, people = read_people(runs[clip], ReelParams())
+    person = people[0]  # the performer of short_hamilton_clip.mp4, on stage from 0 to 7 s
+    files = write_reel(person, sources, tmp_path, vertical=True)
+    assert [f.name for f in files] == [
+        f"{person.name}{suffix}" for suffix in (".mp4", "_vertical.mp4", ".otio", ".edl", ".xml", ".csv")
+    ]
+    source = sources[clip]
+    frame = 1 / float(source.fps)
+    screen = person.faces["frame_index"].nunique() * source.seconds_per_frame
+    # The reel is the screen time plus at most the padding (no gap is joined for this person), less
+    # at most the last sample's share past the clip's end.
+    assert screen - source.seconds_per_frame <= person.seconds <= screen + 2 * 0.5 * len(person.segments)
+    for video in files[:2]:
+        seconds, codecs = _ffprobe(video)
+        assert abs(seconds - person.seconds) <= len(person.segments) * frame + 0.05
+        assert codecs == sound
+    # The vertical reel is 9:16 and holds the person's face, wholly, where it was sampled.
+    capture = cv2.VideoCapture(str(files[1]))
+    width, height = capture.get(cv2.CAP_PROP_FRAME_WIDTH), capture.get(cv2.CAP_PROP_FRAME_HEIGHT)
+    assert height == source.height and abs(width / height - 9 / 16) < 0.01
+    looked, found, inside = person_in_vertical(person, sources, files[1], data / "models" / YUNET)
+    assert looked >= 12
+    assert found >= 0.9 * looked and inside == found
+    # Every timeline file reads back with OpenTimelineIO to the same cuts as the mp4's.
+    expected = _cuts(timeline(person, sources))
+    assert len(expected) == len(person.segments)
+    assert _cuts(otio.adapters.read_from_file(str(files[2]))) == expected
+    assert _cuts(otio.adapters.read_from_file(str(files[3]), rate=float(source.fps))) == expected
+    assert _cuts(otio.adapters.read_from_file(str(files[4]))) == expected
+    table = pd.read_csv(files[5])
+    assert table.columns.tolist() == reel.SEGMENT_COLUMNS and set(table["clip"]) == {clip}
+    assert np.allclose(table[["start", "end"]], person.segments[["start", "end"]])
+
+
+YUNET = "face_detection_yunet_2026may.onnx"
+
+
+def _cuts(tl) -> list[tuple[int, int]]:
+    """(first frame, frames) of each clip of a timeline's first track."""
+    return [
+        (round(c.source_range.start_time.value), round(c.source_range.duration.value)) for c in tl.tracks[0]
+    ]
+
+
+def test_reel_command_writes_each_person_and_says_so(runs, tmp_path, capsys):
+    out = tmp_path / "reels"
+    assert (
+        main(["reel", str(runs["short_hamilton_clip.mp4"]), "--out", str(out), "--person", "person_01"]) == 0
+    )
+    said = capsys.readouterr().out
+    assert said.startswith("person_01: 1 segments, 2.2 s reel (2.0 s on screen) -> ")
+    assert sorted(p.name for p in out.iterdir()) == [
+        f"person_01.{kind}" for kind in ("csv", "edl", "mp4", "otio", "xml")
+    ]
+
+
+def test_a_person_without_segments_gets_a_message_and_no_files(runs, tmp_path, capsys):
+    out = tmp_path / "reels"
+    args = ["reel", str(runs["short_hamilton_clip.mp4"]), "--out", str(out), "--min-length", "30"]
+    assert main(args) == 2
+    said = capsys.readouterr()
+    assert "person_00: no appearance of at least 30 s; no reel" in said.out
+    assert said.err.strip() == "faceclust: error: no reel written: no one appears for at least 30 s"
+    assert not out.exists() or not any(out.iterdir())
+
+
+def _moved_run(run: Path, tmp_path: Path, clip: Path) -> Path:
+    """A copy of ``run`` whose run.json says its clip is at ``clip``."""
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    info = json.loads((copy / "run.json").read_text())
+    info["clip"]["path"] = str(clip)
+    (copy / "run.json").write_text(json.dumps(info))
+    return copy
+
+
+def test_a_clip_that_moved_or_changed_is_one_line(runs, data, tmp_path, capsys):
+    moved = _moved_run(runs["short_hamilton_clip.mp4"], tmp_path, tmp_path / "gone.mp4")
+    out = tmp_path / "reels"
+    assert main(["reel", str(moved), "--out", str(out)]) == 2
+    assert "is not there any more; give its new place with --clip" in capsys.readouterr().err
+    # Given its new place it works; a different clip there is refused.
+    copy = tmp_path / "here.mp4"
+    shutil.copy(data / "clips" / "short_hamilton_clip.mp4", copy)
+    assert main(["reel", str(moved), "--out", str(out), "--clip", str(copy), "--person", "person_05"]) == 0
+    capsys.readouterr()
+    with copy.open("r+b") as f:
+        f.seek(5000)
+        f.write(b"\0" * 16)
+    assert main(["reel", str(moved), "--out", str(tmp_path / "other"), "--clip", str(copy)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"faceclust: error: {copy} is not the clip {moved} was made from (its content differs)"
+    )
+    assert not (tmp_path / "other").exists()
+
+
+def test_an_interrupted_render_leaves_no_reel(runs, tmp_path, monkeypatch):
+    sources, people = read_people(runs["short_hamilton_clip.mp4"], ReelParams())
+    cut = reel._cut
+
+    def interrupted(*args):
+        if args[-1].name != "00000.mkv":
+            raise KeyboardInterrupt
+        cut(*args)
+
+    monkeypatch.setattr(reel, "_cut", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_reel(people[0], sources, tmp_path, vertical=True)  # two segments: stops at the second
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_edits_saved_from_the_dashboard_name_and_hide_people(runs, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(runs["multi_face.avi"], run)
+    info = json.loads((run / "run.json").read_text())
+    made_for = {
+        "clip_hash": info["clip"]["hash"],
+        "extract_params": info["clip"]["params"],
+        "cluster_params": info["cluster_params"],
+    }
+    (run / EDITS_FILE).write_text(dump_edits(Edits(names={0: "Tadas"}, hidden={1, 2}), made_for))
+    assert [p.name for p in read_people(run, ReelParams())[1]] == ["Tadas"]
+    # Edits made at another eps name other people: refused.
+    other = {**made_for, "cluster_params": {**made_for["cluster_params"], "eps": 0.3}}
+    (run / EDITS_FILE).write_text(dump_edits(Edits(names={0: "Tadas"}), other))
+    assert main(["reel", str(run), "--out", str(tmp_path / "reels")]) == 2
+    assert "was made for another clip or other settings" in capsys.readouterr().err
+
+
+def test_an_edits_file_reads_back_as_written(tmp_path):
+    edits = Edits(names={0: "강호동"}, merged={3: 1}, hidden={2}, moved={17: -1})
+    made_for = {"clip_hash": "x", "extract_params": {}, "cluster_params": asdict(fc.ClusterParams(eps=0.53))}
+    (tmp_path / EDITS_FILE).write_text(dump_edits(edits, made_for))
+    # eps through a slider: 0.53 and 0.5300000000000001 are the same setting.
+    again = {**made_for, "cluster_params": asdict(fc.ClusterParams(eps=0.1 + 0.43))}
+    assert load_edits(tmp_path / EDITS_FILE, again) == edits
+    (tmp_path / EDITS_FILE).write_text("{")
+    with pytest.raises(fc.BadInput, match="is not a faceclust edits file"):
+        load_edits(tmp_path / EDITS_FILE, made_for)
