@@ -15,6 +15,7 @@ and moved into place when complete: an interrupted render leaves no half-written
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -121,18 +122,34 @@ def frame_rate(fps: float) -> Fraction:
 
 @dataclass(frozen=True)
 class Source:
-    """A clip that reels are cut from: its path and what its run recorded of it.
+    """A clip that reels are cut from: its path and what its extraction recorded of it.
 
-    fps: frames per second (``frame_rate``); width, height: frame size (px); duration: length (s);
-    seconds_per_frame: clip time each sampled frame stands for (s).
+    hash: its content hash; fps: frames per second (``frame_rate``); width, height: frame size
+    (px); duration: length (s); seconds_per_frame: clip time each sampled frame stands for (s).
     """
 
     path: Path
+    hash: str
     fps: Fraction
     width: int
     height: int
     duration: float
     seconds_per_frame: float
+
+    @classmethod
+    def of(cls, meta: dict, path: Path | None = None) -> Source:
+        """The clip an extraction's ``meta`` (``Extraction.meta``, run.json's ``clip``) describes,
+        at ``path`` where given, else where it was."""
+        fps = meta["fps"] or 25.0  # the clip's time is counted at the rate it states
+        return cls(
+            Path(path or meta["path"]),
+            meta["hash"],
+            frame_rate(fps),
+            meta["width"],
+            meta["height"],
+            meta["frame_count"] / fps,
+            meta["params"]["sampling"]["step"] / fps,
+        )
 
     @property
     def media(self) -> Media:
@@ -408,6 +425,47 @@ def write_reel(
     return files
 
 
+#: Bump when a change alters rendered reels: part of the key of reels kept in the cache.
+REEL_VERSION = 1
+
+
+def cached_reel(person: Person, sources: dict[str, Source], progress: Progress = no_progress) -> list[Path]:
+    """``write_reel(person, sources, vertical=True)``'s files, kept under ``FACECLUST_CACHE/reels``
+    by everything that decides them (clips, segments, the faces the crop follows, name): asking
+    again after any change of settings or edits renders again, else returns at once."""
+    from .cache import cache_root, evict, max_bytes
+
+    key = json.dumps(
+        {
+            "clips": {key: sources[key].hash for key in sorted(set(person.segments["clip"]))},
+            "segments": person.segments.to_dict("records"),
+            "faces": person.faces[["clip", "t_sec", "left", "right"]].to_dict("records"),
+            "name": person.name,
+            "version": REEL_VERSION,
+        },
+        sort_keys=True,
+        default=str,
+    )
+    root = cache_root() / "reels"
+    folder = root / hashlib.sha256(key.encode()).hexdigest()[:32]
+    if not folder.is_dir():
+        root.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(dir=root, prefix=".partial-"))
+        try:
+            files = write_reel(person, sources, work, vertical=True, progress=progress)
+            size = sum(f.stat().st_size for f in files)
+            (work / "meta.json").write_text(json.dumps({"bytes": size, "files": [f.name for f in files]}))
+            os.rename(work, folder)
+        except OSError:  # another session rendered the same reel first
+            if not folder.is_dir():
+                raise
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        evict(root, max_bytes(), keep=folder)
+    os.utime(folder / "meta.json")  # recently used
+    return [folder / name for name in json.loads((folder / "meta.json").read_text())["files"]]
+
+
 def _run_clip(folder: Path, clip: Path | None = None) -> tuple[dict, Source, pd.DataFrame]:
     """A finished run folder's run.json, its clip (checked to be the one it ran on, at ``clip``
     where given, else where it was) and its faces.csv."""
@@ -419,20 +477,13 @@ def _run_clip(folder: Path, clip: Path | None = None) -> tuple[dict, Source, pd.
         faces = pd.read_csv(folder / "faces.csv")
     except (OSError, ValueError, KeyError) as e:
         raise BadInput(f"{folder} is not a finished faceclust run folder ({e})") from None
-    path = Path(clip or meta["path"])
-    if not path.is_file():
-        raise BadInput(f"the clip of {folder}, {path}, is not there any more; give its new place with --clip")
-    if clip_hash(path) != meta["hash"]:
-        raise BadInput(f"{path} is not the clip {folder} was made from (its content differs)")
-    fps = meta["fps"] or 25.0  # the clip's time is counted at the rate it states
-    source = Source(
-        path,
-        frame_rate(fps),
-        meta["width"],
-        meta["height"],
-        meta["frame_count"] / fps,
-        meta["params"]["sampling"]["step"] / fps,
-    )
+    source = Source.of(meta, clip)
+    if not source.path.is_file():
+        raise BadInput(
+            f"the clip of {folder}, {source.path}, is not there any more; give its new place with --clip"
+        )
+    if clip_hash(source.path) != source.hash:
+        raise BadInput(f"{source.path} is not the clip {folder} was made from (its content differs)")
     return info, source, faces
 
 

@@ -119,7 +119,7 @@ def main() -> None:
     if run and chosen is not None:
         extraction = run_extraction(chosen[0], params)
         if extraction is not None:
-            state.extraction, state.clip_name, state.labels_path = extraction, chosen[1], chosen[2]
+            state.extraction, state.clip_path, state.clip_name, state.labels_path = extraction, *chosen
             state.edits = Edits()
             # A new clip starts from its own calibrated eps, on the slider too.
             clustering = extraction.resolve(replace(state.get("clustering", ui.DEFAULT_CLUSTERING), eps=None))

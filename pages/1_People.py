@@ -1,6 +1,9 @@
-"""People: a card per person with screen time and a timeline, their faces, scores and edits."""
+"""People: a card per person with screen time, a timeline of their appearances, their faces and
+reel, scores and edits."""
 
 from __future__ import annotations
+
+from dataclasses import asdict
 
 import altair as alt
 import pandas as pd
@@ -8,9 +11,20 @@ import streamlit as st
 
 import faceclust as fc
 import ui
-from faceclust.edits import Edits
+from faceclust.edits import EDITS_FILE, Edits, dump_edits
 from faceclust.evaluate import LABEL_COLUMNS, read_table
-from faceclust.export import cluster_summary
+from faceclust.export import cluster_summary, safe_name
+from faceclust.reel import Person, ReelParams, Source, cached_reel, person
+
+#: What each file of a reel is, by the end of its name, for its download button.
+REEL_FILES = {
+    ".mp4": ("Reel (mp4)", "video/mp4"),
+    "_vertical.mp4": ("Vertical 9:16 (mp4)", "video/mp4"),
+    ".otio": ("OpenTimelineIO", "application/json"),
+    ".edl": ("EDL (CMX 3600)", "text/plain"),
+    ".xml": ("FCP XML", "application/xml"),
+    ".csv": ("Segments (CSV)", "text/csv"),
+}
 
 
 def scores_ui(table: pd.DataFrame) -> None:
@@ -34,17 +48,34 @@ def scores_ui(table: pd.DataFrame) -> None:
         col.metric(title, f"{value:.3f}" if isinstance(value, float) else value)
 
 
-def timeline_ui(table: pd.DataFrame, duration: float, seconds_per_frame: float) -> None:
-    """One row per person; each track (one continuous appearance) is a bar across the clip."""
+def reel_settings_ui() -> ReelParams:
+    """How appearances become segments (the timeline and the reels); kept for the session."""
+    chosen = st.session_state.get("reel_params", ReelParams())
+    with st.popover("Appearance settings", icon=":material/tune:"):
+        gap = st.number_input("Join appearances closer than (s)", 0.0, 60.0, chosen.gap, 0.5)
+        pad = st.number_input("Pad each appearance by (s)", 0.0, 10.0, chosen.pad, 0.25)
+        min_length = st.number_input("Drop appearances shorter than (s)", 0.0, 600.0, chosen.min_length, 0.5)
+    st.session_state.reel_params = ReelParams(gap, pad, min_length)
+    return st.session_state.reel_params
+
+
+def reel_people(extraction: fc.Extraction, table: pd.DataFrame, params: ReelParams) -> tuple[Source, dict]:
+    """The clip and each shown person's reel material (label -> ``Person``), after edits."""
+    # The clip where this session has it: a cached extraction may name an earlier upload's file.
+    source = Source.of(extraction.meta, st.session_state.get("clip_path"))
     shown = table[table["cluster"] >= 0]
-    if shown.empty:
+    people = {
+        int(label): person(own["person"].iloc[0], {source.path.name: own}, {source.path.name: source}, params)
+        for label, own in shown.groupby("cluster", sort=True)
+    }
+    return source, people
+
+
+def timeline_ui(people: dict[int, Person], duration: float) -> None:
+    """One row per person; each segment (what their reel cuts) is a bar across the clip."""
+    bars = pd.concat([p.segments.assign(person=p.name) for p in people.values()], ignore_index=True)
+    if bars.empty:
         return
-    bars = (
-        shown.groupby(["person", "track_id"])
-        .agg(start=("t_sec", "min"), end=("t_sec", "max"), faces=("face_id", "size"))
-        .reset_index()
-        .assign(end=lambda bars: bars["end"] + seconds_per_frame)
-    )
     chart = (
         alt.Chart(bars, height=40 + 32 * bars["person"].nunique())
         .mark_bar(cornerRadius=2)
@@ -64,7 +95,42 @@ def timeline_ui(table: pd.DataFrame, duration: float, seconds_per_frame: float) 
     st.altair_chart(chart, width="stretch")
 
 
-def cards_ui(extraction: fc.Extraction, table: pd.DataFrame, edits: Edits) -> None:
+def reel_ui(label: int, who: Person, source: Source) -> None:
+    """A "Make reel" button for one person; once made (and while its settings and edits stay), the reel
+    plays here with downloads of its files."""
+    made = st.session_state.setdefault("reels_made", set())
+    if who.segments.empty:
+        st.caption("No appearance long enough for a reel (see Appearance settings).")
+        return
+    if st.button("Make reel", key=f"reel-{label}", icon=":material/movie:"):
+        made.add(label)
+    if label not in made:
+        return
+    bar = st.progress(0.0, text="Rendering the reel...")
+
+    def progress(stage: str, done: int, total: int) -> None:
+        bar.progress(done / total if total else 0.0, text=f"Rendering {stage}: segment {done} of {total}")
+
+    try:
+        files = cached_reel(who, {source.path.name: source}, progress)
+    except fc.BadInput as e:
+        bar.empty()
+        st.error(f"No reel: {e}")
+        return
+    bar.empty()
+    st.video(str(files[0]))
+    cols = st.columns(len(files))
+    stem = safe_name(who.name)
+    for col, path in zip(cols, files, strict=True):
+        title, mime = REEL_FILES[path.name.removeprefix(stem)]
+        col.download_button(
+            title, path.read_bytes, file_name=path.name, mime=mime, key=f"{path.name}-{label}"
+        )
+
+
+def cards_ui(
+    extraction: fc.Extraction, table: pd.DataFrame, edits: Edits, source: Source, people: dict[int, Person]
+) -> None:
     faces = extraction.faces
     summary = cluster_summary(faces, table["cluster"].to_numpy(), extraction.seconds_per_frame)
     for row in summary.itertuples():
@@ -80,6 +146,8 @@ def cards_ui(extraction: fc.Extraction, table: pd.DataFrame, edits: Edits) -> No
             members = table[table["cluster"] == row.cluster]
             with text.expander("Faces"):
                 grid(faces, members)
+            with text:
+                reel_ui(row.cluster, people[row.cluster], source)
     unassigned = table[table["cluster"] < 0]
     if len(unassigned):
         with st.expander(f"Unassigned faces ({len(unassigned)})"):
@@ -98,7 +166,7 @@ def grid(faces: fc.FaceTable, members: pd.DataFrame, limit: int = 120) -> None:
         st.caption(f"... and {len(members) - limit} more")
 
 
-def edits_ui(table: pd.DataFrame, edits: Edits) -> None:
+def edits_ui(extraction: fc.Extraction, table: pd.DataFrame, edits: Edits) -> None:
     clusters = sorted(int(c) for c in table["cluster"].unique() if c >= 0)
     if not clusters:
         return
@@ -132,6 +200,20 @@ def edits_ui(table: pd.DataFrame, edits: Edits) -> None:
             if st.form_submit_button("Move"):
                 edits.moved[int(face_id)] = int(to)
                 st.rerun()
+        if len(edits):
+            made_for = {
+                "clip_hash": extraction.meta["hash"],
+                "extract_params": extraction.meta["params"],
+                "cluster_params": asdict(st.session_state.clustering),
+            }
+            st.download_button(
+                "Download edits (JSON)",
+                dump_edits(edits, made_for),
+                file_name=EDITS_FILE,
+                mime="application/json",
+                help="Put it beside run.json in a `faceclust run` folder of this clip run with these "
+                "settings: `faceclust reel` then names and hides people as here.",
+            )
         if len(edits) and st.button("Undo all edits"):
             st.session_state.edits = Edits()
             st.rerun()
@@ -148,13 +230,13 @@ def main() -> None:
         st.info("No faces were found in this clip.")
         return
     scores_ui(table)
-    timeline_ui(
-        table[~table["cluster"].isin(edits.hidden)], extraction.duration_s, extraction.seconds_per_frame
-    )
+    params = reel_settings_ui()
+    source, people = reel_people(extraction, table, params)
+    timeline_ui({k: p for k, p in people.items() if k not in edits.hidden}, extraction.duration_s)
     if not (table["cluster"] >= 0).any():
         st.info("No one was grouped: every face is unassigned. Raise eps or lower min samples.")
-    cards_ui(extraction, table, edits)
-    edits_ui(table, edits)
+    cards_ui(extraction, table, edits, source, people)
+    edits_ui(extraction, table, edits)
 
 
 # Guarded: extraction's worker processes are spawned and re-import the running script, which

@@ -81,6 +81,35 @@ def test_moving_a_slider_reclusters_and_discards_edits(extractions):
     assert sum("faces ·" in m.value for m in app.markdown) > 3  # eps 0.3 splits people
 
 
+def test_a_person_s_reel_is_made_on_their_card_and_kept(extractions):
+    app = _with_run("pages/1_People.py", extractions["short_hamilton_clip.mp4"])
+    app.session_state["edits"] = Edits(names={0: "Performer"})
+    app.run()
+    assert not app.exception
+    app.button(key="reel-0").click().run()
+    assert not app.exception
+    assert len(app.get("video")) == 1
+    downloads = [b.proto.label for b in app.get("download_button")]
+    assert downloads[:6] == [
+        "Reel (mp4)",
+        "Vertical 9:16 (mp4)",
+        "OpenTimelineIO",
+        "EDL (CMX 3600)",
+        "FCP XML",
+        "Segments (CSV)",
+    ]
+    assert "Download edits (JSON)" in downloads
+    # Kept: another rerun shows it without rendering again; other settings need a new render.
+    reels = Path(os.environ["FACECLUST_CACHE"]) / "reels"
+    made = {p.name: p.stat().st_mtime_ns for p in reels.glob("*/*.mp4")}
+    app.run()
+    assert len(app.get("video")) == 1
+    assert {p.name: p.stat().st_mtime_ns for p in reels.glob("*/*.mp4")} == made
+    app.number_input[1].set_value(1.0).run()  # pad 1 s
+    assert not app.exception
+    assert len(list(reels.glob("*/Performer.mp4"))) == 2
+
+
 def test_compare_page_draws_both_projections(extractions):
     app = _with_run("pages/2_Compare.py", extractions["multi_face.avi"])
     assert not app.exception
