@@ -279,7 +279,7 @@ def _cut(
     start: float,
     end: float,
     size: tuple[int, int],
-    fps: float,
+    fps: Fraction,
     audio: bool,
     crop: str | None,
     out: Path,
@@ -393,7 +393,8 @@ def write_reel(
 ) -> list[Path]:
     """Write a person's reel into the folder ``out``: ``<stem>.mp4`` (and ``<stem>_vertical.mp4``),
     ``<stem>.otio``, ``.edl``, ``.xml`` and ``.csv``, stem the person's safe name. Returns the
-    files. Raises BadInput, writing nothing, for a person without segments."""
+    files. They are moved into ``out`` together once all are made; raises BadInput, writing
+    nothing, for a person without segments."""
     import opentimelineio as otio
 
     from .export import safe_name
@@ -402,27 +403,25 @@ def write_reel(
         raise BadInput(f"{person.name}: no appearance of the minimum length; no reel")
     out.mkdir(parents=True, exist_ok=True)
     stem = safe_name(person.name)
-    files = []
-    for vertical_too in [False, True] if vertical else [False]:
-        files.append(out / f"{stem}{'_vertical' if vertical_too else ''}.mp4")
-        render(
-            person,
-            sources,
-            files[-1],
-            vertical_too,
-            progress,
-            f"reel {person.name}" + " (9:16)" * vertical_too,
-        )
-    cuts = timeline(person, sources)
-    for suffix, adapter in TIMELINE_FILES.items():
-        files.append(out / f"{stem}{suffix}")
-        partial = files[-1].with_name(f".partial-{files[-1].name}")
-        otio.adapters.write_to_file(cuts, str(partial), adapter_name=adapter)
-        os.replace(partial, files[-1])
-    files.append(out / f"{stem}.csv")
-    table = person.segments.assign(clip=[sources[key].path.name for key in person.segments["clip"]])
-    table.to_csv(files[-1], index=False)
-    return files
+    work = Path(tempfile.mkdtemp(dir=out, prefix=".partial-"))
+    try:
+        names = []
+        for vertical_too in [False, True] if vertical else [False]:
+            names.append(f"{stem}{'_vertical' if vertical_too else ''}.mp4")
+            stage = f"reel {person.name}" + " (9:16)" * vertical_too
+            render(person, sources, work / names[-1], vertical_too, progress, stage)
+        cuts = timeline(person, sources)
+        for suffix, adapter in TIMELINE_FILES.items():
+            names.append(f"{stem}{suffix}")
+            otio.adapters.write_to_file(cuts, str(work / names[-1]), adapter_name=adapter)
+        names.append(f"{stem}.csv")
+        table = person.segments.assign(clip=[sources[key].path.name for key in person.segments["clip"]])
+        table.to_csv(work / names[-1], index=False)
+        for name in names:
+            os.replace(work / name, out / name)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return [out / name for name in names]
 
 
 #: Bump when a change alters rendered reels: part of the key of reels kept in the cache.
