@@ -51,12 +51,11 @@ def stage(name: str, clip: str, out: str, embedder: str = "auto") -> dict:
             frames += 1
             faces += len(detect_faces(frame.image, params))
     elif name == "naive (HOG + encode, 1 process)":
-        import face_recognition
+        from faceclust.dlib_models import encoding, face_locations
 
-        for frame in iter_frames(clip, STEP):
+        for frame in iter_frames(clip, STEP):  # face_recognition's pipeline: its dlib models
             rgb = np.ascontiguousarray(frame.image[:, :, ::-1])
-            boxes = face_recognition.face_locations(rgb, 1, "hog")
-            faces += len(face_recognition.face_encodings(rgb, boxes))
+            faces += sum(1 for box in face_locations(rgb, 1, "hog") if len(encoding(rgb, box, 1)))
             frames += 1
     else:  # faceclust run, cold or warm: the cache folder decides
         params = fc.ExtractParams(fc.SamplingParams(step=STEP), embed=fc.EmbedParams(embedder))

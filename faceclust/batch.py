@@ -27,6 +27,7 @@ import tempfile
 import time
 import zipfile
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -112,7 +113,11 @@ def _failed(unit: tuple, error: BaseException) -> ClipPeople:
     return ClipPeople.unusable(unit[0], unit[1], f"failed {ATTEMPTS} times: {type(error).__name__}: {error}")
 
 
-def _on_pool(units: list[tuple], jobs: int, progress: Progress) -> list[ClipPeople]:
+#: Told of each clip as it finishes: its result, clips finished, clips in all.
+Finished = Callable[[ClipPeople, int, int], None]
+
+
+def _on_pool(units: list[tuple], jobs: int, finished: Finished) -> list[ClipPeople]:
     """``process_clip`` of every unit on ``jobs`` spawned processes; a unit whose process dies
     or raises is run again in a fresh pool (a dead process breaks the whole pool, so every
     unit then unfinished counts one attempt)."""
@@ -146,7 +151,7 @@ def _on_pool(units: list[tuple], jobs: int, progress: Progress) -> list[ClipPeop
                         todo.append(i)
                         continue
                     results[i] = _failed(units[i], e)
-                progress("batch", len(results), len(units))
+                finished(results[i], len(results), len(units))
         except BaseException:  # interrupted: the workers drop their clips and end
             stop.set()
             pool.shutdown(wait=False, cancel_futures=True)
@@ -155,7 +160,7 @@ def _on_pool(units: list[tuple], jobs: int, progress: Progress) -> list[ClipPeop
     return [results[i] for i in range(len(units))]
 
 
-def _on_ray(units: list[tuple], address: str, progress: Progress) -> list[ClipPeople]:
+def _on_ray(units: list[tuple], address: str, finished: Finished) -> list[ClipPeople]:
     """``process_clip`` of every unit as a Ray task (one CPU each) on the cluster at ``address``
     (``local``: a Ray instance started here for this batch). Ray retries a task whose worker
     died or that raised; results come back through the object store."""
@@ -189,7 +194,7 @@ def _on_ray(units: list[tuple], address: str, progress: Progress) -> list[ClipPe
                 results[i] = ray.get(ready)
             except ray.exceptions.RayError as e:
                 results[i] = _failed(units[i], e)
-            progress("batch", len(results), len(units))
+            finished(results[i], len(results), len(units))
         return [results[i] for i in range(len(units))]
     except BaseException:  # interrupted: stop the clips still running on the cluster
         for ref in pending:
@@ -256,14 +261,16 @@ def run_batch(
     jobs: int | None = None,
     ray: str | None = None,
     progress: Progress = no_progress,
+    on_clip: Callable[[ClipPeople], None] | None = None,
 ) -> tuple[list[ClipPeople], pd.DataFrame]:
     """Process ``clips`` (files or folders of clips) into ``out`` and link their people.
 
     jobs: processes to use on this machine (default: all cores): up to ``jobs`` clips at once,
     each clip's extraction sharing the processes left over (one clip and 2 jobs: one clip on
     2 processes). ray: a Ray cluster address (``auto``, or ``local`` to start one here) to run
-    the clips on instead. Returns each clip's result and the series table. Raises BadInput
-    when no clip gives any people.
+    the clips on instead. progress: told of clips finished (stage ``batch``); on_clip: given
+    each clip's result as it finishes. Returns each clip's result and the series table. Raises
+    BadInput when no clip gives any people.
     """
     extract_params = extract_params or ExtractParams()
     cluster_params = cluster_params or ClusterParams()
@@ -285,10 +292,16 @@ def run_batch(
     out.mkdir(parents=True, exist_ok=True)
     (out / "batch.json").unlink(missing_ok=True)  # the folder no longer holds a complete batch
     progress("batch", 0, len(units))
+
+    def finished(result: ClipPeople, done: int, total: int) -> None:
+        if on_clip is not None:
+            on_clip(result)
+        progress("batch", done, total)
+
     if ray:
-        results = _on_ray([(*unit, 1) for unit in units], ray, progress)
+        results = _on_ray([(*unit, 1) for unit in units], ray, finished)
     else:
-        results = _on_pool([(*unit, jobs // at_once) for unit in units], at_once, progress)
+        results = _on_pool([(*unit, jobs // at_once) for unit in units], at_once, finished)
     usable = [r for r in results if r.error is None and len(r.people)]
     if not usable:
         raise BadInput(

@@ -32,6 +32,7 @@ import pandas as pd
 from .errors import BadInput
 from .extract import CLOTH_BOX, COLUMNS, FaceTable
 from .models import file_sha256
+from .progress import Progress, no_progress
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +60,18 @@ def _folder_bytes(folder: Path) -> int:
     return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
 
 
-def clip_hash(path: str | Path) -> str:
-    """BLAKE2b of the clip's bytes (hex): the same content gives the same key wherever it lies."""
+def clip_hash(path: str | Path, progress: Progress = no_progress) -> str:
+    """BLAKE2b of the clip's bytes (hex): the same content gives the same key wherever it lies.
+    progress: told of the bytes read (stage ``hash``)."""
+    digest = hashlib.blake2b(digest_size=20)
+    size = os.path.getsize(path)
+    done = 0
     with open(path, "rb") as f:
-        return hashlib.file_digest(f, lambda: hashlib.blake2b(digest_size=20)).hexdigest()
+        for block in iter(lambda: f.read(1 << 24), b""):
+            digest.update(block)
+            done += len(block)
+            progress("hash", done, size)
+    return digest.hexdigest()
 
 
 def entry_key(content_hash: str, params: dict, version: int) -> str:

@@ -1,19 +1,22 @@
-"""The ``faceclust`` command line: run, batch, reel, eval, models. Exit 0 ok, 2 bad input, 1 internal
-error."""
+"""The ``faceclust`` command line: run, batch, reel, eval, models, app (exit codes in ``EPILOG``)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
 import time
+import traceback
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from .batch import run_batch
+from . import __version__
+from .batch import ClipPeople, run_batch
 from .cluster import ALGORITHMS, ClusterParams
 from .detect import DETECTORS
 from .errors import BadInput
@@ -27,10 +30,44 @@ from .video import SamplingParams
 
 log = logging.getLogger("faceclust")
 
+#: Exit statuses.
+OK, INTERNAL_ERROR, BAD_INPUT, CLIPS_FAILED, INTERRUPTED = 0, 1, 2, 3, 130
+EPILOG = """\
+environment:
+  FACECLUST_CACHE         extraction cache and kept reels (default ~/.cache/faceclust)
+  FACECLUST_CACHE_MAX_GB  the cache's size limit in GB (default 10)
+  FACECLUST_MODELS        model folders, os.pathsep-separated; downloads go to the first
+                          (default ~/.cache/faceclust/models)
+  FACECLUST_SAMPLES       the dashboard's sample clips folder (default samples/)
+  FACECLUST_BATCHES       the dashboard's batches folder (default batches/)
+
+exit status:
+  0    done
+  1    internal error (-v prints the traceback)
+  2    bad input: one line on stderr, nothing written
+  3    batch: finished, but some clips could not be used (each is named)
+  130  interrupted (Ctrl-C, SIGTERM): nothing half-written is left
+"""
+
 
 class _ArgumentParser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # usage errors exit 2 with one line
         raise BadInput(message)
+
+
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """Help that states every default (where the text does not already) and keeps the epilog's
+    layout."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (
+            "default" in text
+            or action.default in (None, False, argparse.SUPPRESS)
+            or not action.option_strings
+        ):
+            return text
+        return f"{text} (default: %(default)s)"
 
 
 #: Set by Ctrl-C or SIGTERM. The KeyboardInterrupt raised then can be lost where the signal lands
@@ -38,64 +75,119 @@ class _ArgumentParser(argparse.ArgumentParser):
 #: progress report raises it again until the run has stopped.
 _STOP = threading.Event()
 
+#: The unit of each progress stage, by the stage's first word.
+UNITS = {"hash": "B", "download": "B", "extract": "frames", "batch": "clips", "reel": "segments"}
+#: Seconds between progress lines when stderr is not a terminal (a log file, a CI job).
+PLAIN_EVERY_S = 10.0
 
-class _ProgressBar:
-    """Draws ``progress(stage, done, total)`` as one updating line on a terminal, else logs."""
 
-    def __init__(self) -> None:
-        self.started = time.perf_counter()
-        self.last = 0.0
+class _Progress:
+    """Draws ``progress(stage, done, total)``: a tqdm bar per stage on a terminal, else a plain
+    line on stderr when a stage starts, every ``PLAIN_EVERY_S`` seconds and when it ends;
+    nothing when quiet."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
         self.tty = sys.stderr.isatty()
+        self.bars: dict = {}
+        self.started: dict[str, float] = {}
+        self.last = 0.0
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         if _STOP.is_set():
             raise KeyboardInterrupt
+        if self.quiet:
+            return
+        unit = UNITS.get(stage.split()[0], "")
+        if self.tty:
+            self._bar(stage, done, total, unit)
+        else:
+            self._line(stage, done, total, unit)
+
+    def _bar(self, stage: str, done: int, total: int, unit: str) -> None:
+        from tqdm import tqdm
+
+        bar = self.bars.get(stage)
+        if bar is None:
+            bar = self.bars[stage] = tqdm(
+                desc=stage, total=total or None, unit=unit or "it", unit_scale=unit == "B", file=sys.stderr
+            )
+        bar.total = total or None
+        bar.update(done - bar.n)
+        if total and done >= total:
+            bar.close()
+
+    def _line(self, stage: str, done: int, total: int, unit: str) -> None:
         now = time.perf_counter()
-        if done < total and now - self.last < (0.2 if self.tty else 5.0):
+        starting = stage not in self.started
+        started = self.started.setdefault(stage, now)
+        ending = bool(total) and done >= total
+        if not (starting or ending) and now - self.last < PLAIN_EVERY_S:
             return
         self.last = now
-        elapsed = now - self.started
-        left = f", {elapsed / done * (total - done):.0f} s left" if 0 < done < total else ""
-        unit = "segments" if stage.startswith("reel") else "clips" if stage == "batch" else "frames"
-        line = f"{stage}: {done}/{total} {unit}{left}" if total else f"{stage}..."
-        if self.tty:
-            print(f"\r{line:<60}", end="" if done < total else "\n", file=sys.stderr, flush=True)
+        if unit == "B":
+            amount = f"{done / 1e6:.0f}/{total / 1e6:.0f} MB"
         else:
-            log.info(line)
+            amount = f"{done}/{total} {unit}" if total else f"{done} {unit}"
+        left = f", {(now - started) / done * (total - done):.0f} s left" if 0 < done < total else ""
+        print(f"{stage}: {amount}{left}", file=sys.stderr, flush=True)
+
+    def write(self, line: str) -> None:
+        """Print a result line on stdout without breaking a bar."""
+        if self.tty and not self.quiet:
+            from tqdm import tqdm
+
+            tqdm.write(line, file=sys.stdout)
+        else:
+            print(line, flush=True)
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _ArgumentParser(prog="faceclust", description="Who appears in this clip, and when?")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_ArgumentParser)
+    # -v and -q before or after the subcommand: not given there, they keep the main parser's value.
+    loudness = argparse.ArgumentParser(add_help=False)
+    loudness.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log more; tracebacks"
+    )
+    loudness.add_argument(
+        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress, only results"
+    )
+    main = _ArgumentParser(
+        prog="faceclust",
+        description="Who appears in this clip, and when?",
+        parents=[loudness],
+        formatter_class=_Help,
+        epilog=EPILOG,
+    )
+    main.add_argument("--version", action="version", version=f"faceclust {__version__}")
+    commands = main.add_subparsers(dest="command", required=True, parser_class=_ArgumentParser)
 
-    run_ = commands.add_parser("run", help="find and cluster the people of a clip")
-    run_.add_argument("clip", type=Path)
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=help, parents=[loudness], formatter_class=_Help, epilog=EPILOG)
+
+    run_ = command("run", "find and cluster the people of a clip")
+    run_.add_argument("clip", type=Path, help="a video file")
     run_.add_argument("--out", type=Path, required=True, help="output folder")
     _pipeline_options(run_)
-    run_.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
 
-    batch = commands.add_parser(
-        "batch", help="find the people of many clips (episodes) and link them across clips"
-    )
+    batch = command("batch", "find the people of many clips (episodes) and link them across clips")
     batch.add_argument("clips", nargs="+", type=Path, metavar="CLIP", help="clips, or folders of clips")
     batch.add_argument("--out", type=Path, required=True, help="output folder")
     _pipeline_options(batch)
-    batch.add_argument("--jobs", type=int, default=None, help="processes in all (default: all cores)")
     batch.add_argument(
         "--ray", metavar="ADDRESS", help="run the clips on a Ray cluster: its address, auto, or local"
     )
-
     batch.add_argument(
-        "--reels",
-        action="store_true",
-        help="also write each series identity's reel into OUT/reels (see reel)",
+        "--reels", action="store_true", help="also write each series identity's reel into OUT/reels"
     )
     _reel_options(batch)
 
-    reel = commands.add_parser(
+    reel = command(
         "reel",
-        help="cut a run's people (or a batch's series identities) out of the clip: mp4, 9:16 mp4, "
+        "cut a run's people (or a batch's series identities) out of the clip: mp4, 9:16 mp4, "
         "timelines (OTIO, EDL, FCP XML), CSV",
     )
     reel.add_argument("folder", type=Path, metavar="RUN_DIR", help="a finished run (or batch) folder")
@@ -106,21 +198,25 @@ def _parser() -> argparse.ArgumentParser:
     reel.add_argument("--clip", type=Path, help="where the run's clip is now, if it has moved")
     _reel_options(reel)
 
-    eval_ = commands.add_parser("eval", help="score a run's faces.csv against a labels file")
+    eval_ = command("eval", "score a run's faces.csv against a labels file")
     eval_.add_argument("--faces", type=Path, required=True)
     eval_.add_argument("--labels", type=Path, required=True)
     eval_.add_argument("--json", action="store_true", help="print JSON")
 
-    models = commands.add_parser("models", help="list or fetch model files")
+    models = command("models", "list or fetch model files")
     model_commands = models.add_subparsers(dest="models_command", required=True, parser_class=_ArgumentParser)
-    model_commands.add_parser("list", help="known models and where they are")
-    fetch = model_commands.add_parser("fetch", help="download and verify a model")
-    fetch.add_argument("name", choices=list(MODEL_FILES), metavar="NAME")
-    return parser
+    model_commands.add_parser("list", help="known models and where they are", parents=[loudness])
+    fetch = model_commands.add_parser(
+        "fetch", help="download and verify a model", parents=[loudness], formatter_class=_Help
+    )
+    fetch.add_argument("name", choices=list(MODEL_FILES), help="one of: " + ", ".join(MODEL_FILES))
+
+    command("app", "start the dashboard; other options go to Streamlit (e.g. --server.port 8502)")
+    return main
 
 
 def _pipeline_options(command: argparse.ArgumentParser) -> None:
-    """The sampling, detection and clustering options of ``run`` and ``batch``."""
+    """The sampling, detection, clustering and worker options of ``run`` and ``batch``."""
     defaults = ExtractParams()
     sampling = command.add_mutually_exclusive_group()
     sampling.add_argument("--step", type=int, help=f"every Nth frame (default {defaults.sampling.step})")
@@ -130,55 +226,56 @@ def _pipeline_options(command: argparse.ArgumentParser) -> None:
         default=defaults.sr.method,
         choices=["auto", *SR_METHODS],
         metavar="NAME",
-        help=f"super-resolution for small faces (default {defaults.sr.method})",
+        help="super-resolution for small faces, one of: " + ", ".join(["auto", *SR_METHODS]),
     )
     command.add_argument(
-        "--detector",
-        default=defaults.detect.detector,
-        choices=["auto", *DETECTORS],
-        help="face detector (default auto)",
+        "--detector", default=defaults.detect.detector, choices=["auto", *DETECTORS], help="face detector"
     )
     command.add_argument(
         "--embedder",
         default=defaults.embed.embedder,
         metavar="NAME",
         help="face embedder: auto (sface where its model is present or can be downloaded, else "
-        "dlib), dlib, sface, or onnx:PATH for an ArcFace-style ONNX model (default auto)",
+        "dlib), dlib, sface, or onnx:PATH for an ArcFace-style ONNX model",
     )
     cluster = ClusterParams()
     command.add_argument("--weight", type=float, default=cluster.weight, help="clothing weight 0..1")
     command.add_argument(
         "--eps", type=float, default=None, help="neighbour distance (default: calibrated on each clip)"
     )
-    command.add_argument("--min-samples", type=int, default=cluster.min_samples)
-    command.add_argument("--algorithm", default=cluster.algorithm, choices=list(ALGORITHMS))
+    command.add_argument(
+        "--min-samples", type=int, default=cluster.min_samples, help="smaller groups are unassigned"
+    )
+    command.add_argument(
+        "--algorithm", default=cluster.algorithm, choices=list(ALGORITHMS), help="clustering algorithm"
+    )
+    command.add_argument(
+        "--workers", "--jobs", type=int, default=None, help="processes in all (default: all cores)"
+    )
+    command.add_argument("--json", action="store_true", help="print a JSON summary instead of lines")
 
 
 def _reel_options(command: argparse.ArgumentParser) -> None:
     defaults = ReelParams()
     command.add_argument("--vertical", action="store_true", help="also a 9:16 reel that follows the face")
+    command.add_argument("--gap", type=float, default=defaults.gap, help="join appearances this close (s)")
+    command.add_argument("--pad", type=float, default=defaults.pad, help="seconds added around each segment")
     command.add_argument(
-        "--gap",
-        type=float,
-        default=defaults.gap,
-        help=f"join appearances this close, s (default {defaults.gap})",
-    )
-    command.add_argument(
-        "--pad",
-        type=float,
-        default=defaults.pad,
-        help=f"seconds added around each segment (default {defaults.pad})",
-    )
-    command.add_argument(
-        "--min-length",
-        type=float,
-        default=defaults.min_length,
-        help=f"drop appearances shorter than this, s (default {defaults.min_length})",
+        "--min-length", type=float, default=defaults.min_length, help="drop appearances shorter than this (s)"
     )
 
 
-def _reels(folder: Path, out: Path, args: argparse.Namespace, only: list[str] | None = None) -> None:
-    """Write the reels of a run or batch folder and say what each became."""
+def _reels(
+    folder: Path,
+    out: Path,
+    args: argparse.Namespace,
+    progress: _Progress,
+    only: list[str] | None = None,
+    say: Callable[[str], None] | None = None,
+) -> list[dict]:
+    """Write the reels of a run or batch folder, ``say`` (default: print) what each became;
+    returns one dict each."""
+    say = say or progress.write
     params = ReelParams(args.gap, args.pad, args.min_length)
     params.validate()
     sources, people = read_people(folder, params, getattr(args, "clip", None))
@@ -190,23 +287,27 @@ def _reels(folder: Path, out: Path, args: argparse.Namespace, only: list[str] | 
                 f"there are: {', '.join(p.name for p in people)}"
             )
         people = [p for p in people if p.name in only]
-    made = 0
+    made = []
     for person in people:
         if person.segments.empty:
-            print(f"{person.name}: no appearance of at least {params.min_length:g} s; no reel")
+            say(f"{person.name}: no appearance of at least {params.min_length:g} s; no reel")
             continue
-        files = write_reel(person, sources, out, args.vertical, _ProgressBar())
+        files = write_reel(person, sources, out, args.vertical, progress)
         screen = sum(
             own["frame_index"].nunique() * sources[clip].seconds_per_frame
             for clip, own in person.faces.groupby("clip")
         )
-        made += 1
-        print(
+        made.append(
+            {"person": person.name, "segments": len(person.segments), "reel_s": round(person.seconds, 3)}
+            | {"screen_s": round(screen, 3), "files": [str(f) for f in files]}
+        )
+        say(
             f"{person.name}: {len(person.segments)} segments, {person.seconds:.1f} s reel "
             f"({screen:.1f} s on screen) -> {files[0]}"
         )
     if not made:
         raise BadInput(f"no reel written: no one appears for at least {params.min_length:g} s")
+    return made
 
 
 def _pipeline_params(args: argparse.Namespace) -> tuple[ExtractParams, ClusterParams]:
@@ -224,50 +325,81 @@ def _pipeline_params(args: argparse.Namespace) -> tuple[ExtractParams, ClusterPa
     extract_params.embed.validate()
     cluster_params = ClusterParams(args.algorithm, args.weight, args.eps, args.min_samples)
     cluster_params.validate()
+    if args.workers is not None and args.workers < 1:
+        raise BadInput(f"--workers must be at least 1, got {args.workers}")
     return extract_params, cluster_params
 
 
-def _run(args: argparse.Namespace) -> None:
+def _run(args: argparse.Namespace, progress: _Progress) -> int:
     extract_params, cluster_params = _pipeline_params(args)
-    if args.workers is not None and args.workers < 1:
-        raise BadInput(f"--workers must be at least 1, got {args.workers}")
     extraction, labels, clusters = run(
-        args.clip, args.out, extract_params, cluster_params, args.workers, _ProgressBar()
+        args.clip, args.out, extract_params, cluster_params, args.workers, progress
     )
-    source = "cache" if extraction.cache_hit else "extraction"
     eps = extraction.resolve(cluster_params).eps
-    print(
+    summary = {
+        "clip": str(args.clip),
+        "out": str(args.out),
+        "faces": len(labels),
+        "people": len(clusters),
+        "unassigned": int((labels < 0).sum()),
+        "embedder": extraction.embedder,
+        "eps": eps,
+        "eps_from": extraction.eps_source(cluster_params),
+        "cache_hit": extraction.cache_hit,
+        "clusters": clusters.to_dict("records"),
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return OK
+    source = "cache" if extraction.cache_hit else "extraction"
+    progress.write(
         f"{len(labels)} faces ({source}) described by {extraction.embedder}, {len(clusters)} people, "
-        f"{int((labels < 0).sum())} unassigned, eps {eps:.2f} ({extraction.eps_source(cluster_params)}) "
-        f"-> {args.out}"
+        f"{summary['unassigned']} unassigned, eps {eps:.2f} ({summary['eps_from']}) -> {args.out}"
     )
-    if not len(labels):
-        print("no faces were found in this clip")
+    return OK
 
 
-def _batch(args: argparse.Namespace) -> None:
+def _clip_line(result: ClipPeople) -> str:
+    source = "cache" if result.cache_hit else "extraction"
+    return f"{result.folder}: " + (result.error or f"{len(result.people)} people ({source})")
+
+
+def _batch(args: argparse.Namespace, progress: _Progress) -> int:
     extract_params, cluster_params = _pipeline_params(args)
+    on_clip = None if args.json else lambda result: progress.write(_clip_line(result))
     results, series = run_batch(
-        args.clips, args.out, extract_params, cluster_params, args.jobs, args.ray, _ProgressBar()
+        args.clips, args.out, extract_params, cluster_params, args.workers, args.ray, progress, on_clip
     )
-    for result in results:
-        source = "cache" if result.cache_hit else "extraction"
-        print(f"{result.folder}: " + (result.error or f"{len(result.people)} people ({source})"))
-    failed = sum(r.error is not None for r in results)
-    if args.reels:
-        _reels(args.out, args.out / "reels", args)
-    print(
-        f"{series['identity'].nunique()} series identities across {len(results) - failed} clips"
-        + (f", {failed} clip(s) left out" if failed else "")
-        + f" -> {args.out}"
-    )
+    failed = [r for r in results if r.error is not None]
+    say = (lambda line: None) if args.json else None
+    reels = _reels(args.out, args.out / "reels", args, progress, say=say) if args.reels else []
+    identities = int(series["identity"].nunique())
+    if args.json:
+        clips = [
+            {"clip": r.clip, "folder": r.folder, "people": len(r.people), "cache_hit": r.cache_hit}
+            | {"error": r.error}
+            for r in results
+        ]
+        print(
+            json.dumps(
+                {"out": str(args.out), "identities": identities, "clips": clips, "reels": reels}, indent=2
+            )
+        )
+    else:
+        progress.write(
+            f"{identities} series identities across {len(results) - len(failed)} clips"
+            + (f", {len(failed)} clip(s) left out" if failed else "")
+            + f" -> {args.out}"
+        )
+    return CLIPS_FAILED if failed else OK
 
 
-def _reel(args: argparse.Namespace) -> None:
-    _reels(args.folder, args.out, args, args.person)
+def _reel(args: argparse.Namespace, progress: _Progress) -> int:
+    _reels(args.folder, args.out, args, progress, args.person)
+    return OK
 
 
-def _eval(args: argparse.Namespace) -> None:
+def _eval(args: argparse.Namespace, progress: _Progress) -> int:
     faces = read_table(
         args.faces, ["frame_index", "top", "right", "bottom", "left", "cluster"], "faces table"
     )
@@ -275,18 +407,28 @@ def _eval(args: argparse.Namespace) -> None:
     metrics = evaluate(faces, labels)
     if args.json:
         print(json.dumps(metrics, indent=2))
-        return
+        return OK
     for name, value in metrics.items():
         print(f"{name:22s} {value:.3f}" if isinstance(value, float) else f"{name:22s} {value}")
+    return OK
 
 
-def _models(args: argparse.Namespace) -> None:
+def _models(args: argparse.Namespace, progress: _Progress) -> int:
     if args.models_command == "fetch":
-        print(fetch_model(args.name))
-        return
+        print(fetch_model(args.name, progress))
+        return OK
     for name, spec in MODEL_FILES.items():
         path = find_model(name)
         print(f"{name:18s} {str(path) if path else 'missing':60s} {spec.url}")
+    return OK
+
+
+def _app(options: list[str]) -> None:
+    """Replace this process with the dashboard's Streamlit server."""
+    from . import dashboard
+
+    command = dashboard.command(options)
+    os.execv(command[0], command)
 
 
 def _interrupt(signum: int, frame) -> None:
@@ -299,21 +441,35 @@ def main(argv: list[str] | None = None) -> int:
     _STOP.clear()
     for stop in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop, _interrupt)
+    verbose = False
+    progress = None
     try:
-        args = _parser().parse_args(argv)
-        logging.getLogger("faceclust").setLevel(logging.INFO if args.verbose else logging.WARNING)
-        {"run": _run, "batch": _batch, "reel": _reel, "eval": _eval, "models": _models}[args.command](args)
-        return 0
+        args, extra = _parser().parse_known_args(argv)
+        verbose, quiet = getattr(args, "verbose", False), getattr(args, "quiet", False)
+        if args.command == "app":
+            _app(extra)
+        if extra:
+            raise BadInput(f"unrecognized arguments: {' '.join(extra)}")
+        logging.getLogger("faceclust").setLevel(
+            logging.INFO if verbose else logging.ERROR if quiet else logging.WARNING
+        )
+        progress = _Progress(quiet)
+        commands = {"run": _run, "batch": _batch, "reel": _reel, "eval": _eval, "models": _models}
+        return commands[args.command](args, progress)
     except BadInput as e:
         print(f"faceclust: error: {e}", file=sys.stderr)
-        return 2
+        return BAD_INPUT
     except KeyboardInterrupt:
         print("faceclust: interrupted", file=sys.stderr)
-        return 130
+        return INTERRUPTED
     except Exception as e:
-        log.debug("internal error", exc_info=True)
+        if verbose:
+            traceback.print_exc()
         print(f"faceclust: internal error: {type(e).__name__}: {e}", file=sys.stderr)
-        return 1
+        return INTERNAL_ERROR
+    finally:
+        if progress is not None:
+            progress.close()
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from functools import cache
 import cv2
 import numpy as np
 
+from .dlib_models import face_locations
 from .errors import BadInput
 from .models import available, fetch_model, find_model
 
@@ -98,10 +99,8 @@ def _detect_yunet(image: np.ndarray, params: DetectParams) -> list[Detection]:
 
 def _detect_dlib(model: str):
     def detect(image: np.ndarray, params: DetectParams) -> list[Detection]:
-        import face_recognition
-
         rgb = np.ascontiguousarray(image[:, :, ::-1])
-        boxes = face_recognition.face_locations(rgb, params.upsample, model)
+        boxes = face_locations(rgb, params.upsample, model)
         return [(tuple(map(int, b)), 1.0, None) for b in boxes]
 
     return detect

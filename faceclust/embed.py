@@ -33,6 +33,7 @@ import cv2
 import numpy as np
 
 from .detect import DEFAULT_MIN_SCORE, Box
+from .dlib_models import encoding, landmarks68
 from .errors import BadInput
 from .models import available, file_sha256, find_model
 from .superres import SRParams, sr_scale, upscale
@@ -253,18 +254,9 @@ def align(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
 def dlib_landmarks(image: np.ndarray, box: Box) -> np.ndarray:
     """Five landmarks (5, 2) of the face in ``box`` from dlib's 68-point model, for detectors
     that give none (HOG, CNN): eye centres, nose tip, mouth corners."""
-    import face_recognition
-
-    rgb = np.ascontiguousarray(image[:, :, ::-1])
-    (points,) = face_recognition.face_landmarks(rgb, [box], "large")
+    points = landmarks68(np.ascontiguousarray(image[:, :, ::-1]), box)
     return np.array(
-        [
-            np.mean(points["left_eye"], axis=0),
-            np.mean(points["right_eye"], axis=0),
-            points["nose_bridge"][-1],
-            points["top_lip"][0],
-            points["top_lip"][6],
-        ],
+        [points[36:42].mean(axis=0), points[42:48].mean(axis=0), points[30], points[48], points[54]],
         np.float32,
     )
 
@@ -293,13 +285,10 @@ class DlibEmbedder(Embedder):
         self.num_jitters = num_jitters
 
     def embed(self, faces: list[FaceInput], sr: SRParams) -> np.ndarray:
-        import face_recognition
-
         vectors = np.zeros((len(faces), self.dim), np.float32)
         for i, face in enumerate(faces):
             crop, box, _ = _upscaled(face, sr, self.name)
-            rgb = np.ascontiguousarray(crop[:, :, ::-1])
-            (vector,) = face_recognition.face_encodings(rgb, [box], self.num_jitters, "large")
+            vector = encoding(np.ascontiguousarray(crop[:, :, ::-1]), box, self.num_jitters)
             vectors[i] = vector / max(np.linalg.norm(vector), 1e-9)
         return vectors
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import BadInput
+from .progress import Progress, no_progress
 
 log = logging.getLogger(__name__)
 
@@ -149,10 +150,11 @@ def find_model(name: str) -> Path | None:
     return None
 
 
-def fetch_model(name: str) -> Path:
+def fetch_model(name: str, progress: Progress = no_progress) -> Path:
     """Download model ``name`` into the first models folder (unless present) and verify it.
 
-    Raises BadInput with a clear message when the file cannot be fetched (offline, say).
+    progress: told of the bytes received (stage ``download <file name>``). Raises BadInput with
+    a clear message when the file cannot be fetched (offline, say).
     """
     found = find_model(name)
     if found is not None:
@@ -172,8 +174,11 @@ def fetch_model(name: str) -> Path:
             urllib.request.urlopen(spec.url, timeout=_DOWNLOAD_TIMEOUT_S) as response,
             open(tmp_path, "wb") as f,
         ):
+            size, done = int(response.headers.get("Content-Length") or 0), 0
             for block in iter(lambda: response.read(1 << 20), b""):
                 f.write(block)
+                done += len(block)
+                progress(f"download {spec.filename}", done, max(size, done))
         if not _checked(name, tmp_path):
             raise BadInput(f"downloaded {spec.filename} from {spec.url} is not a valid model file")
         path = folder / spec.filename

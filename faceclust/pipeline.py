@@ -127,8 +127,7 @@ def extract(
     params.validate()
     info = probe(clip)
     resolved = params.resolved(info.fps)
-    progress("hash", 0, 1)
-    content = clip_hash(clip)
+    content = clip_hash(clip, progress)
     key = entry_key(content, resolved.to_dict(), FEATURE_VERSION)
 
     def build(folder: Path) -> tuple[FaceTable, dict]:

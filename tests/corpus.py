@@ -7,6 +7,7 @@ writes them all and returns {name: path}.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -153,10 +154,15 @@ if __name__ == "__main__":  # python tests/corpus.py FOLDER: look at the corpus 
         print(f"{os.path.getsize(p):>10}  {name}")
 
 
+#: A progress line of the command line when stderr is not a terminal ("extract: 12/47 frames").
+PROGRESS_LINE = re.compile(r"^[^:]+: \d+(/\d+)? (B|MB|frames|clips|segments)\b")
+
+
 def error_lines(stderr: str) -> list[str]:
-    """The lines of a run's stderr less the notices it may print first ('WARNING ...': on a
-    machine without the network, auto falls back from SFace to dlib and says so)."""
-    return [line for line in stderr.strip().splitlines() if not line.startswith("WARNING ")]
+    """The lines of a run's stderr less the progress lines and the notices it may print first
+    ('WARNING ...': on a machine without the network, auto falls back from SFace to dlib)."""
+    lines = stderr.strip().splitlines()
+    return [line for line in lines if not line.startswith("WARNING ") and not PROGRESS_LINE.match(line)]
 
 
 def yunet_boxes(image: np.ndarray, model: Path) -> np.ndarray:

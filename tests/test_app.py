@@ -13,10 +13,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import faceclust as fc
+from faceclust import dashboard
 from faceclust.edits import Edits
 
 TIMEOUT = 180
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
+APP = str(dashboard.APP)
 
 
 @pytest.fixture
@@ -119,15 +120,15 @@ def test_compare_page_draws_both_projections(extractions):
 
 
 def test_projections_fill_every_slider_weight_in_the_background(extractions):
-    import ui
+    from faceclust.dashboard import session
 
     extraction = extractions["multi_face.avi"]
-    projections = ui.Projections()
+    projections = session.Projections()
     projections.fill_around(extraction, 0.2)
     projections._filler.join(timeout=TIMEOUT)
     assert not projections._filler.is_alive()
-    assert len(projections._layouts) == len(ui.SLIDER_WEIGHTS)
-    layouts = {w: projections.get(extraction, w) for w in ui.SLIDER_WEIGHTS}
+    assert len(projections._layouts) == len(session.SLIDER_WEIGHTS)
+    layouts = {w: projections.get(extraction, w) for w in session.SLIDER_WEIGHTS}
     assert all(layout.shape == (len(extraction.faces.table), 2) for layout in layouts.values())
     assert not np.allclose(layouts[0.0], layouts[1.0])
 
@@ -157,17 +158,17 @@ def test_a_bad_clip_is_a_message_and_the_app_keeps_running(tmp_path, monkeypatch
 
 
 def test_uploads_are_stored_under_generated_names_and_old_ones_deleted(tmp_path, monkeypatch):
-    import ui
+    from faceclust.dashboard import session
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    monkeypatch.setattr(ui.st, "session_state", {})
+    monkeypatch.setattr(session.st, "session_state", {})
     stale = tmp_path / "faceclust-uploads" / "old.mp4"
     stale.parent.mkdir()
     stale.write_bytes(b"old")
     os.utime(stale, (0, 0))
     upload = SimpleNamespace(file_id="1", name="../../../etc/예능 1화.MP4", getbuffer=lambda: b"clip bytes")
-    path = ui.save_upload(upload)
+    path = session.save_upload(upload)
     assert path.parent == tmp_path / "faceclust-uploads" and path.read_bytes() == b"clip bytes"
     assert re.fullmatch(r"[0-9a-f]{32}\.mp4", path.name)
     assert not stale.exists()
-    assert ui.save_upload(upload) == path  # once per file
+    assert session.save_upload(upload) == path  # once per file

@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+FACECLUST = [sys.executable, "-m", "faceclust.cli"]
 CHROMIUM = "/usr/bin/chromium"
 BROWSER_ARGS = [
     "--headless",
@@ -60,19 +61,7 @@ def server(data, server_cache, tmp_path_factory):
     }
     log = tmp_path_factory.mktemp("server") / "streamlit.log"
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(ROOT / "app.py"),
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--server.headless",
-            "true",
-        ],
+        [*FACECLUST, "app", "--server.port", str(port), "--server.address", "127.0.0.1"],
         cwd=ROOT,
         env=env,
         stdout=log.open("w"),

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+import faceclust as fc
 from faceclust.cli import main
 
-from corpus import error_lines
+from corpus import PROGRESS_LINE, error_lines
 
 CLI = [sys.executable, "-m", "faceclust.cli"]
 
@@ -178,3 +179,46 @@ def test_an_interrupted_or_killed_run_leaves_nothing_and_runs_again(data, tmp_pa
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "out" / "run.json").exists()
     assert [p.name.startswith(".") for p in set(cache.iterdir()) - before] == [False]
+
+
+def test_version_and_help_state_defaults_environment_and_exit_codes(capsys):
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.strip() == f"faceclust {fc.__version__}"
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    help_text = capsys.readouterr().out
+    for shown in ["(default: 0.2)", "(default: agglomerative)", "lapsrn_x8", "FACECLUST_MODELS", "130"]:
+        assert shown in help_text
+
+
+def test_progress_through_a_pipe_is_plain_lines_and_json_is_machine_readable(data, tmp_path):
+    env = {**os.environ, "FACECLUST_CACHE": str(tmp_path / "cache")}  # a cold run: every stage
+    clip = data / "clips" / "short_hamilton_clip.mp4"
+    args = ["run", str(clip), "--out", str(tmp_path / "out"), "--json", "--workers", "1"]
+    result = subprocess.run([*CLI, *args], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    progress = [line for line in result.stderr.splitlines() if PROGRESS_LINE.match(line)]
+    assert progress[0].startswith("hash: ") and progress[-1] == "extract: 19/19 frames"
+    assert error_lines(result.stderr) == []
+    summary = json.loads(result.stdout)
+    assert summary["faces"] == 31 and summary["people"] == len(summary["clusters"]) > 0
+    # -q anywhere: no progress at all, the result line only.
+    quiet = subprocess.run([*CLI, *args[:-3], "-q"], capture_output=True, text=True, env=env, timeout=300)
+    assert quiet.returncode == 0 and quiet.stderr == ""
+    assert quiet.stdout.startswith("31 faces (cache) described by")
+
+
+def test_an_internal_error_is_one_line_and_v_adds_the_traceback(data, tmp_path, capsys, monkeypatch):
+    import faceclust.cli as cli
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(cli, "run", broken)
+    args = ["run", str(data / "clips" / "multi_face.avi"), "--out", str(tmp_path)]
+    assert main(args) == 1
+    assert capsys.readouterr().err == "faceclust: internal error: RuntimeError: boom\n"
+    assert main([*args, "-v"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("Traceback") and err.endswith("faceclust: internal error: RuntimeError: boom\n")

@@ -10,15 +10,15 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from faceclust import dashboard
+
 from corpus import BROKEN, READABLE, error_lines, make_corpus
 
-ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "faceclust.cli"]
 LIMIT_S = 300
 #: People each readable clip shows (the office clip's three men, or none to count).
@@ -87,7 +87,7 @@ def test_a_readable_clip_gives_a_correct_result(corpus, tmp_path, name):
 def test_the_dashboard_survives_every_clip(corpus, monkeypatch):
     """Each clip run from the Run page: an error message or the people, never an exception."""
     monkeypatch.setenv("FACECLUST_SAMPLES", str(next(iter(corpus.values())).parent))
-    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=LIMIT_S).run()
+    app = AppTest.from_file(str(dashboard.APP), default_timeout=LIMIT_S).run()
     names = [str(o) for o in app.selectbox[0].options]
     for name in [*READABLE, *BROKEN]:
         app.selectbox[0].select_index(names.index(name)).run()

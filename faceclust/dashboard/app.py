@@ -7,18 +7,18 @@ from __future__ import annotations
 
 import streamlit as st
 
-import ui
+from faceclust.dashboard import session
 
 
 def main() -> None:
     st.set_page_config(page_title="faceclust", page_icon=":material/movie:", layout="wide")
-    ui.umap_warmer()
+    session.umap_warmer()
     pages = [
-        st.Page(ui.RUN, title="Run", icon=":material/play_arrow:", default=True),
-        st.Page(ui.PEOPLE, title="People", icon=":material/group:"),
-        st.Page(ui.COMPARE, title="Compare", icon=":material/scatter_plot:"),
-        st.Page(ui.DOWNLOAD, title="Download", icon=":material/download:"),
-        st.Page(ui.SERIES, title="Series", icon=":material/video_library:"),
+        st.Page(session.RUN, title="Run", icon=":material/play_arrow:", default=True),
+        st.Page(session.PEOPLE, title="People", icon=":material/group:"),
+        st.Page(session.COMPARE, title="Compare", icon=":material/scatter_plot:"),
+        st.Page(session.DOWNLOAD, title="Download", icon=":material/download:"),
+        st.Page(session.SERIES, title="Series", icon=":material/video_library:"),
     ]
     st.navigation(pages).run()
 

@@ -6,7 +6,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-import ui
+from faceclust.dashboard import session
 
 
 def scatter(points: pd.DataFrame, title: str, key: str) -> pd.Series:
@@ -38,22 +38,22 @@ def scatter(points: pd.DataFrame, title: str, key: str) -> pd.Series:
 
 
 def main() -> None:
-    result = ui.current()
+    result = session.current()
     if result is None:
         return
     extraction, table, edits = result
     st.title("Face only vs face + clothing")
-    ui.embedder_caption(extraction)
+    session.embedder_caption(extraction)
     if len(table) < 4:
         st.info("Too few faces to project.")
         return
     faces = extraction.faces
     weight = st.session_state.clustering.weight
     with st.spinner("Projecting (the first time after the app starts compiles UMAP, about 30 s)..."):
-        face_only = ui.projections().get(extraction, None)
-        fused = ui.projections().get(extraction, weight)
-    ui.projections().fill_around(extraction, weight)
-    table = table.assign(image=ui.thumbnail_uris(faces))
+        face_only = session.projections().get(extraction, None)
+        fused = session.projections().get(extraction, weight)
+    session.projections().fill_around(extraction, weight)
+    table = table.assign(image=session.thumbnail_uris(faces))
     shown = ~table["cluster"].isin(edits.hidden)
     left, right = st.columns(2)
     with left:

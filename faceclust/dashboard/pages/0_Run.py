@@ -9,13 +9,13 @@ from pathlib import Path
 import streamlit as st
 
 import faceclust as fc
-import ui
+from faceclust.dashboard import session
 from faceclust.edits import Edits
 
 
 def clip_ui() -> tuple[Path, str, Path | None] | None:
     """Pick a sample clip or upload one; returns (clip, its name to show, labels file or None)."""
-    samples = ui.sample_clips()
+    samples = session.sample_clips()
     source = st.radio(
         "Clip",
         ["Sample clip", "Upload"],
@@ -25,16 +25,17 @@ def clip_ui() -> tuple[Path, str, Path | None] | None:
     )
     if source == "Sample clip":
         if not samples:
-            st.info(f"No sample clips in {ui.samples_dir()} (set FACECLUST_SAMPLES).")
+            st.info(f"No sample clips in {session.samples_dir()} (set FACECLUST_SAMPLES).")
             return None
         clip = st.selectbox("Sample clip", samples, format_func=lambda p: p.name)
-        return clip, clip.name, ui.labels_beside(clip)
-    upload = st.file_uploader("Upload a clip", type=ui.CLIP_TYPES)
+        return clip, clip.name, session.labels_beside(clip)
+    upload = st.file_uploader("Upload a clip", type=session.CLIP_TYPES)
     labels = st.file_uploader("Labels file (optional, for scores)", type=["csv"])
     if upload is None:
         return None
     st.caption(f"{upload.name} ({upload.size / 1e6:.1f} MB) is ready to run.")
-    return ui.save_upload(upload), upload.name, ui.save_upload(labels) if labels is not None else None
+    labels_path = session.save_upload(labels) if labels is not None else None
+    return session.save_upload(upload), upload.name, labels_path
 
 
 def extraction_ui() -> tuple[fc.ExtractParams, bool]:
@@ -55,7 +56,7 @@ def extraction_ui() -> tuple[fc.ExtractParams, bool]:
         )
         sr = right.select_slider(
             "Super-resolution (by cost)",
-            ui.SR_BY_COST,
+            session.SR_BY_COST,
             value="fsrcnn-small_x4",
             help="Upscales faces under 80 px before they are described.",
         )
@@ -122,11 +123,12 @@ def main() -> None:
             state.extraction, state.clip_path, state.clip_name, state.labels_path = extraction, *chosen
             state.edits = Edits()
             # A new clip starts from its own calibrated eps, on the slider too.
-            clustering = extraction.resolve(replace(state.get("clustering", ui.DEFAULT_CLUSTERING), eps=None))
+            chosen = state.get("clustering", session.DEFAULT_CLUSTERING)
+            clustering = extraction.resolve(replace(chosen, eps=None))
             state.clustering, state.w_eps = clustering, clustering.eps
     elif run:
         st.warning("Choose or upload a clip first.")
-    result = ui.current()
+    result = session.current()
     if result is None:
         return
     _, table, _ = result
@@ -148,9 +150,9 @@ def main() -> None:
     elif people <= 1:
         st.info("Everyone here looks like one person at these settings. Lower eps to split them.")
     left, middle, right = st.columns(3)
-    left.page_link(ui.PEOPLE, label="See the people", icon=":material/group:")
-    middle.page_link(ui.COMPARE, label="Compare projections", icon=":material/scatter_plot:")
-    right.page_link(ui.DOWNLOAD, label="Download", icon=":material/download:")
+    left.page_link(session.PEOPLE, label="See the people", icon=":material/group:")
+    middle.page_link(session.COMPARE, label="Compare projections", icon=":material/scatter_plot:")
+    right.page_link(session.DOWNLOAD, label="Download", icon=":material/download:")
 
 
 # Guarded: extraction's worker processes are spawned and re-import the running script, which

@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 import faceclust as fc
-import ui
+from faceclust.dashboard import session
 from faceclust.edits import EDITS_FILE, Edits, dump_edits
 from faceclust.evaluate import LABEL_COLUMNS, read_table
 from faceclust.export import cluster_summary, safe_name
@@ -220,12 +220,12 @@ def edits_ui(extraction: fc.Extraction, table: pd.DataFrame, edits: Edits) -> No
 
 
 def main() -> None:
-    result = ui.current()
+    result = session.current()
     if result is None:
         return
     extraction, table, edits = result
     st.title(f"People in {st.session_state.clip_name}")
-    ui.embedder_caption(extraction)
+    session.embedder_caption(extraction)
     if table.empty:
         st.info("No faces were found in this clip.")
         return

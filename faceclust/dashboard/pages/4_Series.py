@@ -10,7 +10,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-import ui
+from faceclust.dashboard import session
 
 
 def batch_folders(root: Path) -> list[Path]:
@@ -48,7 +48,7 @@ def presence_chart(series: pd.DataFrame) -> alt.Chart:
 def main() -> None:
     st.title("Series")
     root = st.text_input(
-        "Batch folder (the --out of `faceclust batch`), or a folder of batches", str(ui.batches_dir())
+        "Batch folder (the --out of `faceclust batch`), or a folder of batches", str(session.batches_dir())
     )
     folders = batch_folders(Path(root).expanduser())
     if not folders:

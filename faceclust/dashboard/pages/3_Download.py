@@ -6,7 +6,7 @@ import io
 
 import streamlit as st
 
-import ui
+from faceclust.dashboard import session
 from faceclust.export import safe_name, write_zip
 
 
@@ -22,7 +22,7 @@ def zip_bytes(
 
 
 def main() -> None:
-    result = ui.current()
+    result = session.current()
     if result is None:
         return
     extraction, table, edits = result

@@ -1,0 +1,26 @@
+"""The Streamlit dashboard: ``faceclust app`` starts ``app.py`` (the router) with these settings;
+the pages are in ``pages/``, what they share in ``session``. Nothing here imports Streamlit."""
+
+from pathlib import Path
+
+#: The dashboard's entry script.
+APP = Path(__file__).with_name("app.py")
+
+#: Streamlit settings ``faceclust app`` starts with (the user's options come after and win):
+#: uploads of clips up to ~2 GB (Streamlit's default is 200 MB), no browser opened, no usage
+#: statistics sent, the faceclust colour.
+SETTINGS = {
+    "server.maxUploadSize": "2048",
+    "server.headless": "true",
+    "browser.gatherUsageStats": "false",
+    "theme.primaryColor": "#d6336c",
+}
+
+
+def command(options: list[str]) -> list[str]:
+    """The command line that runs the dashboard with ``options`` (Streamlit's, e.g.
+    ``--server.port 8502``)."""
+    import sys
+
+    settings = [part for key, value in SETTINGS.items() for part in (f"--{key}", value)]
+    return [sys.executable, "-m", "streamlit", "run", str(APP), *settings, *options]
