@@ -17,8 +17,8 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 import faceclust as fc
-from faceclust.extract import CLOTH_BOX
 from faceclust.features import CLOTH_DESCRIPTORS, FeatureParams, clothing_feature
+from faceclust.table import CLOTH_BOX
 from faceclust.video import iter_frames
 
 from common import DATA, LABELLED, identities, score, table

@@ -11,10 +11,11 @@ from .detect import DETECTORS, DetectParams
 from .embed import EmbedParams
 from .errors import BadInput
 from .evaluate import evaluate
-from .extract import ExtractParams, FaceTable
+from .extract import ExtractParams
 from .features import FeatureParams
 from .pipeline import Extraction, cluster, extract, run
 from .superres import SR_METHODS, SRParams
+from .table import FaceTable
 from .track import TrackParams
 from .video import SamplingParams
 

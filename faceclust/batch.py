@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing
 import os
 import shutil
 import socket
@@ -28,7 +27,7 @@ import time
 import zipfile
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -39,10 +38,11 @@ from . import __version__
 from .cluster import Clusterer, ClusterParams
 from .errors import BadInput
 from .export import ZIP_DATE, safe_name, unique_name
-from .extract import ExtractParams, init_worker
+from .extract import ExtractParams
 from .pipeline import run
 from .progress import Progress, no_progress
 from .video import CLIP_TYPES
+from .workers import spawn_pool, stop_event
 
 log = logging.getLogger(__name__)
 
@@ -124,12 +124,9 @@ def _on_pool(units: list[tuple], jobs: int, finished: Finished) -> list[ClipPeop
     results: dict[int, ClipPeople] = {}
     attempts: Counter[int] = Counter()
     todo = list(range(len(units)))
-    spawn = multiprocessing.get_context("spawn")
-    stop = spawn.Event()
+    stop = stop_event()
     while todo:
-        pool = ProcessPoolExecutor(
-            min(jobs, len(todo)), mp_context=spawn, initializer=init_worker, initargs=(os.getpid(), stop)
-        )
+        pool = spawn_pool(min(jobs, len(todo)), stop)
         try:
             futures = {pool.submit(process_clip, *units[i]): i for i in todo}
             todo = []

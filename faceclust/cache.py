@@ -30,9 +30,9 @@ import numpy as np
 import pandas as pd
 
 from .errors import BadInput
-from .extract import CLOTH_BOX, COLUMNS, FaceTable
 from .models import file_sha256
 from .progress import Progress, no_progress
+from .table import CLOTH_BOX, COLUMNS, FaceTable
 
 log = logging.getLogger(__name__)
 

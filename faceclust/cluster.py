@@ -9,25 +9,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
-from scipy import sparse
 from scipy.cluster.hierarchy import fcluster, linkage
 
 from .errors import BadInput
 from .fuse import fused_distances, radius_graph, upper_blocks
+from .track_rules import TrackRules
 
 log = logging.getLogger(__name__)
-
-#: A track whose mean distance to the rest of its person is not at least this fraction below its
-#: mean distance to the nearest other person is ambiguous (a profile, a blur, a face from archive
-#: footage between two people) and is left unassigned rather than pollute either.
-AMBIGUITY = 0.05
-#: Where at least this share of a clip's faces are in tracks of two or more (tracking works at
-#: this frame step), a person seen only in single-face tracks is left unassigned: glimpses (a
-#: motion blur, a turned head, a passer-by) that found each other by their blur, not by who they are.
-TRACKED_SHARE = 0.5
 
 
 def _apart(n: int) -> float:
@@ -143,8 +133,8 @@ class Clusterer:
     L2-normalised; has_cloth: (N,) bool; frames: (N,) frame index of each face; shots: (N,)
     shot of each face (clothing then counts only within a shot) or None; tracks: (N,) track of
     each face, or None. Faces of one track share their vectors, so they meet at distance 0 and
-    stay together; an ambiguous track (``AMBIGUITY``) and a person of glimpses only
-    (``TRACKED_SHARE``) are left unassigned. attach: (margin, limit) or None: a face still
+    stay together, and ``TrackRules`` leave an ambiguous track and a person of glimpses only
+    unassigned. attach: (margin, limit) or None: a face still
     unassigned then joins the person whose faces it is nearest to on average among those with
     no face in its frame, where that person is at least ``margin`` (a fraction) nearer than the
     next such person and nearer than ``limit`` (a distance). The agglomerative
@@ -166,7 +156,10 @@ class Clusterer:
         attach: tuple[float, float] | None = None,
     ):
         self.face, self.cloth, self.has_cloth, self.frames = face, cloth, has_cloth, frames
-        self.shots, self.tracks, self.attach = shots, tracks, attach
+        self.shots, self.attach = shots, attach
+        self.track_rules = (
+            None if tracks is None else TrackRules(face, cloth, has_cloth, frames, shots, tracks)
+        )
         self.n = len(face)
         self._trees: dict[float, np.ndarray] = {}
 
@@ -240,64 +233,6 @@ class Clusterer:
                     labels[members[same[same != keep]]] = -1
         return labels
 
-    @cached_property
-    def _by_track(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, sparse.csr_matrix]:
-        """What the two rules need of the tracks, which never change: each track's first face
-        (T,), each face's track index (N,), each track's length (T,), and which tracks share a
-        frame (sparse T x T, zero diagonal)."""
-        _, first, of_face, length = np.unique(
-            self.tracks, return_index=True, return_inverse=True, return_counts=True
-        )
-        _, frame = np.unique(self.frames, return_inverse=True)
-        seen = sparse.csr_matrix((np.ones(self.n), (of_face, frame)), shape=(len(first), frame.max() + 1))
-        together = seen @ seen.T
-        together.setdiag(0)  # every track has its diagonal entry: values change, not structure
-        return first, of_face, length, together
-
-    def _unassign_ambiguous(self, labels: np.ndarray, weight: float) -> np.ndarray:
-        """Unassign the faces of tracks hardly closer to their own person than to another.
-
-        Works on one row per track (a track's faces share their vectors and shot): a track's
-        distance to a person is the mean over that person's faces outside the track; a person
-        with a face in one of the track's frames is infinitely far.
-        """
-        if self.tracks is None or labels.max(initial=-1) < 1:
-            return labels
-        first, of_face, _, together = self._by_track
-        members = np.zeros((len(first), labels.max() + 1), np.float32)  # faces of track t in person k
-        np.add.at(members, (of_face[labels >= 0], labels[labels >= 0]), 1)
-        meets = together @ (members > 0) > 0  # track t shares a frame with person k
-        own = np.argmax(members, axis=1)
-        others = members.sum(axis=0)[None, :] - members  # faces of person k outside track t
-        between = fused_distances(
-            self.face[first],
-            self.cloth[first],
-            self.has_cloth[first],
-            weight,
-            shots=None if self.shots is None else self.shots[first],
-        )
-        distance = between @ members / np.maximum(others, 1)
-        distance[meets | (others == 0)] = np.inf
-        rows = np.arange(len(first))
-        mine = np.where(np.isfinite(distance[rows, own]), distance[rows, own], np.nan)  # nan: alone
-        distance[rows, own] = np.inf
-        nearest = distance.min(axis=1)
-        ambiguous = nearest - mine < AMBIGUITY * nearest  # False where nan or nearest is inf
-        return np.where(ambiguous[of_face], -1, labels)
-
-    def _unassign_glimpses(self, labels: np.ndarray) -> np.ndarray:
-        """Unassign the people whose every track is one face, where the clip's faces are mostly
-        tracked (``TRACKED_SHARE``)."""
-        if self.tracks is None or not self.n:
-            return labels
-        _, of_face, length, _ = self._by_track
-        tracked = length[of_face] >= 2
-        if tracked.mean() < TRACKED_SHARE:
-            return labels
-        assigned = labels >= 0
-        tracked_faces = np.bincount(labels[assigned], weights=tracked[assigned], minlength=1)
-        return np.where(assigned & (tracked_faces[np.maximum(labels, 0)] > 0), labels, -1)
-
     def _attach_leftovers(self, labels: np.ndarray, weight: float) -> np.ndarray:
         """Give unassigned faces to the person they are clearly nearest to (``attach``)."""
         leftovers = np.flatnonzero(labels < 0)
@@ -327,7 +262,8 @@ class Clusterer:
             return np.zeros(0, dtype=int)
         raw = np.asarray(ALGORITHMS[params.algorithm](self, params))
         raw = self._split_same_frame(raw, params.weight)
-        raw = self._unassign_glimpses(self._unassign_ambiguous(raw, params.weight))
+        if self.track_rules is not None:
+            raw = self.track_rules.apply(raw, params.weight)
         raw = self._attach_leftovers(_drop_small(raw, params.min_samples), params.weight)
         return _by_size(raw)
 

@@ -16,10 +16,10 @@ import numpy as np
 from .dlib_models import face_locations
 from .errors import BadInput
 from .models import available, fetch_model, find_model
+from .table import Box
 
 log = logging.getLogger(__name__)
 
-Box = tuple[int, int, int, int]  # (top, right, bottom, left), pixels
 #: YuNet's confidence threshold where none is set (``DetectParams.min_score``).
 DEFAULT_MIN_SCORE = 0.8
 #: A found face: its box, the detector's confidence (0..1), and five landmarks (5, 2) x, y in
@@ -108,18 +108,6 @@ def _detect_dlib(model: str):
 
 #: Detectors by name: each maps (BGR uint8 image, params) to [Detection].
 DETECTORS = {"yunet": _detect_yunet, "hog": _detect_dlib("hog"), "cnn": _detect_dlib("cnn")}
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of boxes a (m, 4) and b (n, 4), both (top, right, bottom, left): (m, n)."""
-    top = np.maximum(a[:, None, 0], b[None, :, 0])
-    bottom = np.minimum(a[:, None, 2], b[None, :, 2])
-    left = np.maximum(a[:, None, 3], b[None, :, 3])
-    right = np.minimum(a[:, None, 1], b[None, :, 1])
-    inter = np.clip(bottom - top, 0, None) * np.clip(right - left, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 1] - a[:, 3])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 1] - b[:, 3])
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
 
 
 def detect_faces(image: np.ndarray, params: DetectParams) -> list[Detection]:

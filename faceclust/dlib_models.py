@@ -13,7 +13,7 @@ from functools import cache
 
 import numpy as np
 
-Box = tuple[int, int, int, int]
+from .table import Box
 
 
 @cache

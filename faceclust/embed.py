@@ -32,11 +32,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .detect import DEFAULT_MIN_SCORE, Box
+from .detect import DEFAULT_MIN_SCORE
 from .dlib_models import encoding, landmarks68
 from .errors import BadInput
 from .models import available, file_sha256, find_model
 from .superres import SRParams, sr_scale, upscale
+from .table import Box
 
 log = logging.getLogger(__name__)
 

@@ -13,11 +13,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .detect import iou
 from .errors import BadInput
+from .table import BOX, iou
 
 MIN_IOU = 0.3
-BOX = ["top", "right", "bottom", "left"]
 LABEL_COLUMNS = ["frame_index", *BOX, "identity"]
 
 

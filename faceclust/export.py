@@ -20,7 +20,7 @@ from typing import BinaryIO
 import numpy as np
 import pandas as pd
 
-from .extract import FaceTable
+from .table import FaceTable
 
 ALL_ZIP = "all_clusters.zip"
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip can hold

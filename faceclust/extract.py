@@ -10,51 +10,33 @@ written as JPEG files into the given folder.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
-import threading
 import time
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field, replace
-from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pandas as pd
 
-from .detect import Box, DetectParams, detect_faces, sharpness
+from .detect import DetectParams, detect_faces, sharpness
 from .embed import EmbedParams, FaceInput, embedder, face_crop, thresholds
 from .features import FeatureParams, cloth_dim, clothing_box, clothing_feature
 from .progress import Progress, no_progress
 from .superres import SRParams, sr_scale, upscale
+from .table import BOX, CLOTH_BOX, COLUMNS, Box, FaceTable
 from .track import Tracker, TrackParams, frame_signature, shared_means, split_disagreeing
 from .video import Frame, SamplingParams, iter_frames, probe
+from .workers import spawn_pool
 
 log = logging.getLogger(__name__)
 
 #: Bump whenever a change alters extraction results: it is part of every cache key.
 FEATURE_VERSION = 5  # 2: shots, tracks, one shared description per track; 3: shot_id, track_id;
 # 4: tracks split where encodings disagree, own_embedding kept; 5: embedders, landmarks
-
-BOX = ["top", "right", "bottom", "left"]
-CLOTH_BOX = ["cloth_top", "cloth_right", "cloth_bottom", "cloth_left"]
-COLUMNS = [
-    "face_id",
-    "frame_index",
-    "t_sec",
-    *BOX,
-    "score",
-    *CLOTH_BOX,
-    "cloth_visible",
-    "sharpness",
-    "landmarks",
-    "shot_id",
-    "track_id",
-    "encoded",
-]
 
 THUMB_PX = 112  # face thumbnails are THUMB_PX x THUMB_PX
 CONTEXT_PX = 224  # context crops fit in CONTEXT_PX x CONTEXT_PX
@@ -101,42 +83,6 @@ class ExtractParams:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-@dataclass
-class FaceTable:
-    """The faces of one clip.
-
-    table: one row per face, columns ``COLUMNS``; boxes in original-frame pixels; ``landmarks``
-        the detector's five points as "x y x y ..." in original-frame pixels (empty where it
-        gives none); ``shot_id`` and ``track_id`` number shots and tracks from 0; ``encoded``
-        marks the faces the embedder saw (all of them with an embedder cheap enough).
-    face_embedding: (N, D) float32, L2-normalised, row-aligned with ``table``: the mean of the
-        encoded faces of each face's track (tracks are split where their faces disagree, so
-        a track is one person).
-    own_embedding: (N, D) float32: each encoded face's own embedding, zero rows for the faces
-        not encoded (the evidence of how a person varies within a track).
-    cloth_feature: (N, K) float32, L2-normalised: the mean over the face's track; zero rows
-        where the face has no clothing box.
-    folder: holds ``thumbs/<face_id>.jpg`` and ``context/<face_id>.jpg``.
-    """
-
-    table: pd.DataFrame
-    face_embedding: np.ndarray
-    cloth_feature: np.ndarray
-    own_embedding: np.ndarray
-    folder: Path
-
-    @property
-    def has_cloth(self) -> np.ndarray:
-        """(N,) bool: whether each face has a usable clothing region."""
-        return self.table["cloth_top"].notna().to_numpy()
-
-    def thumb_path(self, face_id: int) -> Path:
-        return self.folder / "thumbs" / f"{face_id}.jpg"
-
-    def context_path(self, face_id: int) -> Path:
-        return self.folder / "context" / f"{face_id}.jpg"
 
 
 def _square_crop(image: np.ndarray, box: Box, grow: float, size: int) -> np.ndarray:
@@ -224,20 +170,6 @@ def encode_face(encoder_input: FaceInput, params: ExtractParams) -> np.ndarray:
     return embedder(params.embed).embed([encoder_input], params.sr)[0]
 
 
-def init_worker(parent: int, stop: EventType | None = None) -> None:
-    """Set up a worker process started by ``parent`` (its pid); ``stop``, once set, ends it."""
-    cv2.setNumThreads(1)  # one process per core; threads inside would fight over cores
-    threading.Thread(target=_exit_with_parent, args=(parent, stop), daemon=True).start()
-
-
-def _exit_with_parent(parent: int, stop: EventType | None) -> None:
-    """End this worker when the process that started it is gone (killed, crashed) or says stop
-    (work in a pool's queue would otherwise run to its end before the parent may exit)."""
-    while os.getppid() == parent and not (stop is not None and stop.is_set()):
-        time.sleep(1.0)
-    os._exit(1)
-
-
 class _Workers:
     """Frames analysed in order and faces encoded, on ``workers`` spawned processes (or in this
     process with one worker), with a bounded number of frames and faces in flight."""
@@ -246,13 +178,7 @@ class _Workers:
         self.params, self.limit = params, 3 * workers
         self.pool = None
         if workers > 1:
-            # Spawned, not forked: a fork of a process whose OpenCV/FFmpeg threads hold locks deadlocks.
-            self.pool = ProcessPoolExecutor(
-                workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=init_worker,
-                initargs=(os.getpid(),),
-            )
+            self.pool = spawn_pool(workers)
         self.encodings: dict[int, np.ndarray] = {}
         self._encoding: deque[tuple[int, Future]] = deque()
 

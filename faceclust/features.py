@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .detect import Box
 from .errors import BadInput
+from .table import Box
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,9 @@ from .cluster import Clusterer, ClusterParams
 from .embed import Thresholds, thresholds
 from .errors import BadInput
 from .export import cluster_summary, write_run
-from .extract import FEATURE_VERSION, ExtractParams, FaceTable, extract_faces
+from .extract import FEATURE_VERSION, ExtractParams, extract_faces
 from .progress import Progress, no_progress
+from .table import FaceTable
 from .video import probe
 
 log = logging.getLogger(__name__)

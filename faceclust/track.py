@@ -19,8 +19,8 @@ import cv2
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from .detect import iou
 from .errors import BadInput
+from .table import iou
 
 SIGNATURE_DIM = 8 * 4 * 4
 

@@ -16,8 +16,9 @@ import pandas as pd
 import pytest
 
 from faceclust.cache import cached, entry_key
-from faceclust.extract import CLOTH_BOX, COLUMNS, FEATURE_VERSION, ExtractParams, FaceTable
+from faceclust.extract import FEATURE_VERSION, ExtractParams
 from faceclust.models import file_sha256
+from faceclust.table import CLOTH_BOX, COLUMNS, FaceTable
 
 N_FACES = 4
 

@@ -4,8 +4,9 @@ import cv2
 import numpy as np
 import pytest
 
-from faceclust.detect import DetectParams, detect_faces, iou, sharpness
+from faceclust.detect import DetectParams, detect_faces, sharpness
 from faceclust.errors import BadInput
+from faceclust.table import iou
 from faceclust.video import iter_frames
 
 
