@@ -189,9 +189,9 @@ def recluster_table() -> list[dict]:
 def umap_table() -> list[dict]:
     """faceclust.project (PCA to 32-d, then UMAP to 2-D) in one process: JIT paid once."""
     t = time.perf_counter()
-    from faceclust.project import fused_vectors, project, warm_up
+    from faceclust.project import fused_vectors, project, warm_up_projection
 
-    warm_up()
+    warm_up_projection()
     rows = [
         {"faces": "import + warm-up (JIT)", "face only s": f"{time.perf_counter() - t:.1f}", "fused s": ""}
     ]

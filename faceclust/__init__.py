@@ -1,41 +1,65 @@
 """faceclust: who appears in this video clip, and when?
 
-The public API: ``extract`` a clip's faces (cached), ``cluster`` them into people, ``run`` both
-and export, ``evaluate`` against labels. Parameters are frozen dataclasses, one per stage.
+The public API (what the dashboard and other programs use): ``extract`` a clip's faces (cached),
+``cluster`` them into people, ``run`` both and export, ``evaluate`` against labels; a user's
+``Edits``; per-person summaries, zips and reels; 2-D projections for looking at clusters.
+Parameters are frozen dataclasses, one per stage.
 """
 
 __version__ = "0.1.0"
 
 from .cluster import ALGORITHMS, ClusterParams
 from .detect import DETECTORS, DetectParams
-from .embed import EmbedParams
+from .edits import EDITS_FILE, Edits, dump_edits, load_edits
+from .embed import EmbedParams, thresholds
 from .errors import BadInput
-from .evaluate import evaluate
+from .evaluate import evaluate, read_labels
+from .export import cluster_summary, safe_name, write_zip
 from .extract import ExtractParams
 from .features import FeatureParams
 from .pipeline import Extraction, cluster, extract, run
+from .project import fused_vectors, project, warm_up_projection
+from .reel import Person, ReelParams, Source, cached_reel, person
 from .superres import SR_METHODS, SRParams
 from .table import FaceTable
 from .track import TrackParams
-from .video import SamplingParams
+from .video import CLIP_TYPES, SamplingParams
 
 __all__ = [
     "ALGORITHMS",
+    "CLIP_TYPES",
     "DETECTORS",
+    "EDITS_FILE",
     "SR_METHODS",
     "BadInput",
     "ClusterParams",
     "DetectParams",
+    "Edits",
     "EmbedParams",
     "ExtractParams",
     "Extraction",
     "FaceTable",
     "FeatureParams",
+    "Person",
+    "ReelParams",
     "SRParams",
     "SamplingParams",
+    "Source",
     "TrackParams",
+    "cached_reel",
     "cluster",
+    "cluster_summary",
+    "dump_edits",
     "evaluate",
     "extract",
+    "fused_vectors",
+    "load_edits",
+    "person",
+    "project",
+    "read_labels",
     "run",
+    "safe_name",
+    "thresholds",
+    "warm_up_projection",
+    "write_zip",
 ]

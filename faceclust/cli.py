@@ -20,7 +20,7 @@ from .batch import ClipPeople, run_batch
 from .cluster import ALGORITHMS, ClusterParams
 from .detect import DETECTORS
 from .errors import BadInput
-from .evaluate import LABEL_COLUMNS, evaluate, read_table
+from .evaluate import evaluate, read_labels, read_table
 from .extract import ExtractParams
 from .models import MODEL_FILES, fetch_model, find_model
 from .pipeline import run
@@ -403,7 +403,7 @@ def _eval(args: argparse.Namespace, progress: _Progress) -> int:
     faces = read_table(
         args.faces, ["frame_index", "top", "right", "bottom", "left", "cluster"], "faces table"
     )
-    labels = read_table(args.labels, LABEL_COLUMNS, "labels file")
+    labels = read_labels(args.labels)
     metrics = evaluate(faces, labels)
     if args.json:
         print(json.dumps(metrics, indent=2))

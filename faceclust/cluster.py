@@ -15,6 +15,7 @@ from scipy.cluster.hierarchy import fcluster, linkage
 
 from .errors import BadInput
 from .fuse import fused_distances, radius_graph, upper_blocks
+from .ranges import EPS, MIN_SAMPLES, WEIGHT
 from .track_rules import TrackRules
 
 log = logging.getLogger(__name__)
@@ -54,12 +55,10 @@ class ClusterParams:
             raise BadInput(
                 f"unknown clustering algorithm '{self.algorithm}'; choose one of: {', '.join(ALGORITHMS)}"
             )
-        if not 0.0 <= self.weight <= 1.0:
-            raise BadInput(f"--weight must be in [0, 1], got {self.weight}")
-        if self.eps is not None and not 0.0 < self.eps <= 2.0:
-            raise BadInput(f"--eps must be in (0, 2], got {self.eps}")
-        if not 1 <= self.min_samples <= 1000:
-            raise BadInput(f"--min-samples must be 1..1000, got {self.min_samples}")
+        WEIGHT.check("--weight", self.weight)
+        if self.eps is not None:
+            EPS.check("--eps", self.eps)
+        MIN_SAMPLES.check("--min-samples", self.min_samples)
 
 
 def _drop_small(labels: np.ndarray, min_samples: int) -> np.ndarray:

@@ -1,7 +1,7 @@
 """2-D projections (UMAP) of face and fused face + clothing vectors, for looking at clusters.
 
 umap-learn costs ~4 s to import and ~10-35 s of JIT compilation on its first fits in a process,
-then seconds per fit: call ``warm_up`` once when an app starts (in the background), reduce to
+then seconds per fit: call ``warm_up_projection`` once when an app starts (in the background), reduce to
 ``pca_dims`` first, and cache projections by their inputs.
 """
 
@@ -67,7 +67,7 @@ def project(vectors: np.ndarray, params: ProjectParams | None = None) -> np.ndar
 _WARM_UP_SIZES = (64, 4200)
 
 
-def warm_up() -> None:
+def warm_up_projection() -> None:
     """Import umap and compile both of its neighbour-search paths with quick fits."""
     rng = np.random.default_rng(0)
     for n in _WARM_UP_SIZES:

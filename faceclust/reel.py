@@ -33,6 +33,7 @@ import pandas as pd
 
 from .errors import BadInput
 from .progress import Progress, no_progress
+from .ranges import GAP, MIN_LENGTH, PAD
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +64,9 @@ class ReelParams:
     min_length: float = 1.0
 
     def validate(self) -> None:
-        for name, value, high in (
-            ("gap", self.gap, 60),
-            ("pad", self.pad, 10),
-            ("min-length", self.min_length, 600),
-        ):
-            if not 0 <= value <= high:
-                raise BadInput(f"--{name} must be between 0 and {high} seconds, got {value}")
+        GAP.check("--gap", self.gap)
+        PAD.check("--pad", self.pad)
+        MIN_LENGTH.check("--min-length", self.min_length)
 
 
 def segments(

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from .errors import BadInput
+from .ranges import STEP
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +44,8 @@ class SamplingParams:
     fps: float | None = None
 
     def validate(self) -> None:
-        if self.fps is None and self.step < 1:
-            raise BadInput(f"--step must be at least 1, got {self.step}")
+        if self.fps is None:
+            STEP.check("--step", self.step)
         if self.fps is not None and not (0 < self.fps <= 1000):
             raise BadInput(f"--fps must be above 0, got {self.fps}")
 

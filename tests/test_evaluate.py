@@ -1,7 +1,11 @@
+import tracemalloc
+
+import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import adjusted_rand_score
 
-from faceclust.evaluate import evaluate
+from faceclust.evaluate import _scores, evaluate
 
 
 def _labels(rows):
@@ -56,3 +60,43 @@ def test_missed_and_merged_faces_are_scored_end_to_end():
 def test_boxes_below_the_iou_threshold_do_not_match():
     faces = _faces([(0, 0, 40, 40, 30, 0)])  # overlaps "b" (IoU 0.25 < 0.3)
     assert evaluate(faces, LABELS)["coverage"] == 0
+
+
+def _by_pairs(truth: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    """The scores from N x N same-cluster matrices: the textbook definitions, for reference."""
+    same_pred, same_truth = pred[:, None] == pred[None, :], truth[:, None] == truth[None, :]
+    both = same_pred & same_truth
+    upper = np.triu(np.ones(both.shape, bool), 1)
+    purity = pd.crosstab(pred, truth).max(axis=1).sum() / len(truth)
+    return {
+        "bcubed_precision": np.mean(both.sum(1) / same_pred.sum(1)),
+        "bcubed_recall": np.mean(both.sum(1) / same_truth.sum(1)),
+        "pairwise_precision": (both & upper).sum() / max((same_pred & upper).sum(), 1),
+        "pairwise_recall": (both & upper).sum() / max((same_truth & upper).sum(), 1),
+        "ari": adjusted_rand_score(truth, pred),
+        "wcp": purity,
+    }
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_contingency_scores_equal_the_pairwise_definitions(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(5, 400))
+    truth = rng.integers(0, rng.integers(1, 12), n)
+    pred = np.where(rng.random(n) < 0.7, truth, rng.integers(-n, 15, n))  # some mistakes, singletons
+    got, want = _scores(truth, pred), _by_pairs(truth, pred)
+    assert got.keys() == want.keys()
+    for key in got:
+        assert got[key] == pytest.approx(want[key], abs=1e-12), key
+
+
+def test_scoring_an_episode_of_faces_holds_no_n_by_n_matrix():
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 30, 20_000)
+    pred = np.where(rng.random(20_000) < 0.9, truth, -1 - np.arange(20_000))
+    tracemalloc.start()
+    scores = _scores(truth, pred)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 20e6  # an N x N boolean matrix alone is 400 MB
+    assert scores["ari"] == pytest.approx(adjusted_rand_score(truth, pred), abs=1e-12)

@@ -20,9 +20,7 @@ import pandas as pd
 import streamlit as st
 
 import faceclust as fc
-from faceclust.edits import Edits
-from faceclust.project import fused_vectors, project, warm_up
-from faceclust.video import CLIP_TYPES
+from faceclust import ranges
 
 #: Super-resolution choices ordered by cost, cheapest first.
 SR_BY_COST = ["none", "bicubic_x4", "fsrcnn-small_x4", "fsrcnn_x4", "espcn_x4", "lapsrn_x4", "edsr_x4"]
@@ -49,7 +47,7 @@ def batches_dir() -> Path:
 def sample_clips() -> list[Path]:
     folder = samples_dir()
     return (
-        sorted(p for p in folder.glob("*") if p.suffix.lower().lstrip(".") in CLIP_TYPES)
+        sorted(p for p in folder.glob("*") if p.suffix.lower().lstrip(".") in fc.CLIP_TYPES)
         if folder.is_dir()
         else []
     )
@@ -86,7 +84,7 @@ def save_upload(upload) -> Path:
         if time.time() - old.stat().st_mtime > UPLOAD_KEEP_S:
             old.unlink(missing_ok=True)
     suffix = Path(upload.name).suffix.lower()
-    path = folder / f"{uuid.uuid4().hex}{suffix if suffix.lstrip('.') in CLIP_TYPES else ''}"
+    path = folder / f"{uuid.uuid4().hex}{suffix if suffix.lstrip('.') in fc.CLIP_TYPES else ''}"
     path.write_bytes(upload.getbuffer())
     saved[upload.file_id] = path
     return path
@@ -94,7 +92,10 @@ def save_upload(upload) -> Path:
 
 WEIGHT_STEP = 0.05
 #: Every weight the clothing-weight slider offers.
-SLIDER_WEIGHTS = [round(i * WEIGHT_STEP, 2) for i in range(round(1 / WEIGHT_STEP) + 1)]
+SLIDER_WEIGHTS = [
+    round(ranges.WEIGHT.low + i * WEIGHT_STEP, 2)
+    for i in range(round((ranges.WEIGHT.high - ranges.WEIGHT.low) / WEIGHT_STEP) + 1)
+]
 
 
 def prefit_weights(extraction: fc.Extraction) -> None:
@@ -110,7 +111,7 @@ def prefit_weights(extraction: fc.Extraction) -> None:
 @st.cache_resource
 def umap_warmer() -> threading.Thread:
     """Compile UMAP once per server in the background, so the first projection is quick."""
-    thread = threading.Thread(target=warm_up, daemon=True, name="umap-warm-up")
+    thread = threading.Thread(target=fc.warm_up_projection, daemon=True, name="umap-warm-up")
     thread.start()
     return thread
 
@@ -123,7 +124,7 @@ def tuning_sidebar(extraction: fc.Extraction | None) -> fc.ClusterParams:
     """
     state = st.session_state
     # eps is on the embedder's scale; before any clip, dlib's stands in.
-    scale = extraction.thresholds if extraction else fc.embed.thresholds("dlib")
+    scale = extraction.thresholds if extraction else fc.thresholds("dlib")
     low, high = scale.eps_range
     chosen = state.get("clustering", DEFAULT_CLUSTERING)
     chosen = extraction.resolve(chosen) if extraction else replace(chosen, eps=chosen.eps or scale.eps)
@@ -131,7 +132,7 @@ def tuning_sidebar(extraction: fc.Extraction | None) -> fc.ClusterParams:
     state.clustering = chosen
     sidebar = st.sidebar
     sidebar.header("Tune")
-    edits: Edits = state.setdefault("edits", Edits())
+    edits: fc.Edits = state.setdefault("edits", fc.Edits())
     if len(edits):
         sidebar.warning(
             f"You have {len(edits)} edit(s). Changing these settings re-clusters and discards them."
@@ -142,8 +143,7 @@ def tuning_sidebar(extraction: fc.Extraction | None) -> fc.ClusterParams:
     )
     weight = sidebar.slider(
         "Clothing weight",
-        0.0,
-        1.0,
+        *ranges.WEIGHT.slider,
         chosen.weight,
         WEIGHT_STEP,
         key="w_weight",
@@ -164,8 +164,7 @@ def tuning_sidebar(extraction: fc.Extraction | None) -> fc.ClusterParams:
         sidebar.caption(f"eps {eps:.2f} is calibrated on this clip.")
     min_samples = sidebar.slider(
         "Min samples",
-        1,
-        10,
+        *map(int, ranges.MIN_SAMPLES.slider),
         chosen.min_samples,
         key="w_min_samples",
         help="Smaller clusters become unassigned.",
@@ -174,7 +173,7 @@ def tuning_sidebar(extraction: fc.Extraction | None) -> fc.ClusterParams:
     if params != chosen:
         if len(edits):
             st.toast(f"Re-clustered: {len(edits)} edit(s) discarded.")
-            state.edits = Edits()
+            state.edits = fc.Edits()
         state.clustering = params
     return params
 
@@ -186,7 +185,7 @@ def embedder_caption(extraction: fc.Extraction) -> None:
     st.caption(f"Faces described by {shown}.")
 
 
-def current() -> tuple[fc.Extraction, pd.DataFrame, Edits] | None:
+def current() -> tuple[fc.Extraction, pd.DataFrame, fc.Edits] | None:
     """The session's extraction, its face table with the edited ``cluster`` and the ``person``
     (display name) of each face, and the edits; None (with a hint) before a run."""
     state = st.session_state
@@ -197,7 +196,7 @@ def current() -> tuple[fc.Extraction, pd.DataFrame, Edits] | None:
         st.page_link(RUN, label="Go to Run", icon=":material/play_arrow:")
         return None
     prefit_weights(extraction)
-    edits: Edits = state.edits
+    edits: fc.Edits = state.edits
     labels = edits.apply(fc.cluster(extraction, params), extraction.faces.table["face_id"].to_numpy())
     table = extraction.faces.table.assign(cluster=labels)
     return extraction, table.assign(person=[edits.name(label) for label in labels]), edits
@@ -247,8 +246,8 @@ class Projections:
                 umap_warmer().join()
                 vectors = extraction.face_vectors
                 if weight is not None:
-                    vectors = fused_vectors(vectors, faces.cloth_feature, faces.has_cloth, weight)
-                self._layouts[key] = project(vectors)
+                    vectors = fc.fused_vectors(vectors, faces.cloth_feature, faces.has_cloth, weight)
+                self._layouts[key] = fc.project(vectors)
             return self._layouts[key]
 
     def fill_around(self, extraction: fc.Extraction, weight: float) -> None:

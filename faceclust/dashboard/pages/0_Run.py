@@ -9,8 +9,8 @@ from pathlib import Path
 import streamlit as st
 
 import faceclust as fc
+from faceclust import ranges
 from faceclust.dashboard import session
-from faceclust.edits import Edits
 
 
 def clip_ui() -> tuple[Path, str, Path | None] | None:
@@ -29,7 +29,7 @@ def clip_ui() -> tuple[Path, str, Path | None] | None:
             return None
         clip = st.selectbox("Sample clip", samples, format_func=lambda p: p.name)
         return clip, clip.name, session.labels_beside(clip)
-    upload = st.file_uploader("Upload a clip", type=session.CLIP_TYPES)
+    upload = st.file_uploader("Upload a clip", type=fc.CLIP_TYPES)
     labels = st.file_uploader("Labels file (optional, for scores)", type=["csv"])
     if upload is None:
         return None
@@ -45,8 +45,7 @@ def extraction_ui() -> tuple[fc.ExtractParams, bool]:
         left, middle, right = st.columns(3)
         step = left.number_input(
             "Every Nth frame",
-            1,
-            300,
+            *map(int, ranges.STEP.slider),
             defaults.sampling.step,
             help="15 is 2 frames a second at 30 fps. Smaller finds more, slower.",
         )
@@ -121,7 +120,7 @@ def main() -> None:
         extraction = run_extraction(chosen[0], params)
         if extraction is not None:
             state.extraction, state.clip_path, state.clip_name, state.labels_path = extraction, *chosen
-            state.edits = Edits()
+            state.edits = fc.Edits()
             # A new clip starts from its own calibrated eps, on the slider too.
             chosen = state.get("clustering", session.DEFAULT_CLUSTERING)
             clustering = extraction.resolve(replace(chosen, eps=None))

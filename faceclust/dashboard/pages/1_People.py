@@ -10,11 +10,8 @@ import pandas as pd
 import streamlit as st
 
 import faceclust as fc
+from faceclust import ranges
 from faceclust.dashboard import session
-from faceclust.edits import EDITS_FILE, Edits, dump_edits
-from faceclust.evaluate import LABEL_COLUMNS, read_table
-from faceclust.export import cluster_summary, safe_name
-from faceclust.reel import Person, ReelParams, Source, cached_reel, person
 
 #: What each file of a reel is, by the end of its name, for its download button.
 REEL_FILES = {
@@ -33,7 +30,7 @@ def scores_ui(table: pd.DataFrame) -> None:
     if path is None:
         return
     try:
-        metrics = fc.evaluate(table, read_table(path, LABEL_COLUMNS, "labels file"))
+        metrics = fc.evaluate(table, fc.read_labels(path))
     except fc.BadInput as e:
         st.warning(f"Scores unavailable: {e}")
         return
@@ -48,30 +45,36 @@ def scores_ui(table: pd.DataFrame) -> None:
         col.metric(title, f"{value:.3f}" if isinstance(value, float) else value)
 
 
-def reel_settings_ui() -> ReelParams:
+def reel_settings_ui() -> fc.ReelParams:
     """How appearances become segments (the timeline and the reels); kept for the session."""
-    chosen = st.session_state.get("reel_params", ReelParams())
+    chosen = st.session_state.get("reel_params", fc.ReelParams())
     with st.popover("Appearance settings", icon=":material/tune:"):
-        gap = st.number_input("Join appearances closer than (s)", 0.0, 60.0, chosen.gap, 0.5)
-        pad = st.number_input("Pad each appearance by (s)", 0.0, 10.0, chosen.pad, 0.25)
-        min_length = st.number_input("Drop appearances shorter than (s)", 0.0, 600.0, chosen.min_length, 0.5)
-    st.session_state.reel_params = ReelParams(gap, pad, min_length)
+        gap = st.number_input("Join appearances closer than (s)", *ranges.GAP.slider, chosen.gap, 0.5)
+        pad = st.number_input("Pad each appearance by (s)", *ranges.PAD.slider, chosen.pad, 0.25)
+        min_length = st.number_input(
+            "Drop appearances shorter than (s)", *ranges.MIN_LENGTH.slider, chosen.min_length, 0.5
+        )
+    st.session_state.reel_params = fc.ReelParams(gap, pad, min_length)
     return st.session_state.reel_params
 
 
-def reel_people(extraction: fc.Extraction, table: pd.DataFrame, params: ReelParams) -> tuple[Source, dict]:
-    """The clip and each shown person's reel material (label -> ``Person``), after edits."""
+def reel_people(
+    extraction: fc.Extraction, table: pd.DataFrame, params: fc.ReelParams
+) -> tuple[fc.Source, dict]:
+    """The clip and each shown person's reel material (label -> ``fc.Person``), after edits."""
     # The clip where this session has it: a cached extraction may name an earlier upload's file.
-    source = Source.of(extraction.meta, st.session_state.get("clip_path"))
+    source = fc.Source.of(extraction.meta, st.session_state.get("clip_path"))
     shown = table[table["cluster"] >= 0]
     people = {
-        int(label): person(own["person"].iloc[0], {source.path.name: own}, {source.path.name: source}, params)
+        int(label): fc.person(
+            own["person"].iloc[0], {source.path.name: own}, {source.path.name: source}, params
+        )
         for label, own in shown.groupby("cluster", sort=True)
     }
     return source, people
 
 
-def timeline_ui(people: dict[int, Person], duration: float) -> None:
+def timeline_ui(people: dict[int, fc.Person], duration: float) -> None:
     """One row per person; each segment (what their reel cuts) is a bar across the clip."""
     bars = pd.concat([p.segments.assign(person=p.name) for p in people.values()], ignore_index=True)
     if bars.empty:
@@ -95,7 +98,7 @@ def timeline_ui(people: dict[int, Person], duration: float) -> None:
     st.altair_chart(chart, width="stretch")
 
 
-def reel_ui(label: int, who: Person, source: Source) -> None:
+def reel_ui(label: int, who: fc.Person, source: fc.Source) -> None:
     """A "Make reel" button for one person; once made (and while its settings and edits stay), the reel
     plays here with downloads of its files."""
     made = st.session_state.setdefault("reels_made", set())
@@ -112,7 +115,7 @@ def reel_ui(label: int, who: Person, source: Source) -> None:
         bar.progress(done / total if total else 0.0, text=f"Rendering {stage}: segment {done} of {total}")
 
     try:
-        files = cached_reel(who, {source.path.name: source}, progress)
+        files = fc.cached_reel(who, {source.path.name: source}, progress)
     except fc.BadInput as e:
         bar.empty()
         st.error(f"No reel: {e}")
@@ -120,7 +123,7 @@ def reel_ui(label: int, who: Person, source: Source) -> None:
     bar.empty()
     st.video(str(files[0]))
     cols = st.columns(len(files))
-    stem = safe_name(who.name)
+    stem = fc.safe_name(who.name)
     for col, path in zip(cols, files, strict=True):
         title, mime = REEL_FILES[path.name.removeprefix(stem)]
         col.download_button(
@@ -129,10 +132,14 @@ def reel_ui(label: int, who: Person, source: Source) -> None:
 
 
 def cards_ui(
-    extraction: fc.Extraction, table: pd.DataFrame, edits: Edits, source: Source, people: dict[int, Person]
+    extraction: fc.Extraction,
+    table: pd.DataFrame,
+    edits: fc.Edits,
+    source: fc.Source,
+    people: dict[int, fc.Person],
 ) -> None:
     faces = extraction.faces
-    summary = cluster_summary(faces, table["cluster"].to_numpy(), extraction.seconds_per_frame)
+    summary = fc.cluster_summary(faces, table["cluster"].to_numpy(), extraction.seconds_per_frame)
     for row in summary.itertuples():
         if row.cluster in edits.hidden:
             continue
@@ -166,14 +173,14 @@ def grid(faces: fc.FaceTable, members: pd.DataFrame, limit: int = 120) -> None:
         st.caption(f"... and {len(members) - limit} more")
 
 
-def edits_ui(extraction: fc.Extraction, table: pd.DataFrame, edits: Edits) -> None:
+def edits_ui(extraction: fc.Extraction, table: pd.DataFrame, edits: fc.Edits) -> None:
     clusters = sorted(int(c) for c in table["cluster"].unique() if c >= 0)
     if not clusters:
         return
     with st.expander("Edit: rename, merge, hide, move a face"):
         rename, merge, hide, move = st.tabs(["Rename", "Merge", "Hide", "Move a face"])
         with rename.form("rename"):
-            which = st.selectbox("Person", clusters, format_func=edits.name)
+            which = st.selectbox("fc.Person", clusters, format_func=edits.name)
             name = st.text_input("New name")
             if st.form_submit_button("Rename") and name.strip():
                 edits.names[which] = name.strip()
@@ -208,14 +215,14 @@ def edits_ui(extraction: fc.Extraction, table: pd.DataFrame, edits: Edits) -> No
             }
             st.download_button(
                 "Download edits (JSON)",
-                dump_edits(edits, made_for),
-                file_name=EDITS_FILE,
+                fc.dump_edits(edits, made_for),
+                file_name=fc.EDITS_FILE,
                 mime="application/json",
                 help="Put it beside run.json in a `faceclust run` folder of this clip run with these "
                 "settings: `faceclust reel` then names and hides people as here.",
             )
         if len(edits) and st.button("Undo all edits"):
-            st.session_state.edits = Edits()
+            st.session_state.edits = fc.Edits()
             st.rerun()
 
 

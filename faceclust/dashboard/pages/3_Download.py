@@ -6,8 +6,8 @@ import io
 
 import streamlit as st
 
+import faceclust as fc
 from faceclust.dashboard import session
-from faceclust.export import safe_name, write_zip
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -17,7 +17,7 @@ def zip_bytes(
     """A zip of ``clusters`` (all in ``_table`` when empty), cached by what decides its content."""
     buffer = io.BytesIO()
     table = _table[_table["cluster"].isin(clusters)] if clusters else _table
-    write_zip(buffer, _extraction.faces, table, dict(names), index=not clusters)
+    fc.write_zip(buffer, _extraction.faces, table, dict(names), index=not clusters)
     return buffer.getvalue()
 
 
@@ -33,7 +33,7 @@ def main() -> None:
         return
     key = f"{extraction.faces.folder.name}:{hash(tuple(table['cluster']))}"
     names = tuple(sorted((int(c), edits.name(int(c))) for c in visible["cluster"].unique()))
-    stem = safe_name(st.session_state.clip_name.rsplit(".", 1)[0])
+    stem = fc.safe_name(st.session_state.clip_name.rsplit(".", 1)[0])
     st.download_button(
         "All people (zip)",
         zip_bytes(key, (), names, extraction, visible),
@@ -55,7 +55,7 @@ def main() -> None:
         st.download_button(
             f"{name} ({count} faces)",
             zip_bytes(key, (cluster,), names, extraction, visible),
-            file_name=f"{safe_name(name)}.zip",
+            file_name=f"{fc.safe_name(name)}.zip",
             mime="application/zip",
             key=f"zip-{cluster}",
         )
