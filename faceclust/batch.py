@@ -28,7 +28,7 @@ import zipfile
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import as_completed
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -274,6 +274,13 @@ def run_batch(
     extract_params.validate()
     cluster_params.validate()
     paths = clip_files(clips)
+    # Models chosen once here (and any fallback said once), not again by every clip's worker.
+    extract_params = replace(
+        extract_params,
+        detect=extract_params.detect.resolved(),
+        sr=extract_params.sr.resolved(),
+        embed=extract_params.embed.resolved(),
+    )
     out = Path(out)
     clips_dir = out / "clips"
     taken: set[str] = set()
