@@ -19,7 +19,7 @@ from .extract import ExtractParams
 from .features import FeatureParams
 from .pipeline import Extraction, cluster, extract, run
 from .project import fused_vectors, project, warm_up_projection
-from .reel import Person, ReelParams, Source, cached_reel, person
+from .reel import Person, ReelParams, Source, cached_reel, person, preview
 from .superres import SR_METHODS, SRParams
 from .table import FaceTable
 from .track import TrackParams
@@ -55,6 +55,7 @@ __all__ = [
     "fused_vectors",
     "load_edits",
     "person",
+    "preview",
     "project",
     "read_labels",
     "run",

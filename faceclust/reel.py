@@ -202,6 +202,8 @@ class Media:
 
     has_audio: bool
     video_start: float
+    #: Whether browsers play the file as it is (H.264 in MP4/MOV): else the dashboard plays a proxy.
+    plays_in_browsers: bool
 
 
 @cache
@@ -210,10 +212,65 @@ def media(path: Path) -> Media:
     command = [ffmpeg(), "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:v:0", "-frames:v", "1"]
     found = subprocess.run([*command, "-vf", "showinfo", "-f", "null", "-"], capture_output=True, text=True)
     first = re.search(r"pts_time:\s*(-?[\d.]+)", found.stderr)
+    container = re.search(r"Input #0, ([\w,]+),", found.stderr)
     return Media(
         re.search(r"Stream #\d+:\d+.*: Audio:", found.stderr) is not None,
         float(first.group(1)) if first else 0.0,
+        re.search(r"Stream #\d+:\d+.*: Video: h264", found.stderr) is not None
+        and container is not None
+        and "mp4" in container.group(1),
     )
+
+
+def preview(source: Source, progress: Progress = no_progress) -> tuple[Path, float]:
+    """A file of ``source`` that browsers play, and the seconds to add to the face table's times
+    to find them in it: the clip itself where it is H.264 in MP4 (its video may start late, see
+    ``Media``), else an H.264/AAC copy at most 480 px tall starting at the first video frame,
+    kept under ``FACECLUST_CACHE/previews`` (made once per clip; HEVC broadcast files and AVIs
+    need one)."""
+    from .cache import cache_root
+
+    if source.media.plays_in_browsers:
+        return source.path, source.media.video_start
+    folder = cache_root() / "previews"
+    target = folder / f"{source.hash}.mp4"
+    if not target.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = folder / f".partial-{os.getpid()}-{target.name}"
+        progress("preview", 0, 1)
+        command = [ffmpeg(), "-nostdin", "-y", "-v", "error", "-ss", f"{source.media.video_start:.3f}"]
+        command += [
+            "-i",
+            str(source.path),
+            "-map",
+            "0:v:0",
+            "-map",
+            "0:a:0?",
+            "-vf",
+            "scale=-2:'min(480,ih)'",
+        ]
+        command += [
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-crf",
+            "28",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+        ]
+        try:
+            _run(
+                [*command, "-movflags", "+faststart", str(partial)],
+                f"make a playable copy of {source.path.name}",
+            )
+            os.replace(partial, target)
+        finally:
+            partial.unlink(missing_ok=True)
+        progress("preview", 1, 1)
+    return target, 0.0
 
 
 def crop_expression(faces: pd.DataFrame, start: float, end: float, frame_width: int, width: int) -> str:

@@ -47,6 +47,11 @@ def test_run_page_extracts_a_sample_clip_and_shows_the_people(samples, extractio
     assert not app.exception
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["Faces"] == "140" and metrics["People"] == "3"
+    # Back on the Run page later, it shows the loaded clip, and Run would run that one again.
+    app.switch_page("pages/1_People.py").run()
+    app.switch_page("pages/0_Run.py").run()
+    assert any("Loaded: **multi_face.avi**" in i.value for i in app.info)
+    assert app.selectbox[0].value == Path(os.environ["FACECLUST_SAMPLES"]) / "multi_face.avi"
 
 
 def test_run_page_without_a_clip_explains_itself(tmp_path, monkeypatch):
@@ -133,11 +138,36 @@ def test_projections_fill_every_slider_weight_in_the_background(extractions):
     assert not np.allclose(layouts[0.0], layouts[1.0])
 
 
-def test_download_page_offers_a_zip_per_person(extractions):
+def test_download_page_offers_a_zip_per_person_beside_their_face(extractions):
     app = _with_run("pages/3_Download.py", extractions["multi_face.avi"])
     assert not app.exception
-    buttons = app.get("download_button")
-    assert len(buttons) == 2 + 3  # everyone, the CSV, three people
+    buttons = [b.proto.label for b in app.get("download_button")]
+    assert buttons == ["All people (zip)", "Faces table (CSV)", *(f"person_{k:02d}.zip" for k in range(3))]
+    assert len(app.get("image")) == 3  # each person's face beside their zip
+    assert sum("faces ·" in m.value for m in app.markdown) == 3
+
+
+def test_watching_a_person_steps_through_their_appearances(extractions):
+    app = _with_run("pages/1_People.py", extractions["short_hamilton_clip.mp4"])
+    app.button(key="first-0").click().run()  # the performer: two appearances
+    assert not app.exception
+    (video,) = app.get("video")
+    assert video.proto.start_time == 0  # the first appearance starts the clip
+    assert any(c.value.startswith("Appearance 1 of 2") for c in app.caption)
+    app.button(key="next-0").click().run()
+    (video,) = app.get("video")
+    assert any(c.value.startswith("Appearance 2 of 2: 2.5 to 8.5 s") for c in app.caption)
+    assert video.proto.start_time == 3  # 2.5 s + the 0.84 s the clip's video starts late
+
+
+def test_a_person_who_swallowed_several_is_flagged():
+    from faceclust.dashboard.session import swallowed
+
+    merged = np.array([0] * 130 + [-1] * 60 + [1] * 7)  # 130 of 197, 60 left out
+    assert swallowed(merged) == (130, 60)
+    host = np.array([0] * 120 + [1] * 70 + [-1] * 7)  # an interview: the host on screen most
+    assert swallowed(host) is None
+    assert swallowed(np.full(5, -1)) is None
 
 
 @pytest.mark.parametrize("page", ["pages/1_People.py", "pages/2_Compare.py", "pages/3_Download.py"])

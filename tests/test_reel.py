@@ -220,3 +220,18 @@ def test_an_edits_file_reads_back_as_written(tmp_path):
     (tmp_path / EDITS_FILE).write_text("{")
     with pytest.raises(fc.BadInput, match="is not a faceclust edits file"):
         load_edits(tmp_path / EDITS_FILE, made_for)
+
+
+def test_the_dashboard_plays_a_browser_copy_of_clips_browsers_cannot_play(runs, data):
+    sources, _ = read_people(runs["multi_face.avi"], ReelParams())
+    source = sources["multi_face.avi"]  # MPEG-4 Part 2 in AVI: no browser plays it
+    playable, offset = reel.preview(source)
+    assert playable.suffix == ".mp4" and offset == 0.0
+    seconds, codecs = _ffprobe(playable)
+    assert codecs == {"h264"} and abs(seconds - source.duration) < 0.1
+    made = playable.stat().st_mtime_ns
+    assert reel.preview(source) == (playable, 0.0) and playable.stat().st_mtime_ns == made  # kept
+    # H.264 in MP4 plays as it is, from where its video starts.
+    sources, _ = read_people(runs["short_hamilton_clip.mp4"], ReelParams())
+    source = sources["short_hamilton_clip.mp4"]
+    assert reel.preview(source) == (source.path, pytest.approx(0.844, abs=0.01))

@@ -199,7 +199,38 @@ def current() -> tuple[fc.Extraction, pd.DataFrame, fc.Edits] | None:
     edits: fc.Edits = state.edits
     labels = edits.apply(fc.cluster(extraction, params), extraction.faces.table["face_id"].to_numpy())
     table = extraction.faces.table.assign(cluster=labels)
+    swallowed_warning(labels, params)
     return extraction, table.assign(person=[edits.name(label) for label in labels]), edits
+
+
+#: A result is suspicious where one person holds more than this share of the faces while at
+#: least ``LEFT_OUT_SHARE`` of them are unassigned: the others seen beside that "person" could not
+#: join them (one face per frame) and found no one else: several people merged into one.
+SWALLOWED_SHARE, LEFT_OUT_SHARE = 0.5, 0.3
+
+
+def swallowed(labels: np.ndarray) -> tuple[int, int] | None:
+    """(faces of the biggest person, faces unassigned) where one "person" has swallowed several
+    (see ``SWALLOWED_SHARE``), else None."""
+    assigned = labels[labels >= 0]
+    if not len(assigned):
+        return None
+    biggest, left_out = int(np.bincount(assigned).max()), int((labels < 0).sum())
+    if biggest > SWALLOWED_SHARE * len(labels) and left_out >= LEFT_OUT_SHARE * len(labels):
+        return biggest, left_out
+    return None
+
+
+def swallowed_warning(labels: np.ndarray, params: fc.ClusterParams) -> None:
+    """Say so on the page where one "person" has swallowed several (``swallowed``)."""
+    found = swallowed(labels)
+    if found is not None:
+        st.warning(
+            f"One person holds {found[0]} of {len(labels)} faces and {found[1]} more are unassigned: "
+            f"several people are probably merged into one. Lower eps (eps means something else to "
+            f"{params.algorithm} than to agglomerative), or choose agglomerative.",
+            icon=":material/warning:",
+        )
 
 
 #: Side of the face pictures shown on hover, in pixels.

@@ -14,25 +14,34 @@ from faceclust.dashboard import session
 
 
 def clip_ui() -> tuple[Path, str, Path | None] | None:
-    """Pick a sample clip or upload one; returns (clip, its name to show, labels file or None)."""
+    """Pick a sample clip or upload one; returns (clip, its name to show, labels file or None).
+
+    The choice shows the clip loaded now, so that coming back to this page and pressing Run runs
+    that clip again rather than the first sample."""
+    state = st.session_state
     samples = session.sample_clips()
+    loaded = state.get("clip_path")
+    uploaded = loaded is not None and loaded not in samples
+    if loaded is not None:
+        st.info(f"Loaded: **{state.clip_name}**. Choose another clip below and press Run to replace it.")
     source = st.radio(
         "Clip",
         ["Sample clip", "Upload"],
         horizontal=True,
-        index=0 if samples else 1,
+        index=1 if uploaded or not samples else 0,
         label_visibility="collapsed",
     )
     if source == "Sample clip":
         if not samples:
             st.info(f"No sample clips in {session.samples_dir()} (set FACECLUST_SAMPLES).")
             return None
-        clip = st.selectbox("Sample clip", samples, format_func=lambda p: p.name)
+        index = samples.index(loaded) if loaded in samples else 0
+        clip = st.selectbox("Sample clip", samples, index=index, format_func=lambda p: p.name)
         return clip, clip.name, session.labels_beside(clip)
     upload = st.file_uploader("Upload a clip", type=fc.CLIP_TYPES)
     labels = st.file_uploader("Labels file (optional, for scores)", type=["csv"])
     if upload is None:
-        return None
+        return (loaded, state.clip_name, state.get("labels_path")) if uploaded else None
     st.caption(f"{upload.name} ({upload.size / 1e6:.1f} MB) is ready to run.")
     labels_path = session.save_upload(labels) if labels is not None else None
     return session.save_upload(upload), upload.name, labels_path
@@ -78,6 +87,10 @@ def extraction_ui() -> tuple[fc.ExtractParams, bool]:
     return params, run
 
 
+#: Frames to see come back before saying how long the rest will take.
+EXTRAPOLATE_AFTER = 4
+
+
 def run_extraction(clip: Path, params: fc.ExtractParams) -> fc.Extraction | None:
     started = time.perf_counter()
     with st.status("Finding faces...", expanded=True) as status:
@@ -86,11 +99,19 @@ def run_extraction(clip: Path, params: fc.ExtractParams) -> fc.Extraction | None
         # cache keeps nothing of a stopped extraction.
         st.button("Cancel", key="cancel_extraction", icon=":material/stop:")
 
+        first: list[tuple[float, int]] = []  # when frames first came back, and how many then
+
         def progress(stage: str, done: int, total: int) -> None:
             if stage != "extract" or not total:
                 return
-            elapsed = time.perf_counter() - started
-            left = f", about {elapsed / done * (total - done):.0f} s left" if done else ""
+            now = time.perf_counter()
+            if done and not first:
+                first.append((now, done))
+            left = ""
+            # The rate since the first frames came back: start-up (workers, models) is not a rate.
+            if first and done - first[0][1] >= EXTRAPOLATE_AFTER:
+                rate = (now - first[0][0]) / (done - first[0][1])
+                left = f", about {rate * (total - done):.0f} s left"
             bar.progress(min(1.0, done / total), text=f"Frame {done} of {total}{left}")
 
         try:

@@ -131,6 +131,36 @@ def reel_ui(label: int, who: fc.Person, source: fc.Source) -> None:
         )
 
 
+def appearances_ui(label: int, who: fc.Person, source: fc.Source) -> None:
+    """Play the clip from one of the person's appearances (their segments), and step through
+    them: first, previous, next."""
+    segments = who.segments
+    if segments.empty:
+        return
+    key = f"appearance-{label}"
+    at = st.session_state.get(key)
+    first, previous, following, where = st.columns([2, 2, 2, 4])
+    if first.button("Watch from the first appearance", key=f"first-{label}", icon=":material/play_arrow:"):
+        at = 0
+    if at is not None:
+        if previous.button("Previous", key=f"previous-{label}", disabled=at == 0):
+            at -= 1
+        if following.button("Next", key=f"next-{label}", disabled=at == len(segments) - 1):
+            at += 1
+    st.session_state[key] = at
+    if at is None:
+        return
+    segment = segments.iloc[at]
+    where.caption(f"Appearance {at + 1} of {len(segments)}: {segment.start:.1f} to {segment.end:.1f} s")
+    try:
+        with st.spinner("Making a copy of the clip that browsers play (once per clip)..."):
+            playable, offset = fc.preview(source)
+    except fc.BadInput as e:
+        st.error(f"The clip cannot be played here: {e}")
+        return
+    st.video(str(playable), start_time=float(segment.start + offset), end_time=float(segment.end + offset))
+
+
 def cards_ui(
     extraction: fc.Extraction,
     table: pd.DataFrame,
@@ -154,6 +184,7 @@ def cards_ui(
             with text.expander("Faces"):
                 grid(faces, members)
             with text:
+                appearances_ui(row.cluster, people[row.cluster], source)
                 reel_ui(row.cluster, people[row.cluster], source)
     unassigned = table[table["cluster"] < 0]
     if len(unassigned):

@@ -1,24 +1,30 @@
-"""Download: a zip per person, one with everyone, and the faces table."""
+"""Download: a zip per person (beside their face and name), one with everyone, the faces table.
+
+Zips are built when their button is clicked (Streamlit calls the function then), never on a
+visit: a page of 20 people costs nothing until a download is asked for.
+"""
 
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 
+import pandas as pd
 import streamlit as st
 
 import faceclust as fc
 from faceclust.dashboard import session
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
-def zip_bytes(
-    key: str, clusters: tuple[int, ...], names: tuple[tuple[int, str], ...], _extraction, _table
-) -> bytes:
-    """A zip of ``clusters`` (all in ``_table`` when empty), cached by what decides its content."""
-    buffer = io.BytesIO()
-    table = _table[_table["cluster"].isin(clusters)] if clusters else _table
-    fc.write_zip(buffer, _extraction.faces, table, dict(names), index=not clusters)
-    return buffer.getvalue()
+def zip_of(extraction: fc.Extraction, table: pd.DataFrame, names: dict[int, str], everyone: bool) -> Callable:
+    """A function that builds the zip of ``table``'s people when called (at the click)."""
+
+    def build() -> bytes:
+        buffer = io.BytesIO()
+        fc.write_zip(buffer, extraction.faces, table, names, index=everyone)
+        return buffer.getvalue()
+
+    return build
 
 
 def main() -> None:
@@ -31,33 +37,40 @@ def main() -> None:
     if visible.empty:
         st.info("Nothing to download: no faces are shown.")
         return
-    key = f"{extraction.faces.folder.name}:{hash(tuple(table['cluster']))}"
-    names = tuple(sorted((int(c), edits.name(int(c))) for c in visible["cluster"].unique()))
+    names = {int(c): edits.name(int(c)) for c in visible["cluster"].unique()}
     stem = fc.safe_name(st.session_state.clip_name.rsplit(".", 1)[0])
     st.download_button(
         "All people (zip)",
-        zip_bytes(key, (), names, extraction, visible),
+        zip_of(extraction, visible, names, everyone=True),
         file_name=f"{stem}_all_people.zip",
         mime="application/zip",
         type="primary",
+        on_click="ignore",
     )
     st.download_button(
         "Faces table (CSV)",
         visible.to_csv(index=False).encode(),
         file_name=f"{stem}_faces.csv",
         mime="text/csv",
+        on_click="ignore",
     )
     st.subheader("One person at a time")
-    for cluster, name in names:
-        if cluster < 0:
-            continue
-        count = int((visible["cluster"] == cluster).sum())
-        st.download_button(
-            f"{name} ({count} faces)",
-            zip_bytes(key, (cluster,), names, extraction, visible),
-            file_name=f"{fc.safe_name(name)}.zip",
+    summary = fc.cluster_summary(
+        extraction.faces, visible["cluster"].to_numpy(), extraction.seconds_per_frame
+    )
+    for row in summary.itertuples():
+        face, text, button = st.columns([1, 4, 2], vertical_alignment="center")
+        face.image(str(extraction.faces.thumb_path(row.representative_face_id)), width=64)
+        text.markdown(f"**{names[row.cluster]}** · {row.size} faces · {row.screen_time_s:.1f} s on screen")
+        file_name = f"{fc.safe_name(names[row.cluster])}.zip"
+        button.download_button(
+            file_name,
+            zip_of(extraction, visible[visible["cluster"] == row.cluster], names, everyone=False),
+            file_name=file_name,
             mime="application/zip",
-            key=f"zip-{cluster}",
+            key=f"zip-{row.cluster}",
+            icon=":material/download:",
+            on_click="ignore",
         )
 
 
