@@ -202,3 +202,12 @@ def test_uploads_are_stored_under_generated_names_and_old_ones_deleted(tmp_path,
     assert re.fullmatch(r"[0-9a-f]{32}\.mp4", path.name)
     assert not stale.exists()
     assert session.save_upload(upload) == path  # once per file
+
+
+def test_no_two_people_share_a_colour_and_unassigned_faces_are_grey():
+    from faceclust.dashboard.session import UNASSIGNED_GREY, person_colours
+
+    names = [f"person_{k:02d}" for k in range(30)] + ["unassigned"]
+    scale = person_colours(names).to_dict()
+    assert scale["domain"] == names
+    assert len(set(scale["range"])) == len(names) and scale["range"][-1] == UNASSIGNED_GREY

@@ -6,6 +6,7 @@ Pages gather parameters and render; all computing is done by the faceclust libra
 from __future__ import annotations
 
 import base64
+import colorsys
 import os
 import tempfile
 import threading
@@ -14,6 +15,7 @@ import uuid
 from dataclasses import replace
 from pathlib import Path
 
+import altair as alt
 import cv2
 import numpy as np
 import pandas as pd
@@ -231,6 +233,34 @@ def swallowed_warning(labels: np.ndarray, params: fc.ClusterParams) -> None:
             f"{params.algorithm} than to agglomerative), or choose agglomerative.",
             icon=":material/warning:",
         )
+
+
+#: Colours of people: a qualitative palette (Tableau 20 without its greys), then hues a golden
+#: angle apart; unassigned faces are always grey.
+PALETTE = [
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22",
+    "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2",
+    "#dbdb8d", "#9edae5",
+]  # fmt: skip
+UNASSIGNED_GREY = "#9e9e9e"
+
+
+def person_colours(names: list[str]) -> alt.Scale:
+    """A colour scale over ``names`` (people in display order, ``unassigned`` among them or not)
+    in which no two people share a colour and the unassigned faces are grey."""
+    people = [name for name in names if name != "unassigned"]
+    colours = PALETTE[: len(people)]
+    for k in range(len(PALETTE), len(people)):
+        colours.append(_hue(k))
+    if "unassigned" in names:
+        people, colours = [*people, "unassigned"], [*colours, UNASSIGNED_GREY]
+    return alt.Scale(domain=people, range=colours)
+
+
+def _hue(k: int) -> str:
+    """The k-th colour beyond the palette: hues 137.5 degrees apart, medium light and strong."""
+    red, green, blue = colorsys.hls_to_rgb((k * 0.381966) % 1.0, 0.5, 0.65)
+    return f"#{round(red * 255):02x}{round(green * 255):02x}{round(blue * 255):02x}"
 
 
 #: Side of the face pictures shown on hover, in pixels.

@@ -79,6 +79,7 @@ def timeline_ui(people: dict[int, fc.Person], duration: float) -> None:
     bars = pd.concat([p.segments.assign(person=p.name) for p in people.values()], ignore_index=True)
     if bars.empty:
         return
+    people_names = [p.name for p in people.values()]
     chart = (
         alt.Chart(bars, height=40 + 32 * bars["person"].nunique())
         .mark_bar(cornerRadius=2)
@@ -86,7 +87,7 @@ def timeline_ui(people: dict[int, fc.Person], duration: float) -> None:
             x=alt.X("start", title="time (s)", scale=alt.Scale(domain=[0, duration])),
             x2="end",
             y=alt.Y("person", title=None, axis=alt.Axis(labelOverlap=False)),
-            color=alt.Color("person", legend=None),
+            color=alt.Color("person", scale=session.person_colours(list(people_names)), legend=None),
             tooltip=[
                 "person",
                 alt.Tooltip("start", title="from (s)", format=".1f"),

@@ -9,7 +9,7 @@ import streamlit as st
 from faceclust.dashboard import session
 
 
-def scatter(points: pd.DataFrame, title: str, key: str) -> pd.Series:
+def scatter(points: pd.DataFrame, title: str, key: str, colours: alt.Scale) -> pd.Series:
     """A UMAP scatter coloured by person, hover showing the face, its person and time.
 
     Returns a mask over ``points``: the faces inside the box the user dragged (all False before).
@@ -23,7 +23,9 @@ def scatter(points: pd.DataFrame, title: str, key: str) -> pd.Series:
         .encode(
             x=alt.X("x", axis=None),
             y=alt.Y("y", axis=None),
-            color=alt.Color("person", legend=alt.Legend(title=None, orient="bottom")),
+            color=alt.Color(
+                "person", scale=colours, legend=alt.Legend(title=None, orient="bottom", columns=6)
+            ),
             # The tooltip renders a field named "image" holding a data URI as the picture.
             tooltip=["image", "person", alt.Tooltip("t_sec", title="time (s)", format=".1f"), "face_id"],
         )
@@ -55,15 +57,15 @@ def main() -> None:
     session.projections().fill_around(extraction, weight)
     table = table.assign(image=session.thumbnail_uris(faces))
     shown = ~table["cluster"].isin(edits.hidden)
+    order = table[shown].sort_values("cluster", key=lambda c: c.where(c >= 0, 10**9))["person"].unique()
+    colours = session.person_colours(list(order))
     left, right = st.columns(2)
     with left:
-        picked = scatter(table.assign(x=face_only[:, 0], y=face_only[:, 1])[shown], "Face only", "face_only")
+        points = table.assign(x=face_only[:, 0], y=face_only[:, 1])[shown]
+        picked = scatter(points, "Face only", "face_only", colours)
     with right:
-        picked |= scatter(
-            table.assign(x=fused[:, 0], y=fused[:, 1])[shown],
-            f"Face + clothing (weight {weight:.2f})",
-            "fused",
-        )
+        points = table.assign(x=fused[:, 0], y=fused[:, 1])[shown]
+        picked |= scatter(points, f"Face + clothing (weight {weight:.2f})", "fused", colours)
     st.caption("Colours are the current clusters. Hover a point to see its face; drag a box to see many.")
     chosen = table[shown][picked]
     if len(chosen):
