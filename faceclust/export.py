@@ -39,7 +39,7 @@ def cluster_summary(faces: FaceTable, labels: np.ndarray, seconds_per_frame: flo
     """
     table = faces.table
     rows = []
-    for label in range(int(labels.max(initial=-1)) + 1):
+    for label in map(int, np.unique(labels[labels >= 0])):  # edits can leave a number with no one
         members = np.flatnonzero(labels == label)
         vectors = faces.face_embedding[members]
         central = members[np.argmax(vectors @ vectors.mean(axis=0))]

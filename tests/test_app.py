@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import re
 import tempfile
@@ -9,6 +11,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -72,6 +75,11 @@ def test_people_page_shows_cards_scores_and_edits(extractions, data):
     app.session_state["edits"].merge([2], into=1)
     app.run()
     assert sum("faces ·" in m.value for m in app.markdown) == 2
+    # The first person merged away leaves no empty card behind (nor an error).
+    app.session_state["edits"].merge([0], into=1)
+    app.run()
+    assert not app.exception
+    assert sum("faces ·" in m.value for m in app.markdown) == 1
     assert any("edit(s)" in w.value for w in app.sidebar.warning)
 
 
@@ -119,9 +127,43 @@ def test_a_person_s_reel_is_made_on_their_card_and_kept(extractions):
 def test_compare_page_draws_both_projections(extractions):
     app = _with_run("pages/2_Compare.py", extractions["multi_face.avi"])
     assert not app.exception
-    charts = app.get("vega_lite_chart")
+    charts = app.get("plotly_chart")
     assert len(charts) == 2
-    assert all("data:image/jpeg;base64," in chart.proto.spec + str(chart.proto.datasets) for chart in charts)
+    for chart in charts:  # each of the three people's faces drawn on both charts
+        figure = json.loads(chart.proto.spec)
+        images = figure["layout"]["images"]
+        assert len(images) == 3 and all(i["source"].startswith("data:image/jpeg;base64,") for i in images)
+        assert sum(_length(trace["x"]) for trace in figure["data"]) == 140
+
+
+def _length(values) -> int:
+    """Length of a plotly JSON array: a list, or a typed array (base64 bytes of a dtype)."""
+    if isinstance(values, dict):
+        return len(base64.b64decode(values["bdata"])) // np.dtype(values["dtype"]).itemsize
+    return len(values)
+
+
+def test_a_selection_reaches_every_face_inside_its_box_or_lasso():
+    compare = _page_module("2_Compare.py")
+    points = pd.DataFrame({"face_id": [10, 11, 12, 13], "x": [0.0, 1.0, 2.0, 5.0], "y": [0.0, 1.0, 2.0, 5.0]})
+    assert compare.selected(points, {"points": [{"customdata": 13}]}).tolist() == [False, False, False, True]
+    box = {"box": [{"x": [1.5, -0.5], "y": [-0.5, 1.5]}]}
+    assert compare.selected(points, box).tolist() == [True, True, False, False]
+    # A lasso shaped like an L: around (0, 0), (1, 1) and (5, 5) but not the (2, 2) in its notch.
+    ell = {"lasso": [{"x": [-1, 6, 6, 4, 4, -1], "y": [-1, -1, 6, 6, 1.5, 1.5]}]}
+    assert compare.selected(points, ell).tolist() == [True, True, False, True]
+
+
+def _page_module(name: str):
+    """A page script loaded as a module (its main() guarded), for its functions."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        name.removesuffix(".py"), dashboard.APP.parent / "pages" / name
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_projections_fill_every_slider_weight_in_the_background(extractions):
@@ -153,7 +195,7 @@ def test_watching_a_person_steps_through_their_appearances(extractions):
     assert not app.exception
     (video,) = app.get("video")
     assert video.proto.start_time == 0  # the first appearance starts the clip
-    assert any(c.value.startswith("Appearance 1 of 2") for c in app.caption)
+    assert any(c.value.startswith("Appearance 1 of 2: 0.0 to 1.5 s") for c in app.caption)
     app.button(key="next-0").click().run()
     (video,) = app.get("video")
     assert any(c.value.startswith("Appearance 2 of 2: 2.5 to 8.5 s") for c in app.caption)
@@ -208,6 +250,6 @@ def test_no_two_people_share_a_colour_and_unassigned_faces_are_grey():
     from faceclust.dashboard.session import UNASSIGNED_GREY, person_colours
 
     names = [f"person_{k:02d}" for k in range(30)] + ["unassigned"]
-    scale = person_colours(names).to_dict()
-    assert scale["domain"] == names
-    assert len(set(scale["range"])) == len(names) and scale["range"][-1] == UNASSIGNED_GREY
+    colours = person_colours(names)
+    assert list(colours) == names
+    assert len(set(colours.values())) == len(names) and colours["unassigned"] == UNASSIGNED_GREY

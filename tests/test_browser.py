@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -143,30 +144,45 @@ def test_upload_tune_compare_download(page, browser, server, data, tmp_path):
     page.get_by_text(f"clothing weight 0.30, eps {moved}").wait_for(timeout=WAIT_MS)
 
     page.get_by_role("link", name="Compare").first.click()
-    charts = page.get_by_test_id("stVegaLiteChart")
-    charts.nth(1).wait_for(timeout=WAIT_MS)
+    charts = page.get_by_test_id("stPlotlyChart")
+    charts.nth(1).locator("path.point").first.wait_for(timeout=WAIT_MS)
     assert charts.count() == 2
     assert page.get_by_text("Face + clothing (weight 0.30)").count() >= 1
     assert page.get_by_role("slider", name="eps (distance)").get_attribute("aria-valuetext") == moved
-    # Hovering a point shows its face in the tooltip.
-    point = charts.nth(1).locator("g.mark-symbol path").first.bounding_box()
+    # The three people's faces are drawn on both charts.
+    assert [chart.locator(".layer-above image").count() for chart in charts.all()] == [3, 3]
+    # Hovering a point names its person, time and face.
+    point = charts.first.locator("path.point").first.bounding_box()
     page.mouse.move(point["x"] + point["width"] / 2, point["y"] + point["height"] / 2)
-    page.locator("#vg-tooltip-element img").wait_for(timeout=WAIT_MS)
-    # A box around the whole face-only chart shows all its faces below.
-    box = charts.first.locator("svg").first.bounding_box()
-    page.mouse.move(box["x"] + 3, box["y"] + 3)
+    page.locator("g.hovertext").filter(has_text="person_").first.wait_for(timeout=WAIT_MS)
+    # A lasso around one person's points selects them...
+    boxes = [p.bounding_box() for p in charts.first.locator(".trace").first.locator("path.point").all()]
+    left, top = min(b["x"] for b in boxes) - 6, min(b["y"] for b in boxes) - 6
+    right = max(b["x"] + b["width"] for b in boxes) + 6
+    bottom = max(b["y"] + b["height"] for b in boxes) + 6
+    page.mouse.move(left, top)
     page.mouse.down()
-    page.mouse.move(box["x"] + box["width"] - 3, box["y"] + box["height"] - 3, steps=15)
+    for x, y in [(right, top), (right, bottom), (left, bottom), (left, top)]:
+        page.mouse.move(x, y, steps=10)
     page.mouse.up()
-    page.get_by_text("140 selected faces").wait_for(timeout=WAIT_MS)
+    title = page.get_by_text(re.compile(r"^\d+ selected faces$"))
+    title.wait_for(timeout=WAIT_MS)
+    assert int(title.inner_text().split()[0]) >= len(boxes)  # all of them (a rectangle may hold others)
     _shoot(page, "compare")
-
+    # ... and moving them to another person leaves two people.
+    page.get_by_role("combobox", name="Move them to").click()
+    page.keyboard.type("person_01")  # the selectbox filters its options as one types
+    page.get_by_role("option", name="person_01").wait_for(timeout=WAIT_MS)
+    page.keyboard.press("Enter")
+    page.get_by_role("button", name="Move", exact=True).click()
+    page.get_by_text("edit(s)").first.wait_for(timeout=WAIT_MS)
     page.get_by_role("link", name="People").first.click()
     page.get_by_text("faces ·").first.wait_for(timeout=WAIT_MS)
+    assert page.get_by_text("faces ·").count() == 2
     _shoot(page, "people")
 
     page.get_by_role("link", name="Download").first.click()
-    button = page.get_by_role("button", name="person_00").first
+    button = page.get_by_role("button", name="person_01.zip")  # holds person_00's faces now too
     button.wait_for(timeout=WAIT_MS)
     with page.expect_download(timeout=WAIT_MS) as download:
         button.click()
@@ -175,9 +191,9 @@ def test_upload_tune_compare_download(page, browser, server, data, tmp_path):
     _shoot(page, "download")
     with zipfile.ZipFile(path) as archive:
         names = set(archive.namelist())
-        manifest = pd.read_csv(io.BytesIO(archive.read("person_00/manifest.csv")))
-    assert len(manifest) >= 40
-    assert names == {"person_00/manifest.csv", *manifest["face_file"], *manifest["context_file"]}
+        manifest = pd.read_csv(io.BytesIO(archive.read("person_01/manifest.csv")))
+    assert len(manifest) >= 80
+    assert names == {"person_01/manifest.csv", *manifest["face_file"], *manifest["context_file"]}
 
 
 def _choose_sample(page, name: str) -> None:

@@ -15,7 +15,6 @@ import uuid
 from dataclasses import replace
 from pathlib import Path
 
-import altair as alt
 import cv2
 import numpy as np
 import pandas as pd
@@ -245,16 +244,14 @@ PALETTE = [
 UNASSIGNED_GREY = "#9e9e9e"
 
 
-def person_colours(names: list[str]) -> alt.Scale:
-    """A colour scale over ``names`` (people in display order, ``unassigned`` among them or not)
-    in which no two people share a colour and the unassigned faces are grey."""
+def person_colours(names: list[str]) -> dict[str, str]:
+    """A colour for each of ``names`` (people in display order, ``unassigned`` among them or not)
+    such that no two people share one and the unassigned faces are grey."""
     people = [name for name in names if name != "unassigned"]
-    colours = PALETTE[: len(people)]
-    for k in range(len(PALETTE), len(people)):
-        colours.append(_hue(k))
+    colours = dict(zip(people, [*PALETTE, *map(_hue, range(len(PALETTE), len(people)))], strict=False))
     if "unassigned" in names:
-        people, colours = [*people, "unassigned"], [*colours, UNASSIGNED_GREY]
-    return alt.Scale(domain=people, range=colours)
+        colours["unassigned"] = UNASSIGNED_GREY
+    return colours
 
 
 def _hue(k: int) -> str:

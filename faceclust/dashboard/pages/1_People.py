@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-import altair as alt
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 import faceclust as fc
@@ -74,29 +74,58 @@ def reel_people(
     return source, people
 
 
-def timeline_ui(people: dict[int, fc.Person], duration: float) -> None:
-    """One row per person; each segment (what their reel cuts) is a bar across the clip."""
-    bars = pd.concat([p.segments.assign(person=p.name) for p in people.values()], ignore_index=True)
-    if bars.empty:
+def timeline_ui(people: dict[int, fc.Person], duration: float, source: fc.Source) -> None:
+    """One row per person; each segment (what their reel cuts) is a bar across the clip. A click
+    on a bar plays the clip from that appearance, below the chart."""
+    if all(p.segments.empty for p in people.values()):
         return
-    people_names = [p.name for p in people.values()]
-    chart = (
-        alt.Chart(bars, height=40 + 32 * bars["person"].nunique())
-        .mark_bar(cornerRadius=2)
-        .encode(
-            x=alt.X("start", title="time (s)", scale=alt.Scale(domain=[0, duration])),
-            x2="end",
-            y=alt.Y("person", title=None, axis=alt.Axis(labelOverlap=False)),
-            color=alt.Color("person", scale=session.person_colours(list(people_names)), legend=None),
-            tooltip=[
-                "person",
-                alt.Tooltip("start", title="from (s)", format=".1f"),
-                alt.Tooltip("end", title="to (s)", format=".1f"),
-                "faces",
-            ],
+    colours = session.person_colours([p.name for p in people.values()])
+    fig = go.Figure()
+    for label, who in people.items():
+        bars = who.segments
+        fig.add_trace(
+            go.Bar(
+                orientation="h",
+                y=[who.name] * len(bars),
+                base=bars["start"],
+                x=bars["end"] - bars["start"],
+                marker={"color": colours[who.name]},
+                customdata=[[label, k] for k in range(len(bars))],
+                text=[
+                    f"{who.name}: {a:.1f} to {b:.1f} s, {n} faces"
+                    for a, b, n in bars[["start", "end", "faces"]].values
+                ],
+                hovertemplate="%{text}<extra></extra>",
+                textposition="none",
+            )
         )
+    fig.update_layout(
+        height=60 + 32 * len(people),
+        barmode="overlay",
+        showlegend=False,
+        margin={"l": 0, "r": 0, "t": 10, "b": 0},
+        xaxis={"range": [0, duration], "title": "time (s)"},
+        yaxis={"autorange": "reversed"},
     )
-    st.altair_chart(chart, width="stretch")
+    event = st.plotly_chart(fig, key="timeline", on_select="rerun", selection_mode="points")
+    clicked = event.selection.get("points", []) if event else []
+    if clicked and clicked[0].get("customdata"):
+        label, k = clicked[0]["customdata"]
+        play(
+            people[int(label)].segments.iloc[int(k)], source, f"{people[int(label)].name}, appearance {k + 1}"
+        )
+
+
+def play(segment: pd.Series, source: fc.Source, what: str) -> None:
+    """Play the clip from a segment's start to its end (a browser-playable copy where needed)."""
+    try:
+        with st.spinner("Making a copy of the clip that browsers play (once per clip)..."):
+            playable, offset = fc.preview(source)
+    except fc.BadInput as e:
+        st.error(f"The clip cannot be played here: {e}")
+        return
+    st.caption(f"{what}: {segment.start:.1f} to {segment.end:.1f} s")
+    st.video(str(playable), start_time=float(segment.start + offset), end_time=float(segment.end + offset))
 
 
 def reel_ui(label: int, who: fc.Person, source: fc.Source) -> None:
@@ -140,7 +169,7 @@ def appearances_ui(label: int, who: fc.Person, source: fc.Source) -> None:
         return
     key = f"appearance-{label}"
     at = st.session_state.get(key)
-    first, previous, following, where = st.columns([2, 2, 2, 4])
+    first, previous, following = st.columns(3)
     if first.button("Watch from the first appearance", key=f"first-{label}", icon=":material/play_arrow:"):
         at = 0
     if at is not None:
@@ -151,15 +180,7 @@ def appearances_ui(label: int, who: fc.Person, source: fc.Source) -> None:
     st.session_state[key] = at
     if at is None:
         return
-    segment = segments.iloc[at]
-    where.caption(f"Appearance {at + 1} of {len(segments)}: {segment.start:.1f} to {segment.end:.1f} s")
-    try:
-        with st.spinner("Making a copy of the clip that browsers play (once per clip)..."):
-            playable, offset = fc.preview(source)
-    except fc.BadInput as e:
-        st.error(f"The clip cannot be played here: {e}")
-        return
-    st.video(str(playable), start_time=float(segment.start + offset), end_time=float(segment.end + offset))
+    play(segments.iloc[at], source, f"Appearance {at + 1} of {len(segments)}")
 
 
 def cards_ui(
@@ -271,7 +292,7 @@ def main() -> None:
     scores_ui(table)
     params = reel_settings_ui()
     source, people = reel_people(extraction, table, params)
-    timeline_ui({k: p for k, p in people.items() if k not in edits.hidden}, extraction.duration_s)
+    timeline_ui({k: p for k, p in people.items() if k not in edits.hidden}, extraction.duration_s, source)
     if not (table["cluster"] >= 0).any():
         st.info("No one was grouped: every face is unassigned. Raise eps or lower min samples.")
     cards_ui(extraction, table, edits, source, people)

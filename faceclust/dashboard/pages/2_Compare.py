@@ -1,42 +1,137 @@
-"""Compare: UMAP of the face embedding beside UMAP of the fused face + clothing vectors."""
+"""Compare: UMAP of the face embedding beside UMAP of the fused face + clothing vectors (plotly),
+each person's face drawn on both, and a selection (click, box, lasso) you can act on."""
 
 from __future__ import annotations
 
-import altair as alt
+import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
+import faceclust as fc
 from faceclust.dashboard import session
 
+#: Points drawn per chart at most (a random sample above it, the same on both charts); a box or
+#: lasso still selects every face inside it, drawn or not.
+DRAWN_AT_MOST = 5000
+#: Above this many points a chart draws with WebGL (SVG makes an element per point).
+WEBGL_ABOVE = 2000
+#: Width of a person's face drawn on the chart, as a share of the chart's x range.
+FACE_SHARE = 0.09
 
-def scatter(points: pd.DataFrame, title: str, key: str, colours: alt.Scale) -> pd.Series:
-    """A UMAP scatter coloured by person, hover showing the face, its person and time.
 
-    Returns a mask over ``points``: the faces inside the box the user dragged (all False before).
-    """
-    # The title is markdown, not the chart's: a Vega title swallows box drags (Streamlit 1.67).
-    st.markdown(f"**{title}**")
-    box = alt.selection_interval(name="box")
-    chart = (
-        alt.Chart(points, height=520)
-        .mark_circle(size=48, opacity=0.8)
-        .encode(
-            x=alt.X("x", axis=None),
-            y=alt.Y("y", axis=None),
-            color=alt.Color(
-                "person", scale=colours, legend=alt.Legend(title=None, orient="bottom", columns=6)
-            ),
-            # The tooltip renders a field named "image" holding a data URI as the picture.
-            tooltip=["image", "person", alt.Tooltip("t_sec", title="time (s)", format=".1f"), "face_id"],
+def figure(points: pd.DataFrame, drawn: np.ndarray, colours: dict[str, str], uris: list[str]) -> go.Figure:
+    """A scatter of ``points`` (x, y, person, t_sec, face_id, cluster) where ``drawn``, coloured
+    by person, a face of each person drawn where their points are densest."""
+    shown = points[drawn]
+    scatter = go.Scattergl if len(shown) > WEBGL_ABOVE else go.Scatter
+    fig = go.Figure()
+    for name, own in shown.groupby("person", sort=False):
+        fig.add_trace(
+            scatter(
+                x=own["x"],
+                y=own["y"],
+                mode="markers",
+                name=name,
+                marker={"color": colours[name], "size": 6 if name == "unassigned" else 8, "opacity": 0.8},
+                customdata=own["face_id"],
+                text=[
+                    f"{name} · {t:.1f} s · #{i}" for t, i in zip(own["t_sec"], own["face_id"], strict=True)
+                ],
+                hovertemplate="%{text}<extra></extra>",
+            )
         )
-        .add_params(box)
+    span = float(np.ptp(points["x"])) or 1.0
+    for _, own in points[points["cluster"] >= 0].groupby("cluster"):
+        face = densest(own[["x", "y"]].to_numpy())
+        centre = own[["x", "y"]].to_numpy()[face]
+        fig.add_layout_image(
+            source=uris[own.index[face]],
+            x=centre[0],
+            y=centre[1],
+            xref="x",
+            yref="y",
+            sizex=span * FACE_SHARE,
+            sizey=span * FACE_SHARE,
+            xanchor="center",
+            yanchor="middle",
+            layer="above",
+        )
+    fig.update_layout(
+        height=520,
+        margin={"l": 0, "r": 0, "t": 10, "b": 0},
+        dragmode="lasso",
+        legend={"orientation": "h", "y": -0.02, "yanchor": "top"},
+        xaxis={"visible": False},
+        yaxis={"visible": False, "scaleanchor": "x"},
     )
-    event = st.altair_chart(chart, width="stretch", key=key, on_select="rerun", selection_mode="box")
-    ranges = event.selection.get("box", {}) if event else {}
-    if not ranges:
-        return pd.Series(False, index=points.index)
-    (x_lo, x_hi), (y_lo, y_hi) = ranges["x"], ranges["y"]
-    return points["x"].between(x_lo, x_hi) & points["y"].between(y_lo, y_hi)
+    return fig
+
+
+def densest(xy: np.ndarray, at_most: int = 400) -> int:
+    """Row of ``xy`` (N, 2) in the densest part of the points: the one whose nearest tenth of the
+    others (of an even sample of at most ``at_most``) lie closest. A person's points can fall
+    into several blobs, whose mean or median lies in the empty space between them."""
+    sample = np.linspace(0, len(xy) - 1, min(len(xy), at_most)).astype(int)
+    points = xy[sample]
+    distance = np.sqrt(((points[:, None, :] - points[None, :, :]) ** 2).sum(axis=2))
+    k = max(1, len(points) // 10)
+    return int(sample[np.argmin(np.sort(distance, axis=1)[:, k])])
+
+
+def inside_polygon(x: np.ndarray, y: np.ndarray, px: np.ndarray, py: np.ndarray) -> np.ndarray:
+    """Whether each point (x, y) lies inside the polygon (px, py), by ray casting: (N,) bool."""
+    inside = np.zeros(len(x), bool)
+    for k in range(len(px)):
+        x0, y0, x1, y1 = px[k - 1], py[k - 1], px[k], py[k]
+        crosses = (y0 > y) != (y1 > y)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            at = x0 + (y - y0) * (x1 - x0) / (y1 - y0)
+        inside ^= crosses & (x < at)
+    return inside
+
+
+def selected(points: pd.DataFrame, selection: dict) -> np.ndarray:
+    """Faces of ``points`` in a chart's selection (clicked points, boxes, lassos): (N,) bool."""
+    clicked = [p.get("customdata") for p in selection.get("points", [])]
+    chosen = points["face_id"].isin(clicked).to_numpy().copy()
+    x, y = points["x"].to_numpy(), points["y"].to_numpy()
+    for box in selection.get("box", []):
+        (x0, x1), (y0, y1) = sorted(box["x"]), sorted(box["y"])
+        chosen |= (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)
+    for lasso in selection.get("lasso", []):
+        chosen |= inside_polygon(x, y, np.asarray(lasso["x"], float), np.asarray(lasso["y"], float))
+    return chosen
+
+
+def chart(points: pd.DataFrame, drawn: np.ndarray, colours, uris, title: str, key: str) -> np.ndarray:
+    """One chart; returns the faces the user selected on it."""
+    st.markdown(f"**{title}**")
+    event = st.plotly_chart(
+        figure(points, drawn, colours, uris),
+        key=key,
+        on_select="rerun",
+        selection_mode=("points", "box", "lasso"),
+    )
+    return selected(points, event.selection if event else {})
+
+
+def actions_ui(chosen: pd.DataFrame, table: pd.DataFrame, edits: fc.Edits) -> None:
+    """Move the selected faces to a person, make them a new person, or unassign them (edits)."""
+    people = sorted(int(c) for c in table["cluster"].unique() if c >= 0)
+    move, new, unassign = st.columns([3, 2, 2], vertical_alignment="bottom")
+    to = move.selectbox("Move them to", people, format_func=edits.name, key="move_to") if people else None
+    ids = chosen["face_id"].astype(int).tolist()
+    if to is not None and move.button("Move", key="move_selected"):
+        edits.moved.update(dict.fromkeys(ids, int(to)))
+        st.rerun()
+    if new.button("Make them a new person", key="new_person"):
+        fresh = 1 + max([int(table["cluster"].max()), *edits.moved.values(), *edits.merged.values()])
+        edits.moved.update(dict.fromkeys(ids, fresh))
+        st.rerun()
+    if unassign.button("Unassign them", key="unassign_selected"):
+        edits.moved.update(dict.fromkeys(ids, -1))
+        st.rerun()
 
 
 def main() -> None:
@@ -55,26 +150,37 @@ def main() -> None:
         face_only = session.projections().get(extraction, None)
         fused = session.projections().get(extraction, weight)
     session.projections().fill_around(extraction, weight)
-    table = table.assign(image=session.thumbnail_uris(faces))
-    shown = ~table["cluster"].isin(edits.hidden)
+    uris = session.thumbnail_uris(faces)
+    shown = ~table["cluster"].isin(edits.hidden).to_numpy()
+    columns = ["face_id", "cluster", "person", "t_sec"]
+    drawn = np.zeros(len(table), bool)
+    drawn[np.random.default_rng(0).permutation(np.flatnonzero(shown))[:DRAWN_AT_MOST]] = True
     order = table[shown].sort_values("cluster", key=lambda c: c.where(c >= 0, 10**9))["person"].unique()
     colours = session.person_colours(list(order))
     left, right = st.columns(2)
     with left:
-        points = table.assign(x=face_only[:, 0], y=face_only[:, 1])[shown]
-        picked = scatter(points, "Face only", "face_only", colours)
+        points = table[columns].assign(x=face_only[:, 0], y=face_only[:, 1])
+        picked = chart(points[shown], drawn[shown], colours, uris, "Face only", "face_only")
     with right:
-        points = table.assign(x=fused[:, 0], y=fused[:, 1])[shown]
-        picked |= scatter(points, f"Face + clothing (weight {weight:.2f})", "fused", colours)
-    st.caption("Colours are the current clusters. Hover a point to see its face; drag a box to see many.")
+        points = table[columns].assign(x=fused[:, 0], y=fused[:, 1])
+        title = f"Face + clothing (weight {weight:.2f})"
+        picked |= chart(points[shown], drawn[shown], colours, uris, title, "fused")
+    if shown.sum() > DRAWN_AT_MOST:
+        st.caption(f"{DRAWN_AT_MOST:,} of {shown.sum():,} faces drawn; a box or lasso selects all inside it.")
+    st.caption(
+        "Each person's face sits at the middle of their points. Click, drag a box or a lasso to select."
+    )
     chosen = table[shown][picked]
     if len(chosen):
         st.subheader(f"{len(chosen)} selected faces")
         st.image(
-            [str(faces.thumb_path(i)) for i in chosen["face_id"]],
+            [str(faces.thumb_path(i)) for i in chosen["face_id"][:120]],
             width=72,
-            caption=[f"{p} · {t:.1f}s" for p, t in zip(chosen["person"], chosen["t_sec"], strict=True)],
+            caption=[
+                f"{p} · {t:.1f}s" for p, t in zip(chosen["person"][:120], chosen["t_sec"][:120], strict=True)
+            ],
         )
+        actions_ui(chosen, table, edits)
 
 
 # Guarded: extraction's worker processes are spawned and re-import the running script, which
