@@ -247,9 +247,8 @@ def test_uploads_are_stored_under_generated_names_and_old_ones_deleted(tmp_path,
 
 
 def test_no_two_people_share_a_colour_and_unassigned_faces_are_grey():
-    from faceclust.dashboard.session import UNASSIGNED_GREY, person_colours
+    from faceclust.dashboard.session import UNASSIGNED_GREY, colour
 
-    names = [f"person_{k:02d}" for k in range(30)] + ["unassigned"]
-    colours = person_colours(names)
-    assert list(colours) == names
-    assert len(set(colours.values())) == len(names) and colours["unassigned"] == UNASSIGNED_GREY
+    colours = [colour(label) for label in range(40)]
+    assert len(set(colours)) == 40 and UNASSIGNED_GREY not in colours
+    assert colour(-1) == UNASSIGNED_GREY

@@ -244,14 +244,12 @@ PALETTE = [
 UNASSIGNED_GREY = "#9e9e9e"
 
 
-def person_colours(names: list[str]) -> dict[str, str]:
-    """A colour for each of ``names`` (people in display order, ``unassigned`` among them or not)
-    such that no two people share one and the unassigned faces are grey."""
-    people = [name for name in names if name != "unassigned"]
-    colours = dict(zip(people, [*PALETTE, *map(_hue, range(len(PALETTE), len(people)))], strict=False))
-    if "unassigned" in names:
-        colours["unassigned"] = UNASSIGNED_GREY
-    return colours
+def colour(label: int) -> str:
+    """The colour of person ``label`` on every chart (the same on every page, whatever else is
+    shown; no two people share one); unassigned faces (-1) are grey."""
+    if label < 0:
+        return UNASSIGNED_GREY
+    return PALETTE[label] if label < len(PALETTE) else _hue(label)
 
 
 def _hue(k: int) -> str:

@@ -79,7 +79,6 @@ def timeline_ui(people: dict[int, fc.Person], duration: float, source: fc.Source
     on a bar plays the clip from that appearance, below the chart."""
     if all(p.segments.empty for p in people.values()):
         return
-    colours = session.person_colours([p.name for p in people.values()])
     fig = go.Figure()
     for label, who in people.items():
         bars = who.segments
@@ -89,7 +88,7 @@ def timeline_ui(people: dict[int, fc.Person], duration: float, source: fc.Source
                 y=[who.name] * len(bars),
                 base=bars["start"],
                 x=bars["end"] - bars["start"],
-                marker={"color": colours[who.name]},
+                marker={"color": session.colour(label)},
                 customdata=[[label, k] for k in range(len(bars))],
                 text=[
                     f"{who.name}: {a:.1f} to {b:.1f} s, {n} faces"

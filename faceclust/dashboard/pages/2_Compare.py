@@ -22,7 +22,7 @@ FACE_SHARE = 0.09
 
 def figure(points: pd.DataFrame, drawn: np.ndarray, colours: dict[str, str], uris: list[str]) -> go.Figure:
     """A scatter of ``points`` (x, y, person, t_sec, face_id, cluster) where ``drawn``, coloured
-    by person, a face of each person drawn where their points are densest."""
+    by person, a face of each person drawn just above where their points are densest."""
     shown = points[drawn]
     scatter = go.Scattergl if len(shown) > WEBGL_ABOVE else go.Scatter
     fig = go.Figure()
@@ -43,7 +43,7 @@ def figure(points: pd.DataFrame, drawn: np.ndarray, colours: dict[str, str], uri
         )
     span = float(np.ptp(points["x"])) or 1.0
     for _, own in points[points["cluster"] >= 0].groupby("cluster"):
-        face = densest(own[["x", "y"]].to_numpy())
+        face = densest(own[["x", "y"]].to_numpy(), span * FACE_SHARE)
         centre = own[["x", "y"]].to_numpy()[face]
         fig.add_layout_image(
             source=uris[own.index[face]],
@@ -54,7 +54,7 @@ def figure(points: pd.DataFrame, drawn: np.ndarray, colours: dict[str, str], uri
             sizex=span * FACE_SHARE,
             sizey=span * FACE_SHARE,
             xanchor="center",
-            yanchor="middle",
+            yanchor="bottom",  # just above the blob: the points stay visible
             layer="above",
         )
     fig.update_layout(
@@ -68,15 +68,14 @@ def figure(points: pd.DataFrame, drawn: np.ndarray, colours: dict[str, str], uri
     return fig
 
 
-def densest(xy: np.ndarray, at_most: int = 400) -> int:
-    """Row of ``xy`` (N, 2) in the densest part of the points: the one whose nearest tenth of the
-    others (of an even sample of at most ``at_most``) lie closest. A person's points can fall
-    into several blobs, whose mean or median lies in the empty space between them."""
+def densest(xy: np.ndarray, radius: float, at_most: int = 400) -> int:
+    """Row of ``xy`` (N, 2) with the most of the points within ``radius`` of it (of an even
+    sample of at most ``at_most``): where most of a person is. A person's points can fall into
+    several blobs, whose mean or median lies in the empty space between them."""
     sample = np.linspace(0, len(xy) - 1, min(len(xy), at_most)).astype(int)
     points = xy[sample]
-    distance = np.sqrt(((points[:, None, :] - points[None, :, :]) ** 2).sum(axis=2))
-    k = max(1, len(points) // 10)
-    return int(sample[np.argmin(np.sort(distance, axis=1)[:, k])])
+    close = ((points[:, None, :] - points[None, :, :]) ** 2).sum(axis=2) <= radius**2
+    return int(sample[np.argmax(close.sum(axis=1))])
 
 
 def inside_polygon(x: np.ndarray, y: np.ndarray, px: np.ndarray, py: np.ndarray) -> np.ndarray:
@@ -155,8 +154,9 @@ def main() -> None:
     columns = ["face_id", "cluster", "person", "t_sec"]
     drawn = np.zeros(len(table), bool)
     drawn[np.random.default_rng(0).permutation(np.flatnonzero(shown))[:DRAWN_AT_MOST]] = True
-    order = table[shown].sort_values("cluster", key=lambda c: c.where(c >= 0, 10**9))["person"].unique()
-    colours = session.person_colours(list(order))
+    colours = {
+        name: session.colour(label) for label, name in table[["cluster", "person"]].drop_duplicates().values
+    }
     left, right = st.columns(2)
     with left:
         points = table[columns].assign(x=face_only[:, 0], y=face_only[:, 1])
@@ -168,7 +168,8 @@ def main() -> None:
     if shown.sum() > DRAWN_AT_MOST:
         st.caption(f"{DRAWN_AT_MOST:,} of {shown.sum():,} faces drawn; a box or lasso selects all inside it.")
     st.caption(
-        "Each person's face sits at the middle of their points. Click, drag a box or a lasso to select."
+        "Each person's face sits just above where their points are densest. Click, drag a box or a "
+        "lasso to select."
     )
     chosen = table[shown][picked]
     if len(chosen):
