@@ -24,19 +24,19 @@ def clip_ui() -> tuple[Path, str, Path | None] | None:
     uploaded = loaded is not None and loaded not in samples
     if loaded is not None:
         st.info(f"Loaded: **{state.clip_name}**. Choose another clip below and press Run to replace it.")
+    # Widgets' own state is dropped when the user goes to another page: start them again from the
+    # loaded clip (not from a changing default, which would make a new widget and lose a choice).
+    state.setdefault("clip_source", "Upload" if uploaded or not samples else "Sample clip")
+    if loaded in samples:
+        state.setdefault("sample_clip", loaded)
     source = st.radio(
-        "Clip",
-        ["Sample clip", "Upload"],
-        horizontal=True,
-        index=1 if uploaded or not samples else 0,
-        label_visibility="collapsed",
+        "Clip", ["Sample clip", "Upload"], horizontal=True, key="clip_source", label_visibility="collapsed"
     )
     if source == "Sample clip":
         if not samples:
             st.info(f"No sample clips in {session.samples_dir()} (set FACECLUST_SAMPLES).")
             return None
-        index = samples.index(loaded) if loaded in samples else 0
-        clip = st.selectbox("Sample clip", samples, index=index, format_func=lambda p: p.name)
+        clip = st.selectbox("Sample clip", samples, key="sample_clip", format_func=lambda p: p.name)
         return clip, clip.name, session.labels_beside(clip)
     upload = st.file_uploader("Upload a clip", type=fc.CLIP_TYPES)
     labels = st.file_uploader("Labels file (optional, for scores)", type=["csv"])
