@@ -57,6 +57,61 @@ def test_run_page_extracts_a_sample_clip_and_shows_the_people(samples, extractio
     assert app.selectbox[0].value == Path(os.environ["FACECLUST_SAMPLES"]) / "multi_face.avi"
 
 
+def test_an_extraction_runs_on_through_slider_moves_and_page_changes(samples):
+    """The extraction runs in the background: a slider move and a page change while it runs
+    neither stop it nor lose it; every page shows its progress; its end brings the clip in."""
+    app = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    names = [str(o) for o in app.selectbox[0].options]
+    app.selectbox[0].select_index(names.index("short_hamilton_clip.mp4"))
+    app.number_input[0].set_value(4)  # not in the session's cache: a real extraction of ~60 frames
+    app.button[0].click().run()
+    job = app.session_state["job"]
+    assert job.running
+    assert any("Finding faces in **short_hamilton_clip.mp4**" in p.proto.text for p in app.get("progress"))
+    assert app.button(key="cancel_extraction")
+    assert app.button[0].disabled  # Run waits for this one to end
+    app.sidebar.slider(key="w_eps").set_value(0.6).run()
+    app.switch_page("pages/2_Compare.py").run()
+    assert not app.exception
+    assert job.running and not job.cancelled
+    assert any("Finding faces in" in p.proto.text for p in app.get("progress"))
+    assert not any("No clip yet" in i.value for i in app.info)  # it is coming
+    assert job.wait(TIMEOUT)
+    app.switch_page("pages/0_Run.py").run()
+    assert not app.exception
+    assert app.session_state["clip_name"] == "short_hamilton_clip.mp4"
+    assert "job" not in app.session_state
+    faces = len(app.session_state["extraction"].faces.table)
+    assert {m.label: m.value for m in app.metric}["Faces"] == str(faces)
+    assert any(f"short_hamilton_clip.mp4: {faces} faces, in " in s.value for s in app.success)
+    # A new clip starts from its own calibrated eps: the move made while it ran is not kept.
+    assert app.session_state["clustering"].eps == app.session_state["extraction"].calibrated_eps
+
+
+def test_a_cancelled_extraction_keeps_nothing_and_names_no_server_path(data, tmp_path):
+    from faceclust.dashboard.job import ExtractionJob
+
+    params = fc.ExtractParams(sampling=fc.SamplingParams(step=1))
+    cache = Path(os.environ["FACECLUST_CACHE"]) / "extract"
+    before = set(cache.iterdir()) if cache.is_dir() else set()
+    job = ExtractionJob(data / "clips" / "short_hamilton_clip.mp4", "hamilton.mp4", None, params)
+    while job.running and not (job.stage == "extract" and job.done >= 2):
+        job.wait(0.05)
+    assert job.describe().startswith("Frame ")
+    job.cancel()
+    assert job.describe() == "Cancelling..."
+    assert job.wait(60)
+    assert job.cancelled and job.extraction is None and job.error is None
+    assert (set(cache.iterdir()) if cache.is_dir() else set()) == before
+
+    # An upload is stored under a made-up name: messages use the user's file name instead.
+    stored = tmp_path / "0f3c9a.mp4"
+    stored.write_bytes(b"\x00not a video" * 100)
+    job = ExtractionJob(stored, "holiday.mp4", None, fc.ExtractParams())
+    assert job.wait(60)
+    assert job.error.startswith("holiday.mp4: not a readable video") and "0f3c9a" not in job.error
+
+
 def test_run_page_without_a_clip_explains_itself(tmp_path, monkeypatch):
     monkeypatch.setenv("FACECLUST_SAMPLES", str(tmp_path))
     app = AppTest.from_file(APP, default_timeout=TIMEOUT).run()

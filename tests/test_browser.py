@@ -1,7 +1,8 @@
 """End to end in a real browser: Debian's chromium driven by Playwright against `streamlit run`.
 
-Uploads multi_face.avi, waits for the people, moves the weight and eps sliders, sees both UMAP
-charts (a face on hover, a box selection), downloads a person's zip and checks what is inside.
+Uploads multi_face.avi, moves the eps slider while it is extracted, waits for the people, moves
+the weight and eps sliders, sees both UMAP charts with the people's faces drawn on them, lasso-
+selects a person and moves them to another, downloads a person's zip and checks what is inside.
 """
 
 from __future__ import annotations
@@ -121,6 +122,10 @@ def test_upload_tune_compare_download(page, browser, server, data, tmp_path):
     page.locator("input[type=file]").first.set_input_files(str(data / "clips" / "multi_face.avi"))
     page.get_by_text("multi_face.avi (3.0 MB) is ready to run.").wait_for(timeout=WAIT_MS)
     page.get_by_role("button", name="Run").click()
+    # The extraction runs in the background: moving a slider meanwhile does not stop it.
+    page.get_by_text("Finding faces in multi_face.avi").wait_for(timeout=WAIT_MS)
+    _move_slider(page, "eps (distance)", 3)
+    page.get_by_text("Finding faces in multi_face.avi").wait_for(timeout=WAIT_MS)  # still running
     page.get_by_test_id("stMetricValue").filter(has_text="140").wait_for(timeout=WAIT_MS)
     people = page.get_by_test_id("stMetric").filter(has_text="People")
     assert people.get_by_test_id("stMetricValue").inner_text() == "3"
@@ -206,11 +211,13 @@ def test_two_users_at_once_one_extracting_one_tuning_then_cancelling(browser, se
     be cancelled, and the cache keeps nothing of it. (Runs after the upload test: the office clip
     is in the server's cache.)"""
     first, second = (browser.new_context(viewport={"width": 1400, "height": 1000}).new_page() for _ in "ab")
+    for page in (first, second):
+        page.set_default_timeout(WAIT_MS)  # two users on two cores: each waits for the other
     first.goto(server)
-    _choose_sample(first, "short_hamilton_clip.mp4")
-    first.get_by_role("spinbutton", name="Every Nth frame").fill("1")  # every frame: a long extraction
+    _choose_sample(first, "mudo_variety.mp4")
+    first.get_by_role("spinbutton", name="Every Nth frame").fill("1")  # 630 HD frames: minutes
     first.get_by_role("button", name="Run").click()
-    first.get_by_text("Frame ").first.wait_for(timeout=WAIT_MS)
+    first.get_by_text(re.compile("Finding faces in mudo_variety.mp4: Frame [1-9]")).wait_for()
 
     second.goto(server)
     _choose_sample(second, "multi_face.avi")
@@ -227,8 +234,8 @@ def test_two_users_at_once_one_extracting_one_tuning_then_cancelling(browser, se
     second.get_by_text(f"clothing weight 0.20, eps {start:.2f}").wait_for(timeout=WAIT_MS)
     _move_slider(second, "eps (distance)", 5)
     second.get_by_text(f"clothing weight 0.20, eps {start + 0.05:.2f}").wait_for(timeout=WAIT_MS)
+    first.bring_to_front()
     assert first.get_by_role("button", name="Cancel").is_visible()  # still extracting
-
     first.get_by_role("button", name="Cancel").click()
     first.get_by_text("Extraction cancelled").wait_for(timeout=WAIT_MS)
     first.get_by_text("No clip yet").wait_for(timeout=WAIT_MS)

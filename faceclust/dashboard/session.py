@@ -22,6 +22,7 @@ import streamlit as st
 
 import faceclust as fc
 from faceclust import ranges
+from faceclust.dashboard.job import ExtractionJob
 
 #: Super-resolution choices ordered by cost, cheapest first.
 SR_BY_COST = ["none", "bicubic_x4", "fsrcnn-small_x4", "fsrcnn_x4", "espcn_x4", "lapsrn_x4", "edsr_x4"]
@@ -186,15 +187,82 @@ def embedder_caption(extraction: fc.Extraction) -> None:
     st.caption(f"Faces described by {shown}.")
 
 
+def start_extraction(clip: Path, name: str, labels: Path | None, params: fc.ExtractParams) -> None:
+    """Start extracting ``clip`` in the background for this session (``ExtractionJob``) and draw
+    the page again (with the new clip, or with its progress). A clip already in the cache is
+    usually back within a short wait, with no progress shown."""
+    state = st.session_state
+    state.job, state.job_outcome = ExtractionJob(clip, name, labels, params), None
+    state.job.wait(JOB_WAIT_S)
+    st.rerun()
+
+
+#: How long Run waits for its extraction before the page goes on with a progress panel (s).
+JOB_WAIT_S = 1.0
+#: How often the progress panel looks at the extraction (s).
+JOB_POLL_S = 0.5
+
+
+def adopt_finished_extraction() -> None:
+    """Take a finished background extraction in as the session's clip (a new clip starts from its
+    own calibrated eps, on the slider too); ``job_outcome`` keeps (succeeded, what to say).
+    Called before any sidebar widget exists: the eps slider's value may be set only then."""
+    state = st.session_state
+    job: ExtractionJob | None = state.get("job")
+    if job is None or job.running:
+        return
+    del state.job
+    if job.extraction is None:
+        state.job_outcome = (
+            False,
+            "Extraction cancelled. Nothing of it was kept; Run starts it again."
+            if job.cancelled
+            else job.error,
+        )
+        return
+    extraction = job.extraction
+    state.extraction, state.clip_path, state.clip_name, state.labels_path = (
+        extraction,
+        job.clip,
+        job.name,
+        job.labels,
+    )
+    state.edits = fc.Edits()
+    chosen = state.get("clustering", DEFAULT_CLUSTERING)
+    clustering = extraction.resolve(replace(chosen, eps=None))
+    state.clustering, state.w_eps = clustering, clustering.eps
+    how = "loaded from the cache" if extraction.cache_hit else f"in {time.perf_counter() - job.started:.0f} s"
+    state.job_outcome = True, f"{job.name}: {len(extraction.faces.table)} faces, {how}"
+
+
+@st.fragment(run_every=JOB_POLL_S)
+def extraction_panel() -> None:
+    """The running extraction's stage, frames done and time left, with its Cancel button; reruns
+    the whole page when it ends (the page then shows the result). Drawn on every page."""
+    job: ExtractionJob | None = st.session_state.get("job")
+    if job is None:
+        return
+    if not job.running:
+        st.rerun(scope="app")
+    with st.container(border=True):
+        st.progress(job.fraction, text=f"Finding faces in **{job.name}**: {job.describe()}")
+        st.button("Cancel", key="cancel_extraction", icon=":material/stop:", on_click=job.cancel)
+
+
 def current() -> tuple[fc.Extraction, pd.DataFrame, fc.Edits] | None:
     """The session's extraction, its face table with the edited ``cluster`` and the ``person``
-    (display name) of each face, and the edits; None (with a hint) before a run."""
+    (display name) of each face, and the edits; None (with a hint) before a run. Shows the
+    progress of an extraction running in the background."""
     state = st.session_state
+    adopt_finished_extraction()
     extraction = state.get("extraction")
     params = tuning_sidebar(extraction)
+    if state.get("job") is not None:
+        extraction_panel()
     if extraction is None:
-        st.info("No clip yet. Bring one on the Run page.")
-        st.page_link(RUN, label="Go to Run", icon=":material/play_arrow:")
+        if state.get("job") is None:
+            st.info("No clip yet. Bring one on the Run page.")
+            st.page_link(RUN, label="Go to Run", icon=":material/play_arrow:")
         return None
     prefit_weights(extraction)
     edits: fc.Edits = state.edits

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from dataclasses import replace
 from pathlib import Path
 
 import streamlit as st
@@ -77,7 +75,13 @@ def extraction_ui() -> tuple[fc.ExtractParams, bool]:
             "your own, by its path on the server.",
         )
         model = right.text_input("ONNX model path (for ONNX model)", placeholder="/models/arcface.onnx")
-        run = st.form_submit_button("Run", type="primary")
+        busy = st.session_state.get("job") is not None
+        run = st.form_submit_button(
+            "Run",
+            type="primary",
+            disabled=busy,
+            help="An extraction is running: wait or cancel it." if busy else None,
+        )
     params = fc.ExtractParams(
         sampling=fc.SamplingParams(step=int(step)),
         detect=fc.DetectParams(detector=detector),
@@ -87,68 +91,23 @@ def extraction_ui() -> tuple[fc.ExtractParams, bool]:
     return params, run
 
 
-#: Frames to see come back before saying how long the rest will take.
-EXTRAPOLATE_AFTER = 4
-
-
-def run_extraction(clip: Path, params: fc.ExtractParams) -> fc.Extraction | None:
-    started = time.perf_counter()
-    with st.status("Finding faces...", expanded=True) as status:
-        bar = st.progress(0.0, text="Reading the clip")
-        # Any click reruns the page, which stops this run at its next progress update; the
-        # cache keeps nothing of a stopped extraction.
-        st.button("Cancel", key="cancel_extraction", icon=":material/stop:")
-
-        first: list[tuple[float, int]] = []  # when frames first came back, and how many then
-
-        def progress(stage: str, done: int, total: int) -> None:
-            if stage != "extract" or not total:
-                return
-            now = time.perf_counter()
-            if done and not first:
-                first.append((now, done))
-            left = ""
-            # The rate since the first frames came back: start-up (workers, models) is not a rate.
-            if first and done - first[0][1] >= EXTRAPOLATE_AFTER:
-                rate = (now - first[0][0]) / (done - first[0][1])
-                left = f", about {rate * (total - done):.0f} s left"
-            bar.progress(min(1.0, done / total), text=f"Frame {done} of {total}{left}")
-
-        try:
-            extraction = fc.extract(clip, params, progress=progress)
-        except fc.BadInput as e:
-            status.update(label="This clip cannot be used", state="error")
-            st.error(str(e))
-            return None
-        source = (
-            "loaded from the cache" if extraction.cache_hit else f"in {time.perf_counter() - started:.0f} s"
-        )
-        status.update(
-            label=f"{len(extraction.faces.table)} faces, {source}", state="complete", expanded=False
-        )
-    return extraction
-
-
 def main() -> None:
     st.title("faceclust")
     st.caption("Who appears in this video clip, and when?")
+    session.adopt_finished_extraction()  # before the clip choice, which shows the loaded clip
     chosen = clip_ui()
     params, run = extraction_ui()
     state = st.session_state
-    if state.get("cancel_extraction"):
-        st.warning("Extraction cancelled. Nothing of it was kept; Run starts it again.")
     if run and chosen is not None:
-        extraction = run_extraction(chosen[0], params)
-        if extraction is not None:
-            state.extraction, state.clip_path, state.clip_name, state.labels_path = extraction, *chosen
-            state.edits = fc.Edits()
-            # A new clip starts from its own calibrated eps, on the slider too.
-            chosen = state.get("clustering", session.DEFAULT_CLUSTERING)
-            clustering = extraction.resolve(replace(chosen, eps=None))
-            state.clustering, state.w_eps = clustering, clustering.eps
+        session.start_extraction(*chosen, params)
     elif run:
         st.warning("Choose or upload a clip first.")
     result = session.current()
+    outcome = state.get("job_outcome")
+    if outcome is not None:
+        # Kept until the next Run, in full: the user's file name and why it could not be used.
+        ok, text = outcome
+        (st.success if ok else st.error)(text)
     if result is None:
         return
     _, table, _ = result

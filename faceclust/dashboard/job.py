@@ -1,0 +1,107 @@
+"""An extraction that runs in a background thread owned by one dashboard session.
+
+Streamlit stops a script run on the next widget event; an extraction run inside the script
+therefore died with any click. This one lives on beside the reruns and ends only when it is done,
+fails or its ``cancel`` is called. Nothing here imports Streamlit.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+import faceclust as fc
+
+log = logging.getLogger(__name__)
+
+#: Frames to see come back before saying how long the rest will take.
+EXTRAPOLATE_AFTER = 4
+
+
+class Cancelled(Exception):
+    """Raised from the progress callback to stop an extraction that was cancelled."""
+
+
+class ExtractionJob:
+    """``fc.extract(clip, params)`` in a daemon thread, with its progress, outcome and a cancel.
+
+    clip: the file on the server; name: what the user calls it (their upload's name), used in
+    every message instead of the server's path; labels: a labels file or None.
+    """
+
+    def __init__(self, clip: Path, name: str, labels: Path | None, params: fc.ExtractParams):
+        self.clip, self.name, self.labels, self.params = clip, name, labels, params
+        self.stage, self.done, self.total = "hash", 0, 0
+        self.started = time.perf_counter()
+        self.extraction: fc.Extraction | None = None
+        self.error: str | None = None  # why it failed, in one line naming the clip by ``name``
+        self._cancelled = threading.Event()
+        self._first: tuple[float, int] | None = None  # when frames first came back, and how many
+        self._rate: float | None = None  # seconds per frame since then
+        self._thread = threading.Thread(target=self._run, daemon=True, name=f"extract {name}")
+        self._thread.start()
+
+    def _progress(self, stage: str, done: int, total: int) -> None:
+        if self._cancelled.is_set():
+            raise Cancelled
+        self.stage, self.done, self.total = stage, done, total
+        if stage != "extract" or not done:
+            return
+        now = time.perf_counter()
+        if self._first is None:
+            self._first = (now, done)
+        # The rate since the first frames came back: start-up (workers, models) is not a rate.
+        elif done - self._first[1] >= EXTRAPOLATE_AFTER:
+            self._rate = (now - self._first[0]) / (done - self._first[1])
+
+    def _run(self) -> None:
+        try:
+            self.extraction = fc.extract(self.clip, self.params, progress=self._progress)
+        except Cancelled:
+            log.info("extraction of %s cancelled", self.name)
+        except fc.BadInput as e:
+            said = str(e).replace(str(self.clip), self.name)
+            self.error = said if self.name in said else f"{self.name}: {said}"
+        except Exception as e:  # a thread's exception would otherwise vanish into the log only
+            log.exception("extraction of %s failed", self.name)
+            self.error = f"{self.name}: the extraction failed: {e}"
+
+    def cancel(self) -> None:
+        """Stop at the next progress report; the cache keeps nothing of it."""
+        self._cancelled.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def wait(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` for the end; whether it has ended."""
+        self._thread.join(seconds)
+        return not self.running
+
+    @property
+    def seconds_left(self) -> float | None:
+        """Estimated seconds to the last frame (None until the rate is known)."""
+        if self.stage != "extract" or self._rate is None:
+            return None
+        return self._rate * max(self.total - self.done, 0)
+
+    def describe(self) -> str:
+        """One line of where it is: stage, frames done, time left."""
+        if self.cancelled:
+            return "Cancelling..."
+        if self.stage == "hash":
+            return f"Reading the clip: {self.done / 1e6:.0f} of {self.total / 1e6:.0f} MB"
+        left = self.seconds_left
+        said = f", about {left:.0f} s left" if left is not None else ""
+        return f"Frame {self.done} of {self.total}{said}"
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.done / self.total) if self.total else 0.0
