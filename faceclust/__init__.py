@@ -8,6 +8,7 @@ Parameters are frozen dataclasses, one per stage.
 
 __version__ = "0.1.0"
 
+from .calibrate import EPS_SHARE
 from .cluster import ALGORITHMS, ClusterParams
 from .detect import DETECTORS, DetectParams
 from .edits import EDITS_FILE, Edits, dump_edits, load_edits
@@ -30,6 +31,7 @@ __all__ = [
     "CLIP_TYPES",
     "DETECTORS",
     "EDITS_FILE",
+    "EPS_SHARE",
     "SR_METHODS",
     "BadInput",
     "ClusterParams",

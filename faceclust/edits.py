@@ -43,6 +43,14 @@ class Edits:
             if self.target(source) != self.target(into):
                 self.merged[self.target(source)] = self.target(into)
 
+    def new_person(self, face_ids, labels: np.ndarray) -> int:
+        """Move the faces ``face_ids`` to a person of their own, numbered after every person in
+        ``labels`` (the current labels, (N,)) and in these edits; returns that number."""
+        taken = [int(labels.max(initial=-1)), *self.moved.values(), *self.merged, *self.merged.values()]
+        fresh = 1 + max(taken)
+        self.moved.update(dict.fromkeys(map(int, face_ids), fresh))
+        return fresh
+
     def name(self, label: int) -> str:
         """Display name: the user's, else ``person_NN`` (``unassigned`` for -1)."""
         return self.names.get(label, cluster_name(label))

@@ -25,6 +25,11 @@ class ProjectParams:
     pca_dims: int = 32
     seed: int = 0
 
+    @property
+    def key(self) -> str:
+        """These settings in a file name: layouts made with other settings are not reused."""
+        return f"n{self.n_neighbors}_d{self.min_dist}_e{self.n_epochs}_p{self.pca_dims}_s{self.seed}"
+
 
 def fused_vectors(face: np.ndarray, cloth: np.ndarray, has_cloth: np.ndarray, weight: float) -> np.ndarray:
     """Vectors whose Euclidean distances are the fused distances: [sqrt(1-w) f, sqrt(w) c].

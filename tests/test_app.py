@@ -267,6 +267,49 @@ def test_a_person_who_swallowed_several_is_flagged():
     assert swallowed(np.full(5, -1)) is None
 
 
+def test_a_person_mixing_several_is_flagged_and_split_on_their_card(extractions):
+    """Two of the three men made one "person": the card says their faces lie about as far apart
+    as different people's, and "Split this person" gives them back as two."""
+    app = _with_run("pages/1_People.py", extractions["multi_face.avi"])
+    assert not any("May be several people" in w.value for w in app.warning)  # calibrated: none
+    app.session_state["edits"].merge([1], into=0)
+    app.run()
+    assert sum("faces ·" in m.value for m in app.markdown) == 2
+    assert [w.value for w in app.warning if "May be several people" in w.value]
+    app.button(key="split-0").click().run()
+    assert not app.exception
+    assert sum("faces ·" in m.value for m in app.markdown) == 3
+    assert not any("May be several people" in w.value for w in app.warning)
+    assert len(set(app.session_state["edits"].moved.values())) == 1  # one part moved out
+
+
+def test_a_person_s_faces_stay_open_through_re_clustering_and_can_be_enlarged(extractions):
+    def grids(app) -> list[int]:
+        return [len(image.proto.imgs) for image in app.get("image") if len(image.proto.imgs) > 1]
+
+    app = _with_run("pages/1_People.py", extractions["multi_face.avi"])
+    assert grids(app) == []  # closed: not even drawn
+    app.session_state["faces-0"] = True  # what opening the expander does
+    app.run()
+    assert grids(app) == [47]
+    app.sidebar.slider(key="w_eps").set_value(0.5).run()  # re-clusters: still open
+    assert app.session_state["faces-0"] and grids(app) == [47]
+    app.get("button_group")[0].set_value("Large").run()
+    assert not app.exception and app.session_state["face_size"] == "Large" and grids(app) == [47]
+
+
+def test_each_algorithm_starts_from_its_own_eps(extractions):
+    extraction = extractions["multi_face.avi"]
+    app = _with_run("pages/1_People.py", extraction)
+    agglomerative = app.sidebar.slider(key="w_eps").value
+    assert agglomerative == extraction.calibrated_eps
+    app.sidebar.selectbox(key="w_algorithm").select("dbscan").run()
+    eps = app.sidebar.slider(key="w_eps").value
+    assert eps == round(agglomerative * fc.EPS_SHARE["dbscan"], 2) < agglomerative
+    assert any(f"eps {eps:.2f} is calibrated on this clip for dbscan" in c.value for c in app.sidebar.caption)
+    assert sum("faces ·" in m.value for m in app.markdown) == 3  # the three men, not one
+
+
 @pytest.mark.parametrize("page", ["pages/1_People.py", "pages/2_Compare.py", "pages/3_Download.py"])
 def test_pages_before_a_run_point_to_the_run_page(page):
     app = _page(page).run()

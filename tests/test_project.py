@@ -30,3 +30,23 @@ def test_projection_separates_people_and_is_repeatable(extractions):
     assert (labels[near[:, 1:]] == labels[:, None]).mean() > 0.95
     assert np.array_equal(xy, project(faces.face_embedding))
     assert project(faces.face_embedding[:2]).shape == (2, 2)
+
+
+def test_layouts_are_kept_in_the_clip_s_cache_entry_and_read_back(extractions, monkeypatch):
+    import faceclust as fc
+    from faceclust import pipeline
+    from faceclust.project import ProjectParams
+
+    kept = extractions["short_hamilton_clip.mp4"]
+    first = kept.layout(0.35)
+    path = kept.faces.folder / "layouts" / f"fused_0.35_{ProjectParams().key}.npy"
+    assert path.is_file() and first.shape == (len(kept.faces.table), 2)
+    # A restarted server (a new Extraction of the same entry) reads it back without fitting UMAP.
+    restarted = fc.Extraction(kept.faces, kept.meta, True)
+    monkeypatch.setattr(pipeline, "project", lambda *a: (_ for _ in ()).throw(AssertionError("refit")))
+    assert np.array_equal(restarted.layout(0.35), first)
+    # A damaged file is fitted again (and the same seed gives the same layout).
+    path.write_bytes(b"not a layout")
+    monkeypatch.undo()
+    assert np.array_equal(restarted.layout(0.35), first)
+    assert not [p for p in path.parent.iterdir() if p.name.startswith(".")]  # no partial files left

@@ -141,7 +141,13 @@ def tuning_sidebar(extraction: fc.Extraction | None) -> fc.ClusterParams:
         )
     algorithms = list(fc.ALGORITHMS)
     algorithm = sidebar.selectbox(
-        "Algorithm", algorithms, index=algorithms.index(chosen.algorithm), key="w_algorithm"
+        "Algorithm",
+        algorithms,
+        index=algorithms.index(chosen.algorithm),
+        key="w_algorithm",
+        on_change=_algorithm_changed,
+        args=(extraction,),
+        help="A new algorithm starts from its own eps: eps means something else to each.",
     )
     weight = sidebar.slider(
         "Clothing weight",
@@ -158,12 +164,12 @@ def tuning_sidebar(extraction: fc.Extraction | None) -> fc.ClusterParams:
         chosen.eps,
         0.01,
         key="w_eps",
-        help="Lower splits people; higher merges look-alikes. It starts where this clip's faces "
-        "put it: a margin above the distances between people seen together in one frame. Its "
-        "range is the face embedder's.",
+        help=f"{algorithm}: {EPS_MEANING[algorithm]} Lower splits people; higher merges look-alikes. "
+        "It starts where this clip's faces put it: by the distances between people seen together "
+        "in one frame. Its range is the face embedder's.",
     )
-    if extraction and eps == extraction.calibrated_eps:
-        sidebar.caption(f"eps {eps:.2f} is calibrated on this clip.")
+    if extraction and extraction.calibrated_eps and eps == _starting_eps(extraction, algorithm):
+        sidebar.caption(f"eps {eps:.2f} is calibrated on this clip for {algorithm}.")
     min_samples = sidebar.slider(
         "Min samples",
         *map(int, ranges.MIN_SAMPLES.slider),
@@ -178,6 +184,30 @@ def tuning_sidebar(extraction: fc.Extraction | None) -> fc.ClusterParams:
             state.edits = fc.Edits()
         state.clustering = params
     return params
+
+
+#: What eps is to each clustering algorithm (the sidebar's eps help).
+EPS_MEANING = {
+    "agglomerative": "two groups of faces join while their faces are this far apart on average.",
+    "dbscan": "faces this close are neighbours, and neighbours chain into one person, so it sits "
+    "lower than agglomerative's.",
+    "hdbscan": "people whose faces come this close are merged, so it sits lower than agglomerative's.",
+    "chinese_whispers": "faces this close are linked and take their person from their links, so "
+    "it sits lower than agglomerative's.",
+}
+
+
+def _starting_eps(extraction: fc.Extraction | None, algorithm: str) -> float:
+    """eps a clip starts from with ``algorithm`` (before any clip: the default embedder's)."""
+    if extraction is None:
+        return round(fc.thresholds("dlib").eps * fc.EPS_SHARE[algorithm], 2)
+    return extraction.resolve(fc.ClusterParams(algorithm)).eps
+
+
+def _algorithm_changed(extraction: fc.Extraction | None) -> None:
+    """A new algorithm moves the eps slider to where that algorithm starts on this clip."""
+    state = st.session_state
+    state.w_eps = _starting_eps(extraction, state.w_algorithm)
 
 
 def embedder_caption(extraction: fc.Extraction) -> None:
@@ -347,7 +377,8 @@ def _thumbnail_uris(key: str, _faces: fc.FaceTable) -> list[str]:
 
 
 class Projections:
-    """UMAP layouts shared by the server's sessions, keyed by (extraction, weight or None).
+    """UMAP layouts shared by the server's sessions, keyed by (extraction, weight or None); each
+    is read from the clip's cache entry where an earlier server kept it (``Extraction.layout``).
 
     One UMAP runs at a time (each is single-threaded with a fixed seed), so a request for a
     layout being computed in the background waits for it instead of computing it twice. A
@@ -363,15 +394,13 @@ class Projections:
 
     def get(self, extraction: fc.Extraction, weight: float | None) -> np.ndarray:
         """The (N, 2) layout of one extraction's faces (``weight`` None: the face vectors)."""
-        faces = extraction.faces
-        key = (faces.folder.name, None if weight is None else round(weight, 2))
+        key = (extraction.faces.folder.name, None if weight is None else round(weight, 2))
         with self._lock:
             if key not in self._layouts:
-                umap_warmer().join()
-                vectors = extraction.face_vectors
-                if weight is not None:
-                    vectors = fc.fused_vectors(vectors, faces.cloth_feature, faces.has_cloth, weight)
-                self._layouts[key] = fc.project(vectors)
+                kept = extraction.kept_layout(key[1])
+                if kept is None:
+                    umap_warmer().join()  # fitting needs UMAP compiled; reading a kept one does not
+                self._layouts[key] = extraction.layout(key[1]) if kept is None else kept
             return self._layouts[key]
 
     def fill_around(self, extraction: fc.Extraction, weight: float) -> None:

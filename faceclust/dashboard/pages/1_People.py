@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -190,35 +191,79 @@ def cards_ui(
     people: dict[int, fc.Person],
 ) -> None:
     faces = extraction.faces
-    summary = fc.cluster_summary(faces, table["cluster"].to_numpy(), extraction.seconds_per_frame)
+    labels = table["cluster"].to_numpy()
+    summary = fc.cluster_summary(faces, labels, extraction.seconds_per_frame)
+    mixed = extraction.mixed_spread
+    size = st.segmented_control("Face size", list(FACE_SIZES), default="Small", key="face_size")
+    width = FACE_SIZES[size or "Small"]
     for row in summary.itertuples():
         if row.cluster in edits.hidden:
             continue
+        members = np.flatnonzero(labels == row.cluster)
+        spread = extraction.spread(members)
         with st.container(border=True):
             picture, text = st.columns([1, 6])
             picture.image(str(faces.thumb_path(row.representative_face_id)), width=96)
             text.markdown(
                 f"**{edits.name(row.cluster)}** · {row.size} faces · "
-                f"{row.screen_time_s:.1f} s on screen · {row.first_t_sec:.1f} to {row.last_t_sec:.1f} s"
+                f"{row.screen_time_s:.1f} s on screen · {row.first_t_sec:.1f} to {row.last_t_sec:.1f} s · "
+                f"spread {spread:.2f}"
             )
-            members = table[table["cluster"] == row.cluster]
-            with text.expander("Faces"):
-                grid(faces, members)
             with text:
+                if row.size >= 2:
+                    split_ui(extraction, table, edits, row.cluster, spread, mixed)
+                key = f"faces-{row.cluster}"
+                # Keyed: stays open through re-clustering; the faces are drawn only while it is open.
+                with st.expander(f"Faces ({row.size})", key=key, on_change="rerun"):
+                    if st.session_state.get(key):
+                        grid(faces, table.iloc[members], width)
                 appearances_ui(row.cluster, people[row.cluster], source)
                 reel_ui(row.cluster, people[row.cluster], source)
     unassigned = table[table["cluster"] < 0]
     if len(unassigned):
         with st.expander(f"Unassigned faces ({len(unassigned)})"):
-            grid(faces, unassigned)
+            grid(faces, unassigned, width)
 
 
-def grid(faces: fc.FaceTable, members: pd.DataFrame, limit: int = 120) -> None:
-    """Thumbnails with face id and time, at most ``limit`` of them."""
+#: Widths of the faces in a person's grid (px), by the name the user picks.
+FACE_SIZES = {"Small": 72, "Medium": 128, "Large": 200}
+
+
+def split_ui(
+    extraction: fc.Extraction,
+    table: pd.DataFrame,
+    edits: fc.Edits,
+    label: int,
+    spread: float,
+    mixed: float | None,
+) -> None:
+    """ "Split this person": their faces clustered again alone, tighter, into people of their own;
+    above it a warning where their faces lie about as far apart as different people's do."""
+    if mixed is not None and spread >= mixed:
+        st.warning(
+            f"May be several people: their faces are {spread:.2f} apart on average, near the "
+            f"distances between different people seen together in this clip (flagged from "
+            f"{mixed:.2f}).",
+            icon=":material/call_split:",
+        )
+    if st.button("Split this person", key=f"split-{label}", icon=":material/call_split:"):
+        members = np.flatnonzero(table["cluster"].to_numpy() == label)
+        parts = extraction.split(members, st.session_state.clustering)
+        if parts.max() < 1:
+            st.toast("Their faces do not fall into separate people, even at the lowest eps.")
+            return
+        face_ids = table["face_id"].to_numpy()[members]
+        for part in range(1, parts.max() + 1):  # the largest part keeps the person
+            edits.new_person(face_ids[parts == part], table["cluster"].to_numpy())
+        st.rerun()
+
+
+def grid(faces: fc.FaceTable, members: pd.DataFrame, width: int, limit: int = 120) -> None:
+    """Thumbnails ``width`` px wide with face id and time, at most ``limit`` of them."""
     shown = members.head(limit)
     st.image(
         [str(faces.thumb_path(i)) for i in shown["face_id"]],
-        width=72,
+        width=width,
         caption=[f"#{i} · {t:.1f}s" for i, t in zip(shown["face_id"], shown["t_sec"], strict=True)],
     )
     if len(members) > limit:

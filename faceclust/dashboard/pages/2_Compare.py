@@ -125,8 +125,7 @@ def actions_ui(chosen: pd.DataFrame, table: pd.DataFrame, edits: fc.Edits) -> No
         edits.moved.update(dict.fromkeys(ids, int(to)))
         st.rerun()
     if new.button("Make them a new person", key="new_person"):
-        fresh = 1 + max([int(table["cluster"].max()), *edits.moved.values(), *edits.merged.values()])
-        edits.moved.update(dict.fromkeys(ids, fresh))
+        edits.new_person(ids, table["cluster"].to_numpy())
         st.rerun()
     if unassign.button("Unassign them", key="unassign_selected"):
         edits.moved.update(dict.fromkeys(ids, -1))

@@ -1,0 +1,140 @@
+"""The dashboard at an episode's size: page render times and chart payloads at 1k / 5k / 20k faces.
+
+The faces are those of the hour-long clip of `long_clip.py` (multi_face.avi concatenated): its
+copies are the same frames, so its extraction is the 23.4 s clip's extraction repeated, each copy
+shifted by the clip's length in frames, time, shots and tracks (made here in seconds rather than
+an hour). Each page is run with Streamlit's AppTest in this process (the server's side: the
+script, clustering, UMAP and building the charts; not the browser's drawing):
+first visit (nothing computed yet, UMAP layouts not kept), a second visit, after an eps move (a
+re-cut of the kept tree), and, for Compare, a first visit of a server restarted later (layouts
+read back from the clip's cache entry). Payload: bytes of each page's chart specs, against what
+the Altair Compare page sent before (every point twice, each with its face as a data URI).
+
+    .venv/bin/python bench/dashboard.py [FACES ...]
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+import faceclust as fc
+from faceclust import dashboard
+
+from common import DATA, table
+
+PAGES = {"People": "pages/1_People.py", "Compare": "pages/2_Compare.py", "Download": "pages/3_Download.py"}
+
+
+def repeated(extraction: fc.Extraction, copies: int, folder: Path) -> fc.Extraction:
+    """``extraction`` as the extraction of its clip concatenated ``copies`` times (crops linked)."""
+    faces, meta = extraction.faces, extraction.meta
+    rows = faces.table
+    n, frames = len(rows), meta["frame_count"]
+    duration, shots, tracks = frames / meta["fps"], rows["shot_id"].max() + 1, rows["track_id"].max() + 1
+    copied = []
+    for k in range(copies):
+        copy = rows.copy()
+        copy["face_id"] += k * n
+        copy["frame_index"] += k * frames
+        copy["t_sec"] += k * duration
+        copy["shot_id"] += k * shots
+        copy["track_id"] += k * tracks
+        copied.append(copy)
+    for sub in ("thumbs", "context"):
+        (folder / sub).mkdir(parents=True)
+        for face_id in range(n * copies):
+            os.link(faces.folder / sub / f"{face_id % n}.jpg", folder / sub / f"{face_id}.jpg")
+    tile = lambda a: np.tile(a, (copies, 1))  # noqa: E731
+    long = fc.FaceTable(
+        pd.concat(copied, ignore_index=True),
+        tile(faces.face_embedding),
+        tile(faces.cloth_feature),
+        tile(faces.own_embedding),
+        folder,
+    )
+    return fc.Extraction(long, {**meta, "frame_count": frames * copies}, cache_hit=True)
+
+
+def altair_payload(extraction: fc.Extraction, people: np.ndarray) -> int:
+    """Bytes the Altair Compare page sent: both charts, every point with x, y, person, time, id
+    and its face as a 48 px JPEG data URI."""
+    uris = {}
+    for face_id in range(len(people)):
+        path = extraction.faces.thumb_path(face_id).resolve()
+        if path not in uris:
+            thumb = cv2.resize(cv2.imread(str(path)), (48, 48), interpolation=cv2.INTER_AREA)
+            jpeg = cv2.imencode(".jpg", thumb, [cv2.IMWRITE_JPEG_QUALITY, 80])[1]
+            uris[path] = len("data:image/jpeg;base64," + base64.b64encode(jpeg.tobytes()).decode())
+    point = len('{"x":-1.2345678,"y":3.4567891,"person":"person_00","t_sec":1234.5,"face_id":1234,"uri":""}')
+    return 2 * sum(point + uris[extraction.faces.thumb_path(i).resolve()] for i in range(len(people)))
+
+
+def timed(app: AppTest) -> float:
+    started = time.perf_counter()
+    app.run(timeout=1800)
+    assert not app.exception, app.exception
+    return time.perf_counter() - started
+
+
+def chart_bytes(app: AppTest) -> int:
+    return sum(len(chart.proto.spec) for chart in app.get("plotly_chart"))
+
+
+def main(sizes: list[int]) -> None:
+    base = fc.extract(DATA / "clips" / "multi_face.avi")
+    rows, payloads = [], []
+    for size in sizes:
+        copies = round(size / len(base.faces.table))
+        with tempfile.TemporaryDirectory() as tmp:
+            extraction = repeated(base, copies, Path(tmp) / "entry")
+            faces = len(extraction.faces.table)
+            for name, page in PAGES.items():
+                app = AppTest.from_file(str(dashboard.APP), default_timeout=1800).switch_page(page)
+                app.session_state["extraction"] = extraction
+                app.session_state["clip_name"] = "long.avi"
+                first = timed(app)
+                again = timed(app)
+                eps = app.session_state["clustering"].eps
+                app.sidebar.slider(key="w_eps").set_value(round(eps + 0.02, 2))
+                moved = timed(app)
+                row = {"faces": faces, "page": name, "first visit s": first, "again s": again}
+                row["after an eps move s"] = moved
+                row["charts KB"] = chart_bytes(app) / 1e3
+                if name == "Compare":  # a restarted server: the layouts come from the cache entry
+                    st.cache_resource.clear()
+                    st.cache_data.clear()
+                    restarted = fc.Extraction(extraction.faces, extraction.meta, True)
+                    app = AppTest.from_file(str(dashboard.APP), default_timeout=1800).switch_page(page)
+                    app.session_state["extraction"] = restarted
+                    app.session_state["clip_name"] = "long.avi"
+                    row["after a restart s"] = timed(app)
+                    labels = fc.cluster(extraction, app.session_state["clustering"])
+                    payloads.append(
+                        {
+                            "faces": faces,
+                            "Compare before (Altair) MB": altair_payload(extraction, labels) / 1e6,
+                            "Compare now MB": chart_bytes(app) / 1e6,
+                        }
+                    )
+                else:
+                    row["after a restart s"] = "-"
+                rows.append(row)
+                print(row, flush=True)
+    print(table(rows, "{:.2f}"))
+    print()
+    print(table(payloads, "{:.2f}"))
+
+
+if __name__ == "__main__":
+    main([int(a) for a in sys.argv[1:]] or [1000, 5000, 20000])
