@@ -16,7 +16,9 @@ the Altair Compare page sent before (every point twice, each with its face as a 
 from __future__ import annotations
 
 import base64
+import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -25,7 +27,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pandas as pd
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 import faceclust as fc
@@ -52,6 +53,8 @@ def repeated(extraction: fc.Extraction, copies: int, folder: Path) -> fc.Extract
         copy["track_id"] += k * tracks
         copied.append(copy)
     for sub in ("thumbs", "context"):
+        if (folder / sub).is_dir():
+            continue  # made by an earlier process (a server started again on the same entry)
         (folder / sub).mkdir(parents=True)
         for face_id in range(n * copies):
             os.link(faces.folder / sub / f"{face_id % n}.jpg", folder / sub / f"{face_id}.jpg")
@@ -91,50 +94,65 @@ def chart_bytes(app: AppTest) -> int:
     return sum(len(chart.proto.spec) for chart in app.get("plotly_chart"))
 
 
-def main(sizes: list[int]) -> None:
+def visit(extraction: fc.Extraction, page: str) -> AppTest:
+    app = AppTest.from_file(str(dashboard.APP), default_timeout=1800).switch_page(page)
+    app.session_state["extraction"] = extraction
+    app.session_state["clip_name"] = "long.avi"
+    return app
+
+
+def one_size(size: int, folder: Path, restarted: bool) -> dict:
+    """The pages at ``size`` faces in this process (a server started for it), the cache entry
+    in ``folder``; ``restarted``: only Compare's first visit, on an entry an earlier server
+    filled (its layouts kept)."""
     base = fc.extract(DATA / "clips" / "multi_face.avi")
-    rows, payloads = [], []
-    for size in sizes:
-        copies = round(size / len(base.faces.table))
-        with tempfile.TemporaryDirectory() as tmp:
-            extraction = repeated(base, copies, Path(tmp) / "entry")
-            faces = len(extraction.faces.table)
-            for name, page in PAGES.items():
-                app = AppTest.from_file(str(dashboard.APP), default_timeout=1800).switch_page(page)
-                app.session_state["extraction"] = extraction
-                app.session_state["clip_name"] = "long.avi"
-                first = timed(app)
-                again = timed(app)
-                eps = app.session_state["clustering"].eps
-                app.sidebar.slider(key="w_eps").set_value(round(eps + 0.02, 2))
-                moved = timed(app)
-                row = {"faces": faces, "page": name, "first visit s": first, "again s": again}
-                row["after an eps move s"] = moved
-                row["charts KB"] = chart_bytes(app) / 1e3
-                if name == "Compare":  # a restarted server: the layouts come from the cache entry
-                    st.cache_resource.clear()
-                    st.cache_data.clear()
-                    restarted = fc.Extraction(extraction.faces, extraction.meta, True)
-                    app = AppTest.from_file(str(dashboard.APP), default_timeout=1800).switch_page(page)
-                    app.session_state["extraction"] = restarted
-                    app.session_state["clip_name"] = "long.avi"
-                    row["after a restart s"] = timed(app)
-                    labels = fc.cluster(extraction, app.session_state["clustering"])
-                    payloads.append(
-                        {
-                            "faces": faces,
-                            "Compare before (Altair) MB": altair_payload(extraction, labels) / 1e6,
-                            "Compare now MB": chart_bytes(app) / 1e6,
-                        }
-                    )
-                else:
-                    row["after a restart s"] = "-"
-                rows.append(row)
-                print(row, flush=True)
+    extraction = repeated(base, round(size / len(base.faces.table)), folder)
+    faces = len(extraction.faces.table)
+    if restarted:
+        return {"faces": faces, "Compare after a restart s": timed(visit(extraction, PAGES["Compare"]))}
+    rows = []
+    for name, page in PAGES.items():
+        app = visit(extraction, page)
+        row = {"faces": faces, "page": name, "first visit s": timed(app), "again s": timed(app)}
+        eps = app.session_state["clustering"].eps
+        app.sidebar.slider(key="w_eps").set_value(round(eps + 0.02, 2))
+        row["after an eps move s"] = timed(app)
+        row["charts KB"] = chart_bytes(app) / 1e3
+        rows.append(row)
+        if name == "Compare":
+            labels = fc.cluster(extraction, app.session_state["clustering"])
+            payload = {
+                "faces": faces,
+                "Compare before (Altair) MB": altair_payload(extraction, labels) / 1e6,
+                "Compare now MB": chart_bytes(app) / 1e6,
+            }
+    return {"rows": rows, "payload": payload}
+
+
+def measured(*args: str) -> dict:
+    """``one_size`` in a process of its own: a cold server, no background work left over."""
+    command = [sys.executable, __file__, *args]
+    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main(sizes: list[int]) -> None:
+    rows, payloads, restarts = [], [], []
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
+        for size in sizes:
+            entry = str(Path(tmp) / f"long-{size}")
+            first = measured("--one", str(size), entry)
+            rows += first["rows"]
+            payloads.append(first["payload"])
+            restarts.append(measured("--restarted", str(size), entry))
+            print(table(first["rows"], "{:.2f}"), restarts[-1], flush=True)
     print(table(rows, "{:.2f}"))
     print()
-    print(table(payloads, "{:.2f}"))
+    print(table([{**p, **r} for p, r in zip(payloads, restarts, strict=True)], "{:.2f}"))
 
 
 if __name__ == "__main__":
-    main([int(a) for a in sys.argv[1:]] or [1000, 5000, 20000])
+    if sys.argv[1:2] in (["--one"], ["--restarted"]):
+        print(json.dumps(one_size(int(sys.argv[2]), Path(sys.argv[3]), sys.argv[1] == "--restarted")))
+    else:
+        main([int(a) for a in sys.argv[1:]] or [1000, 5000, 20000])

@@ -76,6 +76,8 @@ def test_an_extraction_runs_on_through_slider_moves_and_page_changes(samples):
     assert job.running and not job.cancelled
     assert any("Finding faces in" in p.proto.text for p in app.get("progress"))
     assert not any("No clip yet" in i.value for i in app.info)  # it is coming
+    app.switch_page("pages/4_Series.py").run()
+    assert any("Finding faces in" in p.proto.text for p in app.get("progress"))
     assert job.wait(TIMEOUT)
     app.switch_page("pages/0_Run.py").run()
     assert not app.exception

@@ -20,7 +20,9 @@ WEBGL_ABOVE = 2000
 FACE_SHARE = 0.09
 
 
-def figure(points: pd.DataFrame, drawn: np.ndarray, colours: dict[str, str], uris: list[str]) -> go.Figure:
+def figure(
+    points: pd.DataFrame, drawn: np.ndarray, colours: dict[str, str], faces: fc.FaceTable
+) -> go.Figure:
     """A scatter of ``points`` (x, y, person, t_sec, face_id, cluster) where ``drawn``, coloured
     by person, a face of each person drawn just above where their points are densest."""
     shown = points[drawn]
@@ -46,7 +48,7 @@ def figure(points: pd.DataFrame, drawn: np.ndarray, colours: dict[str, str], uri
         face = densest(own[["x", "y"]].to_numpy(), span * FACE_SHARE)
         centre = own[["x", "y"]].to_numpy()[face]
         fig.add_layout_image(
-            source=uris[own.index[face]],
+            source=session.thumbnail_uri(str(faces.thumb_path(own["face_id"].iloc[face]))),
             x=centre[0],
             y=centre[1],
             xref="x",
@@ -103,11 +105,11 @@ def selected(points: pd.DataFrame, selection: dict) -> np.ndarray:
     return chosen
 
 
-def chart(points: pd.DataFrame, drawn: np.ndarray, colours, uris, title: str, key: str) -> np.ndarray:
+def chart(points: pd.DataFrame, drawn: np.ndarray, colours, faces, title: str, key: str) -> np.ndarray:
     """One chart; returns the faces the user selected on it."""
     st.markdown(f"**{title}**")
     event = st.plotly_chart(
-        figure(points, drawn, colours, uris),
+        figure(points, drawn, colours, faces),
         key=key,
         on_select="rerun",
         selection_mode=("points", "box", "lasso"),
@@ -148,7 +150,6 @@ def main() -> None:
         face_only = session.projections().get(extraction, None)
         fused = session.projections().get(extraction, weight)
     session.projections().fill_around(extraction, weight)
-    uris = session.thumbnail_uris(faces)
     shown = ~table["cluster"].isin(edits.hidden).to_numpy()
     columns = ["face_id", "cluster", "person", "t_sec"]
     drawn = np.zeros(len(table), bool)
@@ -159,11 +160,11 @@ def main() -> None:
     left, right = st.columns(2)
     with left:
         points = table[columns].assign(x=face_only[:, 0], y=face_only[:, 1])
-        picked = chart(points[shown], drawn[shown], colours, uris, "Face only", "face_only")
+        picked = chart(points[shown], drawn[shown], colours, faces, "Face only", "face_only")
     with right:
         points = table[columns].assign(x=fused[:, 0], y=fused[:, 1])
         title = f"Face + clothing (weight {weight:.2f})"
-        picked |= chart(points[shown], drawn[shown], colours, uris, title, "fused")
+        picked |= chart(points[shown], drawn[shown], colours, faces, title, "fused")
     if shown.sum() > DRAWN_AT_MOST:
         st.caption(f"{DRAWN_AT_MOST:,} of {shown.sum():,} faces drawn; a box or lasso selects all inside it.")
     st.caption(

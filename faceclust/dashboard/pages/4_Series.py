@@ -47,6 +47,8 @@ def presence_chart(series: pd.DataFrame) -> alt.Chart:
 
 def main() -> None:
     st.title("Series")
+    session.adopt_finished_extraction()  # a clip being extracted on the Run page goes on meanwhile
+    session.extraction_progress()
     root = st.text_input(
         "Batch folder (the --out of `faceclust batch`), or a folder of batches", str(session.batches_dir())
     )
