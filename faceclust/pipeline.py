@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.spatial.distance import pdist
 
 from . import __version__
 from .cache import cached, clip_hash, entry_key
@@ -106,12 +107,7 @@ class Extraction:
         (of an even sample of at most ``at_most`` faces), on the embedder's scale. members: row
         indices of the person's faces."""
         sample = members[np.linspace(0, len(members) - 1, min(len(members), at_most)).astype(int)]
-        vectors = self.face_vectors[sample]
-        if len(vectors) < 2:
-            return 0.0
-        squared = (vectors**2).sum(axis=1)
-        distances = np.sqrt(np.maximum(squared[:, None] + squared[None, :] - 2 * vectors @ vectors.T, 0))
-        return float(distances.sum() / (len(vectors) * (len(vectors) - 1)))
+        return float(pdist(self.face_vectors[sample]).mean()) if len(sample) >= 2 else 0.0
 
     @property
     def mixed_spread(self) -> float | None:

@@ -211,7 +211,7 @@ def cards_ui(
             )
             with text:
                 if row.size >= 2:
-                    split_ui(extraction, table, edits, row.cluster, spread, mixed)
+                    split_ui(extraction, table, edits, row.cluster, members, spread, mixed)
                 key = f"faces-{row.cluster}"
                 # Keyed: stays open through re-clustering; the faces are drawn only while it is open.
                 with st.expander(f"Faces ({row.size})", key=key, on_change="rerun"):
@@ -234,11 +234,13 @@ def split_ui(
     table: pd.DataFrame,
     edits: fc.Edits,
     label: int,
+    members: np.ndarray,
     spread: float,
     mixed: float | None,
 ) -> None:
-    """ "Split this person": their faces clustered again alone, tighter, into people of their own;
-    above it a warning where their faces lie about as far apart as different people's do."""
+    """ "Split this person" (``members``: the rows of their faces): their faces clustered again
+    alone, tighter, into people of their own; above it a warning where their faces lie about as
+    far apart as different people's do."""
     if mixed is not None and spread >= mixed:
         st.warning(
             f"May be several people: their faces are {spread:.2f} apart on average, near the "
@@ -247,7 +249,6 @@ def split_ui(
             icon=":material/call_split:",
         )
     if st.button("Split this person", key=f"split-{label}", icon=":material/call_split:"):
-        members = np.flatnonzero(table["cluster"].to_numpy() == label)
         parts = extraction.split(members, st.session_state.clustering)
         if parts.max() < 1:
             st.toast("Their faces do not fall into separate people, even at the lowest eps.")
