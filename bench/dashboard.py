@@ -15,7 +15,6 @@ the Altair Compare page sent before (every point twice, each with its face as a 
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import subprocess
@@ -24,13 +23,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
 from streamlit.testing.v1 import AppTest
 
 import faceclust as fc
 from faceclust import dashboard
+from faceclust.dashboard import session
 
 from common import DATA, table
 
@@ -71,16 +70,12 @@ def repeated(extraction: fc.Extraction, copies: int, folder: Path) -> fc.Extract
 
 def altair_payload(extraction: fc.Extraction, people: np.ndarray) -> int:
     """Bytes the Altair Compare page sent: both charts, every point with x, y, person, time, id
-    and its face as a 48 px JPEG data URI."""
-    uris = {}
-    for face_id in range(len(people)):
-        path = extraction.faces.thumb_path(face_id).resolve()
-        if path not in uris:
-            thumb = cv2.resize(cv2.imread(str(path)), (48, 48), interpolation=cv2.INTER_AREA)
-            jpeg = cv2.imencode(".jpg", thumb, [cv2.IMWRITE_JPEG_QUALITY, 80])[1]
-            uris[path] = len("data:image/jpeg;base64," + base64.b64encode(jpeg.tobytes()).decode())
+    and its face as a data URI (``session.thumbnail_uri``, the same 48 px JPEG)."""
     point = len('{"x":-1.2345678,"y":3.4567891,"person":"person_00","t_sec":1234.5,"face_id":1234,"uri":""}')
-    return 2 * sum(point + uris[extraction.faces.thumb_path(i).resolve()] for i in range(len(people)))
+    faces = extraction.faces
+    # The copies' crops are links to the clip's: one picture per original face.
+    uri = [len(session.thumbnail_uri(str(faces.thumb_path(i).resolve()))) for i in range(len(people))]
+    return 2 * sum(point + size for size in uri)
 
 
 def timed(app: AppTest) -> float:

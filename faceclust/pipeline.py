@@ -81,14 +81,24 @@ class Extraction:
     @cached_property
     def clusterer(self) -> Clusterer:
         """Clusters these faces; keeps what later parameter changes can reuse."""
-        faces, table = self.faces, self.faces.table
-        frames, shots, tracks = (table[c].to_numpy() for c in ("frame_index", "shot_id", "track_id"))
         margin, attach = self.thresholds.attach_margin, None
         if margin is not None:
             apart = self.different_person_distances
             attach = (margin, float(np.median(apart)) if len(apart) else 0.0)
+        return self._clusterer_of(slice(None), attach)
+
+    def _clusterer_of(self, rows: slice | np.ndarray, attach: tuple[float, float] | None) -> Clusterer:
+        """A ``Clusterer`` of the faces at ``rows`` (a slice or row indices)."""
+        faces, table = self.faces, self.faces.table.iloc[rows]
+        frames, shots, tracks = (table[c].to_numpy() for c in ("frame_index", "shot_id", "track_id"))
         return Clusterer(
-            self.face_vectors, faces.cloth_feature, faces.has_cloth, frames, shots, tracks, attach
+            self.face_vectors[rows],
+            faces.cloth_feature[rows],
+            faces.has_cloth[rows],
+            frames,
+            shots,
+            tracks,
+            attach,
         )
 
     @cached_property
@@ -122,15 +132,7 @@ class Extraction:
         lowered 0.02 at a time until they fall into two people or more (or eps reaches the
         bottom of its range). members: row indices; returns their labels (len(members),),
         0 the largest, -1 left over; all 0 where they do not split."""
-        table = self.faces.table.iloc[members]
-        alone = Clusterer(
-            self.face_vectors[members],
-            self.faces.cloth_feature[members],
-            self.faces.has_cloth[members],
-            table["frame_index"].to_numpy(),
-            table["shot_id"].to_numpy(),
-            table["track_id"].to_numpy(),
-        )
+        alone = self._clusterer_of(members, attach=None)
         eps, low = self.resolve(params).eps, self.thresholds.eps_range[0]
         while (eps := round(eps - 0.02, 2)) >= low:
             labels = alone.labels(replace(params, algorithm="agglomerative", eps=eps))

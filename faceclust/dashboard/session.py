@@ -141,7 +141,7 @@ def tuning_sidebar(extraction: fc.Extraction | None) -> fc.ClusterParams:
     scale = extraction.thresholds if extraction else fc.thresholds("dlib")
     low, high = scale.eps_range
     chosen = state.get("clustering", DEFAULT_CLUSTERING)
-    chosen = extraction.resolve(chosen) if extraction else replace(chosen, eps=chosen.eps or scale.eps)
+    chosen = replace(chosen, eps=chosen.eps or _starting_eps(extraction, chosen.algorithm))
     chosen = replace(chosen, eps=min(max(chosen.eps, low), high))
     state.clustering = chosen
     sidebar = st.sidebar
