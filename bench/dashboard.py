@@ -33,7 +33,7 @@ from faceclust.dashboard import session
 
 from common import DATA, table
 
-PAGES = {"People": "pages/1_People.py", "Compare": "pages/2_Compare.py", "Download": "pages/3_Download.py"}
+PAGES = {"People": "views/1_People.py", "Compare": "views/2_Compare.py", "Download": "views/3_Download.py"}
 
 
 def repeated(extraction: fc.Extraction, copies: int, folder: Path) -> fc.Extraction:

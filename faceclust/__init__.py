@@ -18,7 +18,7 @@ from .evaluate import evaluate, read_labels
 from .export import cluster_summary, safe_name, write_zip
 from .extract import ExtractParams
 from .features import FeatureParams
-from .pipeline import Extraction, cluster, extract, run
+from .pipeline import Extraction, cluster, entry_labels, extract, run
 from .project import fused_vectors, project, warm_up_projection
 from .reel import Person, ReelParams, Source, cached_reel, person, preview
 from .superres import SR_METHODS, SRParams
@@ -52,6 +52,7 @@ __all__ = [
     "cluster",
     "cluster_summary",
     "dump_edits",
+    "entry_labels",
     "evaluate",
     "extract",
     "fused_vectors",

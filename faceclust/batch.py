@@ -48,7 +48,17 @@ log = logging.getLogger(__name__)
 
 #: Tries per clip before it is reported as failed.
 ATTEMPTS = 3
-SERIES_COLUMNS = ["identity", "name", "clip", "person", "faces", "screen_time_s", "first_t_sec", "last_t_sec"]
+SERIES_COLUMNS = [
+    "identity",
+    "name",
+    "clip",
+    "person",
+    "library_name",
+    "faces",
+    "screen_time_s",
+    "first_t_sec",
+    "last_t_sec",
+]
 
 
 @dataclass
@@ -93,11 +103,19 @@ def clip_files(paths: list[str | Path]) -> list[Path]:
 
 
 def process_clip(
-    clip: str, out: str, extract_params: ExtractParams, cluster_params: ClusterParams, workers: int
+    clip: str,
+    out: str,
+    extract_params: ExtractParams,
+    cluster_params: ClusterParams,
+    library: str | None,
+    workers: int,
 ) -> ClipPeople:
-    """Extract (or load), cluster and write one clip into ``out``: a batch's unit of work."""
+    """Extract (or load), cluster, name after ``library`` (a file, or None) and write one clip
+    into ``out``: a batch's unit of work."""
     try:
-        extraction, labels, clusters = run(clip, out, extract_params, cluster_params, workers)
+        extraction, labels, clusters = run(
+            clip, out, extract_params, cluster_params, workers, library=library
+        )
     except BadInput as e:
         return ClipPeople.unusable(clip, out, str(e))
     face = extraction.faces.face_embedding
@@ -225,6 +243,7 @@ def series_table(clips: list[ClipPeople], identities: np.ndarray) -> pd.DataFram
                     "name": f"identity_{identity:02d}",
                     "clip": clip.folder,
                     "person": person.name,
+                    "library_name": getattr(person, "library_name", None),
                     "faces": person.size,
                     "screen_time_s": person.screen_time_s,
                     "first_t_sec": person.first_t_sec,
@@ -259,6 +278,7 @@ def run_batch(
     ray: str | None = None,
     progress: Progress = no_progress,
     on_clip: Callable[[ClipPeople], None] | None = None,
+    library: str | Path | None = None,
 ) -> tuple[list[ClipPeople], pd.DataFrame]:
     """Process ``clips`` (files or folders of clips) into ``out`` and link their people.
 
@@ -267,7 +287,8 @@ def run_batch(
     2 processes). ray: a Ray cluster address (``auto``, or ``local`` to start one here) to run
     the clips on instead. progress: told of clips finished (stage ``batch``); on_clip: given
     each clip's result as it finishes. Returns each clip's result and the series table. Raises
-    BadInput when no clip gives any people.
+    BadInput when no clip gives any people. library: a library file that names each clip's
+    people (``library_name`` in the clips' ``clusters.csv`` and in ``series.csv``).
     """
     extract_params = extract_params or ExtractParams()
     cluster_params = cluster_params or ClusterParams()
@@ -285,7 +306,13 @@ def run_batch(
     clips_dir = out / "clips"
     taken: set[str] = set()
     units = [
-        (str(clip), str(clips_dir / unique_name(safe_name(clip.stem), taken)), extract_params, cluster_params)
+        (
+            str(clip),
+            str(clips_dir / unique_name(safe_name(clip.stem), taken)),
+            extract_params,
+            cluster_params,
+            None if library is None else str(library),
+        )
         for clip in paths
     ]
     if jobs is not None and jobs < 1:

@@ -94,7 +94,7 @@ def _save(faces: FaceTable, meta: dict) -> None:
     (folder / "meta.json").write_text(json.dumps(meta))
 
 
-def _load(folder: Path) -> tuple[FaceTable, dict] | None:
+def load_entry(folder: Path) -> tuple[FaceTable, dict] | None:
     """The entry in ``folder``, or None (with a warning) when any part of it is missing or wrong."""
     try:
         meta = json.loads((folder / "meta.json").read_text())
@@ -181,7 +181,7 @@ def cached(key: str, build: Callable[[Path], tuple[FaceTable, dict]]) -> tuple[F
     root = cache_root() / "extract"
     final = root / key
     if final.is_dir():
-        loaded = _load(final)
+        loaded = load_entry(final)
         if loaded is not None:
             return *loaded, True
         _remove(final)
@@ -195,7 +195,7 @@ def cached(key: str, build: Callable[[Path], tuple[FaceTable, dict]]) -> tuple[F
             os.rename(tmp, final)
         except OSError:  # another process finished the same entry first: use that one
             shutil.rmtree(tmp, ignore_errors=True)
-        loaded = _load(final)
+        loaded = load_entry(final)
         if loaded is None:
             raise RuntimeError(f"cache entry {final} cannot be read back")
         evict(root, limit, keep=final)

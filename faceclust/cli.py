@@ -1,4 +1,5 @@
-"""The ``faceclust`` command line: run, batch, reel, eval, models, app (exit codes in ``EPILOG``)."""
+"""The ``faceclust`` command line: run, batch, reel, people, eval, models, app (exit codes in
+``EPILOG``)."""
 
 from __future__ import annotations
 
@@ -17,13 +18,16 @@ from pathlib import Path
 
 from . import __version__
 from .batch import ClipPeople, run_batch
+from .cache import cache_root
 from .cluster import ALGORITHMS, ClusterParams
 from .detect import DETECTORS
+from .embed import EmbedParams
 from .errors import BadInput
 from .evaluate import evaluate, read_labels, read_table
 from .extract import ExtractParams
+from .library import Library, library_path, photo_exemplars, search
 from .models import MODEL_FILES, fetch_model, find_model
-from .pipeline import run
+from .pipeline import entry_labels, run
 from .reel import ReelParams, read_people, write_reel
 from .superres import SR_METHODS
 from .video import SamplingParams
@@ -40,6 +44,8 @@ environment:
                           (default ~/.cache/faceclust/models)
   FACECLUST_SAMPLES       the dashboard's sample clips folder (default samples/)
   FACECLUST_BATCHES       the dashboard's batches folder (default batches/)
+  FACECLUST_LIBRARY       the library of known people (default
+                          ~/.local/share/faceclust/library.sqlite)
 
 exit status:
   0    done
@@ -198,6 +204,10 @@ def _parser() -> argparse.ArgumentParser:
     reel.add_argument("--clip", type=Path, help="where the run's clip is now, if it has moved")
     _reel_options(reel)
 
+    _people_commands(
+        command("people", "the library of known people: add, list, rename, remove, search"), loudness
+    )
+
     eval_ = command("eval", "score a run's faces.csv against a labels file")
     eval_.add_argument("--faces", type=Path, required=True)
     eval_.add_argument("--labels", type=Path, required=True)
@@ -253,6 +263,58 @@ def _pipeline_options(command: argparse.ArgumentParser) -> None:
         "--workers", "--jobs", type=int, default=None, help="processes in all (default: all cores)"
     )
     command.add_argument("--json", action="store_true", help="print a JSON summary instead of lines")
+    known = command.add_mutually_exclusive_group()
+    known.add_argument(
+        "--library",
+        type=Path,
+        help="name people after this library (default: FACECLUST_LIBRARY or the user's, where it exists)",
+    )
+    known.add_argument("--no-library", action="store_true", help="name no one after the library")
+
+
+def _people_commands(people: argparse.ArgumentParser, loudness: argparse.ArgumentParser) -> None:
+    people.add_argument(
+        "--library", type=Path, help="the library file (default: FACECLUST_LIBRARY or the user's)"
+    )
+    commands = people.add_subparsers(dest="people_command", required=True, parser_class=_ArgumentParser)
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=help, parents=[loudness], formatter_class=_Help)
+
+    add = command("add", "add a person (or more faces of one) from photos: the largest face of each")
+    add.add_argument("name")
+    add.add_argument("photos", nargs="+", type=Path, metavar="PHOTO_OR_FOLDER")
+    add.add_argument("--notes", help="notes about the person")
+    add.add_argument(
+        "--embedder",
+        action="append",
+        metavar="NAME",
+        help="describe the faces with this embedder (repeat for more; default: auto); others "
+        "describe them when a clip of theirs is named",
+    )
+    listing = command("list", "the people of the library")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    rename = command("rename", "rename a person")
+    rename.add_argument("name")
+    rename.add_argument("new_name")
+    remove = command("remove", "delete a person with their faces and embeddings")
+    remove.add_argument("name")
+    search = command("search", "the clips where a face appears: a photo, or a library person")
+    search.add_argument("photo", type=Path, nargs="?", metavar="PHOTO")
+    search.add_argument("--person", metavar="NAME", help="search for this library person instead of a photo")
+    search.add_argument(
+        "--in",
+        dest="places",
+        type=Path,
+        action="append",
+        metavar="CACHE_OR_BATCH",
+        help="an extraction cache, run folder or batch folder (repeat; default: the cache)",
+    )
+    search.add_argument("--json", action="store_true", help="print JSON")
+    export = command("export", "write the library's people into one file, for another machine")
+    export.add_argument("file", type=Path)
+    import_ = command("import", "add the people of an exported library file")
+    import_.add_argument("file", type=Path)
 
 
 def _reel_options(command: argparse.ArgumentParser) -> None:
@@ -332,8 +394,9 @@ def _pipeline_params(args: argparse.Namespace) -> tuple[ExtractParams, ClusterPa
 
 def _run(args: argparse.Namespace, progress: _Progress) -> int:
     extract_params, cluster_params = _pipeline_params(args)
+    library = _run_library(args)
     extraction, labels, clusters = run(
-        args.clip, args.out, extract_params, cluster_params, args.workers, progress
+        args.clip, args.out, extract_params, cluster_params, args.workers, progress, library
     )
     eps = extraction.resolve(cluster_params).eps
     summary = {
@@ -356,7 +419,28 @@ def _run(args: argparse.Namespace, progress: _Progress) -> int:
         f"{len(labels)} faces ({source}) described by {extraction.embedder}, {len(clusters)} people, "
         f"{summary['unassigned']} unassigned, eps {eps:.2f} ({summary['eps_from']}) -> {args.out}"
     )
+    if library is not None:
+        named = clusters.dropna(subset="library_name")
+        progress.write(
+            f"named after the library: {len(named)} of {len(clusters)}"
+            + "".join(
+                f"; {r.name} is {r.library_name} ({r.library_distance:.2f})" for r in named.itertuples()
+            )
+        )
     return OK
+
+
+def _run_library(args: argparse.Namespace) -> Path | None:
+    """The library that names ``run``'s or ``batch``'s people: ``--library`` (which must
+    exist), none with ``--no-library``, else the user's where it exists."""
+    if args.no_library:
+        return None
+    if args.library is not None:
+        if not args.library.is_file():
+            raise BadInput(f"no library at {args.library} (make one with 'faceclust people add')")
+        return args.library
+    path = library_path()
+    return path if path.is_file() else None
 
 
 def _clip_line(result: ClipPeople) -> str:
@@ -368,7 +452,15 @@ def _batch(args: argparse.Namespace, progress: _Progress) -> int:
     extract_params, cluster_params = _pipeline_params(args)
     on_clip = None if args.json else lambda result: progress.write(_clip_line(result))
     results, series = run_batch(
-        args.clips, args.out, extract_params, cluster_params, args.workers, args.ray, progress, on_clip
+        args.clips,
+        args.out,
+        extract_params,
+        cluster_params,
+        args.workers,
+        args.ray,
+        progress,
+        on_clip,
+        _run_library(args),
     )
     failed = [r for r in results if r.error is not None]
     say = (lambda line: None) if args.json else None
@@ -413,6 +505,63 @@ def _eval(args: argparse.Namespace, progress: _Progress) -> int:
     return OK
 
 
+def _people(args: argparse.Namespace, progress: _Progress) -> int:
+    with Library(args.library) as library:
+        command = args.people_command
+        if command == "add":
+            embeds = [EmbedParams(name).resolved() for name in args.embedder or ["auto"]]
+            exemplars, problems = photo_exemplars(args.photos, embeds, progress)
+            for line in problems:
+                log.warning("%s", line)
+            if not exemplars:
+                raise BadInput(f"no face found in the photos of {args.name}; nothing added")
+            total = library.add(args.name, exemplars, args.notes)
+            progress.write(f"{args.name}: {len(exemplars)} faces added, {total} in all -> {library.path}")
+        elif command == "list":
+            people = library.people()
+            if args.json:
+                print(people.to_json(orient="records", indent=2))
+            for row in [] if args.json else people.itertuples():
+                notes = f" · {row.notes}" if row.notes else ""
+                print(f"{row.name}: {row.faces} faces ({row.embedders or 'no embeddings'}){notes}")
+        elif command == "rename":
+            library.rename(args.name, args.new_name)
+            progress.write(f"{args.name} is now {args.new_name}")
+        elif command == "remove":
+            library.remove(args.name)
+            progress.write(f"{args.name} removed, with their faces and embeddings")
+        elif command == "export":
+            library.export(args.file)
+            progress.write(f"{len(library.people())} people -> {args.file}")
+        elif command == "import":
+            added = library.import_(args.file)
+            progress.write(f"{added} faces added from {args.file}; {len(library.people())} people in all")
+        else:
+            return _search(args, library, progress)
+    return OK
+
+
+def _search(args: argparse.Namespace, library: Library, progress: _Progress) -> int:
+    if (args.photo is None) == (args.person is None):
+        raise BadInput("search for a PHOTO or a --person, one of them")
+    found = search.places(args.places or [cache_root()])
+    for line in search.refresh(library, found, entry_labels):
+        log.warning("%s", line)
+    embeds = search.indexed_embedders(library, found)
+    if not embeds:
+        raise BadInput("no clips to search in: " + ", ".join(map(str, args.places or [cache_root()])))
+    results = search.search(library, search.query_vectors(library, embeds, args.photo, args.person), found)
+    if args.json:
+        print(results.to_json(orient="records", indent=2))
+        return OK
+    for row in results.itertuples():
+        place = "" if row.place.endswith(row.clip) else f" ({row.place})"
+        print(f"{row.clip}{place}: {row.person} at {row.distance:.2f}, {row.appearances}")
+    if results.empty:
+        print(f"not found in {len({p.source for p in found})} clips")
+    return OK
+
+
 def _models(args: argparse.Namespace, progress: _Progress) -> int:
     if args.models_command == "fetch":
         print(fetch_model(args.name, progress))
@@ -454,7 +603,8 @@ def main(argv: list[str] | None = None) -> int:
             logging.INFO if verbose else logging.ERROR if quiet else logging.WARNING
         )
         progress = _Progress(quiet)
-        commands = {"run": _run, "batch": _batch, "reel": _reel, "eval": _eval, "models": _models}
+        commands = {"run": _run, "batch": _batch, "reel": _reel, "people": _people}
+        commands |= {"eval": _eval, "models": _models}
         return commands[args.command](args, progress)
     except BadInput as e:
         print(f"faceclust: error: {e}", file=sys.stderr)

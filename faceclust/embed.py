@@ -71,6 +71,10 @@ class Thresholds:
     attach_margin: a face left unassigned joins the person it is nearest to (mean distance)
         where that person is at least this fraction nearer than the next one and nearer than
         the clip's median different-person distance (``Clusterer``); None: never.
+    name_distance: a clip's person (their mean face) or a photo is named after the library's
+        person whose prototype lies within this distance (``library``): the largest distance at
+        which at most 1 % of the shared photo sets' photos get a wrong name, whether or not
+        their own person is in the library (``bench/library.py``).
     source: where these figures come from.
     """
 
@@ -83,6 +87,7 @@ class Thresholds:
     min_score: float
     sr_face_below_px: int
     attach_margin: float | None
+    name_distance: float
     source: str
 
 
@@ -100,6 +105,7 @@ THRESHOLDS = {
         min_score=DEFAULT_MIN_SCORE,
         sr_face_below_px=80,
         attach_margin=None,
+        name_distance=0.2,
         source="dlib: fit on multi_face.avi and short_hamilton_clip.mp4 (README, Quality)",
     ),
     "arcface": Thresholds(
@@ -112,6 +118,7 @@ THRESHOLDS = {
         min_score=0.6,
         sr_face_below_px=56,
         attach_margin=0.05,
+        name_distance=0.64,
         source="ArcFace-style: fit on the test MobileFaceNet (bench/embedders.py)",
     ),
 }

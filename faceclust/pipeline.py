@@ -22,6 +22,7 @@ from .embed import Thresholds, thresholds
 from .errors import BadInput
 from .export import cluster_summary, write_run
 from .extract import FEATURE_VERSION, ExtractParams, extract_faces
+from .library import Library, name_people
 from .progress import Progress, no_progress
 from .project import ProjectParams, fused_vectors, project
 from .table import FaceTable
@@ -246,6 +247,14 @@ def cluster(extraction: Extraction, params: ClusterParams | None = None) -> np.n
     return extraction.clusterer.labels(extraction.resolve(params or ClusterParams()))
 
 
+def entry_labels(faces: FaceTable, meta: dict) -> np.ndarray:
+    """Labels (N,) of a cache entry's faces (``cache.load_entry``) at the default clustering
+    settings: what a search indexes a cached clip's people by. All -1 under two faces."""
+    if len(faces.table) < 2:
+        return np.full(len(faces.table), -1)
+    return cluster(Extraction(faces, meta, True))
+
+
 def run(
     clip: str | Path,
     out: str | Path,
@@ -253,9 +262,12 @@ def run(
     cluster_params: ClusterParams | None = None,
     workers: int | None = None,
     progress: Progress = no_progress,
+    library: str | Path | None = None,
 ) -> tuple[Extraction, np.ndarray, pd.DataFrame]:
     """Extract (or load), cluster and export ``clip`` into ``out``; returns what it wrote.
 
+    library: a library file whose people name the clip's people (``library_name`` and
+    ``library_distance`` in the clusters table; see ``library.name_people``).
     Raises BadInput, writing nothing, when the clip holds fewer than two faces to cluster.
     Returns the extraction, the labels and the clusters table; run.json records the eps used.
     """
@@ -273,6 +285,10 @@ def run(
     labels = cluster(extraction, cluster_params)
     clustered = time.perf_counter()
     clusters = cluster_summary(extraction.faces, labels, extraction.seconds_per_frame)
+    known = None
+    if library is not None:
+        clusters = named(extraction, labels, clusters, library)
+        known = {"path": str(library), "named": int(clusters["library_name"].notna().sum())}
     info = {
         "faceclust_version": __version__,
         "clip": extraction.meta,
@@ -290,7 +306,7 @@ def run(
         },
         "faces": len(labels),
         "clusters": len(clusters),
-        "unassigned": int((labels < 0).sum()),
+        "library": known,
         "cache_hit": extraction.cache_hit,
         "timings_s": {
             "extract": round(extracted - started, 3),
@@ -299,3 +315,25 @@ def run(
     }
     write_run(Path(out), extraction.faces, labels, clusters, info)
     return extraction, labels, clusters
+
+
+def named(
+    extraction: Extraction, labels: np.ndarray, clusters: pd.DataFrame, library: str | Path
+) -> pd.DataFrame:
+    """``clusters`` with ``library_name`` and ``library_distance``: the library person each
+    clip person is named after, empty where none is near enough."""
+    faces = extraction.faces
+    with Library(library) as known:
+        matches = name_people(
+            known,
+            faces.face_embedding,
+            labels,
+            faces.table["face_id"].to_numpy(),
+            extraction.meta["params"]["embed"],
+            extraction.meta["hash"],
+        )
+    found = [matches.get(int(c)) for c in clusters["cluster"]]
+    return clusters.assign(
+        library_name=[m.name if m else None for m in found],
+        library_distance=[m.distance if m else None for m in found],
+    )

@@ -5,13 +5,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from corpus import ffmpeg
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 CLIPS = DATA / "clips"
 LABELS = DATA / "labels"
 MODELS = DATA / "models"
 SR_MODELS = DATA / "sr_models"
+EPISODE_FRAMES = 240  # a multiple of the labels' step (15), so labelled frames stay sampled
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -40,11 +44,12 @@ def extractions(data: Path):
 
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_env(tmp_path_factory: pytest.TempPathFactory):
-    """One cache for the whole session (real clips are extracted once) and a models path that
-    downloads into a temporary folder and reads the shared models."""
+    """One cache for the whole session (real clips are extracted once), a models path that
+    downloads into a temporary folder and reads the shared models, and no user's library."""
     root = tmp_path_factory.mktemp("faceclust")
-    saved = {k: os.environ.get(k) for k in ("FACECLUST_CACHE", "FACECLUST_MODELS")}
+    saved = {k: os.environ.get(k) for k in ("FACECLUST_CACHE", "FACECLUST_MODELS", "FACECLUST_LIBRARY")}
     os.environ["FACECLUST_CACHE"] = str(root / "cache")
+    os.environ["FACECLUST_LIBRARY"] = str(root / "library" / "library.sqlite")  # none until a test adds
     os.environ["FACECLUST_MODELS"] = os.pathsep.join(map(str, [root / "models", MODELS, SR_MODELS]))
     yield
     for key, value in saved.items():
@@ -71,3 +76,20 @@ def no_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             if hasattr(module, fn):
                 getattr(module, fn).cache_clear()
     return tmp_path / "models"
+
+
+@pytest.fixture(scope="session")
+def episodes(data, tmp_path_factory) -> Path:
+    """multi_face.avi cut into three 8 s "episodes" (each with all three men) and a corrupt one."""
+    folder = tmp_path_factory.mktemp("episodes")
+    for k in range(3):
+        first, last = k * EPISODE_FRAMES, (k + 1) * EPISODE_FRAMES - 1
+        ffmpeg(
+            "-i", data / "clips" / "multi_face.avi",
+            "-vf", f"select=between(n\\,{first}\\,{last}),setpts=N/FRAME_RATE/TB",
+            "-c:v", "libx264", "-preset", "ultrafast", folder / f"episode_{k + 1}.mp4",
+        )  # fmt: skip
+    # Fixed random bytes: now and then a fresh draw reads to FFmpeg as an audio stream, which is
+    # reported as "no video frame can be decoded" rather than "not a readable video".
+    (folder / "episode_4.mp4").write_bytes(np.random.default_rng(0).bytes(5000))
+    return folder

@@ -51,8 +51,8 @@ def test_run_page_extracts_a_sample_clip_and_shows_the_people(samples, extractio
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["Faces"] == "140" and metrics["People"] == "3"
     # Back on the Run page later, it shows the loaded clip, and Run would run that one again.
-    app.switch_page("pages/1_People.py").run()
-    app.switch_page("pages/0_Run.py").run()
+    app.switch_page("views/1_People.py").run()
+    app.switch_page("views/0_Run.py").run()
     assert any("Loaded: **multi_face.avi**" in i.value for i in app.info)
     assert app.selectbox[0].value == Path(os.environ["FACECLUST_SAMPLES"]) / "multi_face.avi"
 
@@ -71,15 +71,15 @@ def test_an_extraction_runs_on_through_slider_moves_and_page_changes(samples):
     assert app.button(key="cancel_extraction")
     assert app.button[0].disabled  # Run waits for this one to end
     app.sidebar.slider(key="w_eps").set_value(0.6).run()
-    app.switch_page("pages/2_Compare.py").run()
+    app.switch_page("views/2_Compare.py").run()
     assert not app.exception
     assert job.running and not job.cancelled
     assert any("Finding faces in" in p.proto.text for p in app.get("progress"))
     assert not any("No clip yet" in i.value for i in app.info)  # it is coming
-    app.switch_page("pages/4_Series.py").run()
+    app.switch_page("views/4_Series.py").run()
     assert any("Finding faces in" in p.proto.text for p in app.get("progress"))
     assert job.wait(TIMEOUT)
-    app.switch_page("pages/0_Run.py").run()
+    app.switch_page("views/0_Run.py").run()
     assert not app.exception
     assert app.session_state["clip_name"] == "short_hamilton_clip.mp4"
     assert "job" not in app.session_state
@@ -123,7 +123,7 @@ def test_run_page_without_a_clip_explains_itself(tmp_path, monkeypatch):
 
 def test_people_page_shows_cards_scores_and_edits(extractions, data):
     labels = data / "labels" / "multi_face.avi.labels.csv"
-    app = _with_run("pages/1_People.py", extractions["multi_face.avi"], labels)
+    app = _with_run("views/1_People.py", extractions["multi_face.avi"], labels)
     assert not app.exception
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["BCubed F"] == "1.000"
@@ -141,7 +141,7 @@ def test_people_page_shows_cards_scores_and_edits(extractions, data):
 
 
 def test_moving_a_slider_reclusters_and_discards_edits(extractions):
-    app = _with_run("pages/1_People.py", extractions["multi_face.avi"])
+    app = _with_run("views/1_People.py", extractions["multi_face.avi"])
     app.session_state["edits"] = Edits(names={0: "Argyle"})
     app.run()
     assert any("Argyle" in m.value for m in app.markdown)
@@ -153,7 +153,7 @@ def test_moving_a_slider_reclusters_and_discards_edits(extractions):
 
 
 def test_a_person_s_reel_is_made_on_their_card_and_kept(extractions):
-    app = _with_run("pages/1_People.py", extractions["short_hamilton_clip.mp4"])
+    app = _with_run("views/1_People.py", extractions["short_hamilton_clip.mp4"])
     app.session_state["edits"] = Edits(names={0: "Performer"})
     app.run()
     assert not app.exception
@@ -182,7 +182,7 @@ def test_a_person_s_reel_is_made_on_their_card_and_kept(extractions):
 
 
 def test_compare_page_draws_both_projections(extractions):
-    app = _with_run("pages/2_Compare.py", extractions["multi_face.avi"])
+    app = _with_run("views/2_Compare.py", extractions["multi_face.avi"])
     assert not app.exception
     charts = app.get("plotly_chart")
     assert len(charts) == 2
@@ -216,7 +216,7 @@ def _page_module(name: str):
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(
-        name.removesuffix(".py"), dashboard.APP.parent / "pages" / name
+        name.removesuffix(".py"), dashboard.APP.parent / "views" / name
     )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -238,7 +238,7 @@ def test_projections_fill_every_slider_weight_in_the_background(extractions):
 
 
 def test_download_page_offers_a_zip_per_person_beside_their_face(extractions):
-    app = _with_run("pages/3_Download.py", extractions["multi_face.avi"])
+    app = _with_run("views/3_Download.py", extractions["multi_face.avi"])
     assert not app.exception
     buttons = [b.proto.label for b in app.get("download_button")]
     assert buttons == ["All people (zip)", "Faces table (CSV)", *(f"person_{k:02d}.zip" for k in range(3))]
@@ -247,7 +247,7 @@ def test_download_page_offers_a_zip_per_person_beside_their_face(extractions):
 
 
 def test_watching_a_person_steps_through_their_appearances(extractions):
-    app = _with_run("pages/1_People.py", extractions["short_hamilton_clip.mp4"])
+    app = _with_run("views/1_People.py", extractions["short_hamilton_clip.mp4"])
     app.button(key="first-0").click().run()  # the performer: two appearances
     assert not app.exception
     (video,) = app.get("video")
@@ -272,7 +272,7 @@ def test_a_person_who_swallowed_several_is_flagged():
 def test_a_person_mixing_several_is_flagged_and_split_on_their_card(extractions):
     """Two of the three men made one "person": the card says their faces lie about as far apart
     as different people's, and "Split this person" gives them back as two."""
-    app = _with_run("pages/1_People.py", extractions["multi_face.avi"])
+    app = _with_run("views/1_People.py", extractions["multi_face.avi"])
     assert not any("May be several people" in w.value for w in app.warning)  # calibrated: none
     app.session_state["edits"].merge([1], into=0)
     app.run()
@@ -289,7 +289,7 @@ def test_a_person_s_faces_stay_open_through_re_clustering_and_can_be_enlarged(ex
     def grids(app) -> list[int]:
         return [len(image.proto.imgs) for image in app.get("image") if len(image.proto.imgs) > 1]
 
-    app = _with_run("pages/1_People.py", extractions["multi_face.avi"])
+    app = _with_run("views/1_People.py", extractions["multi_face.avi"])
     assert grids(app) == []  # closed: not even drawn
     app.session_state["faces-0"] = True  # what opening the expander does
     app.run()
@@ -302,7 +302,7 @@ def test_a_person_s_faces_stay_open_through_re_clustering_and_can_be_enlarged(ex
 
 def test_each_algorithm_starts_from_its_own_eps(extractions):
     extraction = extractions["multi_face.avi"]
-    app = _with_run("pages/1_People.py", extraction)
+    app = _with_run("views/1_People.py", extraction)
     agglomerative = app.sidebar.slider(key="w_eps").value
     assert agglomerative == extraction.calibrated_eps
     app.sidebar.selectbox(key="w_algorithm").select("dbscan").run()
@@ -312,7 +312,7 @@ def test_each_algorithm_starts_from_its_own_eps(extractions):
     assert sum("faces ·" in m.value for m in app.markdown) == 3  # the three men, not one
 
 
-@pytest.mark.parametrize("page", ["pages/1_People.py", "pages/2_Compare.py", "pages/3_Download.py"])
+@pytest.mark.parametrize("page", ["views/1_People.py", "views/2_Compare.py", "views/3_Download.py"])
 def test_pages_before_a_run_point_to_the_run_page(page):
     app = _page(page).run()
     assert not app.exception

@@ -13,10 +13,10 @@ import zipfile
 from pathlib import Path
 
 import cv2
-import numpy as np
 import opentimelineio as otio
 import pandas as pd
 import pytest
+from conftest import EPISODE_FRAMES
 
 import faceclust as fc
 from faceclust import dashboard
@@ -24,28 +24,10 @@ from faceclust.batch import run_batch
 from faceclust.cli import main
 from faceclust.reel import ReelParams, read_people
 
-from corpus import error_lines, ffmpeg
+from corpus import error_lines
 
 CLI = [sys.executable, "-m", "faceclust.cli"]
-EPISODE_FRAMES = 240  # a multiple of the labels' step (15), so labelled frames stay sampled
 BUILDING = re.compile(r"^\.[0-9a-f]{32}-(\d+)-")  # a cache entry being built: .<key>-<pid>-...
-
-
-@pytest.fixture(scope="module")
-def episodes(data, tmp_path_factory) -> Path:
-    """multi_face.avi cut into three 8 s "episodes" (each with all three men) and a corrupt one."""
-    folder = tmp_path_factory.mktemp("episodes")
-    for k in range(3):
-        first, last = k * EPISODE_FRAMES, (k + 1) * EPISODE_FRAMES - 1
-        ffmpeg(
-            "-i", data / "clips" / "multi_face.avi",
-            "-vf", f"select=between(n\\,{first}\\,{last}),setpts=N/FRAME_RATE/TB",
-            "-c:v", "libx264", "-preset", "ultrafast", folder / f"episode_{k + 1}.mp4",
-        )  # fmt: skip
-    # Fixed random bytes: now and then a fresh draw reads to FFmpeg as an audio stream, which is
-    # reported as "no video frame can be decoded" rather than "not a readable video".
-    (folder / "episode_4.mp4").write_bytes(np.random.default_rng(0).bytes(5000))
-    return folder
 
 
 def _series_scores(out: Path, data: Path) -> dict:
@@ -94,7 +76,7 @@ def test_the_series_page_shows_each_identity_per_episode_and_its_zip(season, mon
     out, _, series = season
     monkeypatch.setenv("FACECLUST_BATCHES", str(out.parent))  # a folder of batches: pick this one
     app = AppTest.from_file(str(dashboard.APP), default_timeout=120)
-    app = app.switch_page("pages/4_Series.py").run()
+    app = app.switch_page("views/4_Series.py").run()
     assert not app.exception
     app.selectbox[0].set_value(out).run()
     assert not app.exception

@@ -1,5 +1,6 @@
 """The Streamlit dashboard: ``faceclust app`` starts ``app.py`` (the router) with these settings;
-the pages are in ``pages/``, what they share in ``session``. Nothing here imports Streamlit."""
+the pages are in ``views/``, what they share in ``session``, who may look in ``login``. Nothing
+here imports Streamlit."""
 
 from pathlib import Path
 
@@ -7,9 +8,11 @@ from pathlib import Path
 APP = Path(__file__).with_name("app.py")
 
 #: Streamlit settings ``faceclust app`` starts with (the user's options come after and win):
-#: uploads of clips up to ~2 GB (Streamlit's default is 200 MB), no browser opened, no usage
-#: statistics sent, the faceclust colour.
+#: listening on this machine only (share it with ``--server.address 0.0.0.0`` and a login, see
+#: ``login``), uploads of clips up to ~2 GB (Streamlit's default is 200 MB), no browser opened,
+#: no usage statistics sent, the faceclust colour.
 SETTINGS = {
+    "server.address": "localhost",
     "server.maxUploadSize": "2048",
     "server.headless": "true",
     "browser.gatherUsageStats": "false",

@@ -1,17 +1,19 @@
 """faceclust dashboard: bring a clip, run extraction, then tune, inspect, compare and download.
 
-Start it with `make app`. This file is the router; the pages are in pages/.
+Start it with `make app`. This file is the router; the pages are in views/. Every page runs
+after it, so its login (login.py) guards them all.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from faceclust.dashboard import session
+from faceclust.dashboard import login, session
 
 
 def main() -> None:
     st.set_page_config(page_title="faceclust", page_icon=":material/movie:", layout="wide")
+    login.require_login()  # before anything of a page is made: stops here until logged in
     session.umap_warmer()
     pages = [
         st.Page(session.RUN, title="Run", icon=":material/play_arrow:", default=True),
@@ -19,6 +21,7 @@ def main() -> None:
         st.Page(session.COMPARE, title="Compare", icon=":material/scatter_plot:"),
         st.Page(session.DOWNLOAD, title="Download", icon=":material/download:"),
         st.Page(session.SERIES, title="Series", icon=":material/video_library:"),
+        st.Page(session.LIBRARY, title="Library", icon=":material/badge:"),
     ]
     st.navigation(pages).run()
 

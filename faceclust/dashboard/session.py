@@ -21,18 +21,19 @@ import pandas as pd
 import streamlit as st
 
 import faceclust as fc
-from faceclust import ranges
+from faceclust import library, ranges
 from faceclust.dashboard.job import ExtractionJob
 
 #: Super-resolution choices ordered by cost, cheapest first.
 SR_BY_COST = ["none", "bicubic_x4", "fsrcnn-small_x4", "fsrcnn_x4", "espcn_x4", "lapsrn_x4", "edsr_x4"]
 DEFAULT_CLUSTERING = fc.ClusterParams()
-RUN, PEOPLE, COMPARE, DOWNLOAD, SERIES = (
-    "pages/0_Run.py",
-    "pages/1_People.py",
-    "pages/2_Compare.py",
-    "pages/3_Download.py",
-    "pages/4_Series.py",
+RUN, PEOPLE, COMPARE, DOWNLOAD, SERIES, LIBRARY = (
+    "views/0_Run.py",
+    "views/1_People.py",
+    "views/2_Compare.py",
+    "views/3_Download.py",
+    "views/4_Series.py",
+    "views/5_Library.py",
 )
 
 
@@ -317,6 +318,26 @@ def current() -> tuple[fc.Extraction, pd.DataFrame, fc.Edits] | None:
     table = extraction.faces.table.assign(cluster=labels)
     swallowed_warning(labels, params)
     return extraction, table.assign(person=[edits.name(label) for label in labels]), edits
+
+
+def library_matches(extraction: fc.Extraction, table: pd.DataFrame) -> dict[int, library.Match]:
+    """The library's names for the clip's people (label -> ``Match``; ``library.name_people``),
+    {} where there is no library yet (none is made just to look)."""
+    if not library.library_path().is_file():
+        return {}
+    try:
+        with library.Library() as known:
+            return library.name_people(
+                known,
+                extraction.faces.face_embedding,
+                table["cluster"].to_numpy(),
+                table["face_id"].to_numpy(),
+                extraction.meta["params"]["embed"],
+                extraction.meta["hash"],
+            )
+    except fc.BadInput as e:
+        st.warning(f"The library cannot name anyone: {e}")
+        return {}
 
 
 def clustered(extraction: fc.Extraction, params: fc.ClusterParams) -> np.ndarray:

@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import faceclust as fc
-from faceclust import ranges
+from faceclust import library, ranges
 from faceclust.dashboard import session
 
 #: What each file of a reel is, by the end of its name, for its download button.
@@ -194,6 +194,7 @@ def cards_ui(
     labels = table["cluster"].to_numpy()
     summary = fc.cluster_summary(faces, labels, extraction.seconds_per_frame)
     mixed = extraction.mixed_spread
+    matches = session.library_matches(extraction, table)
     size = st.segmented_control("Face size", list(FACE_SIZES), default="Small", key="face_size")
     width = FACE_SIZES[size or "Small"]
     for row in summary.itertuples():
@@ -210,6 +211,7 @@ def cards_ui(
                 f"spread {spread:.2f}"
             )
             with text:
+                known_ui(extraction, table, edits, row.cluster, members, matches.get(row.cluster))
                 if row.size >= 2:
                     split_ui(extraction, table, edits, row.cluster, members, spread, mixed)
                 key = f"faces-{row.cluster}"
@@ -257,6 +259,47 @@ def split_ui(
         for part in range(1, parts.max() + 1):  # the largest part keeps the person
             edits.new_person(face_ids[parts == part], table["cluster"].to_numpy())
         st.rerun()
+
+
+def known_ui(
+    extraction: fc.Extraction,
+    table: pd.DataFrame,
+    edits: fc.Edits,
+    label: int,
+    members: np.ndarray,
+    match: library.Match | None,
+) -> None:
+    """The library's name for this person, to accept or reject (a reject is remembered for this
+    clip), and "Save to library" (their best faces, not all of them)."""
+    face_ids = table["face_id"].to_numpy()[members]
+    if match is not None and edits.names.get(label) != match.name:
+        within = extraction.thresholds.name_distance
+        st.info(
+            f"Known as **{match.name}**? Their faces lie {match.distance:.2f} from the library's "
+            f"(named within {within:.2f}).",
+            icon=":material/badge:",
+        )
+        accept, reject, _ = st.columns([1, 1, 4])
+        if accept.button("Accept", key=f"accept-{label}", icon=":material/check:"):
+            edits.names[label] = match.name
+            st.rerun()
+        if reject.button("Reject", key=f"reject-{label}", icon=":material/close:"):
+            with library.Library() as known:
+                known.reject(extraction.meta["hash"], match.name, face_ids)
+            st.rerun()
+    with st.popover("Save to library", icon=":material/person_add:"):
+        name = st.text_input("Name", value=edits.names.get(label, ""), key=f"save-name-{label}")
+        notes = st.text_input("Notes", key=f"save-notes-{label}")
+        if st.button("Save their best faces", key=f"save-{label}", disabled=not name.strip()):
+            chosen = library.best_faces(table.iloc[members])
+            faces = library.clip_exemplars(
+                extraction.faces, extraction.meta["params"]["embed"], chosen, st.session_state.clip_name
+            )
+            with library.Library() as known:
+                total = known.add(name, faces, notes or None)
+            edits.names[label] = name.strip()
+            st.toast(f"Saved {len(chosen)} faces of {name.strip()}; {total} in the library.")
+            st.rerun()
 
 
 def grid(faces: fc.FaceTable, members: pd.DataFrame, width: int, limit: int = 120) -> None:

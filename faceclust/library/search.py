@@ -1,0 +1,231 @@
+"""Search by face: in which cached clips and run or batch folders a face appears, and when.
+
+An index in the library file keeps, per clip, each person's mean face (plain embedding,
+L2-normalised), their face ids and times. A search first brings the index up to date with the
+places searched (a clip not indexed yet, or changed, is read and clustered once; one gone is
+dropped), then compares the query with every indexed person of the same embedder in one
+matrix product, so that it stays well under a second at a thousand clips.
+
+Places: the extraction cache (its root, or its ``extract`` folder: every entry, clustered with
+the default settings), a ``faceclust run`` folder or a ``batch`` folder (its clips' people as
+written there; their embeddings are read from the cache entry that ``run.json`` names).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import __version__
+from ..cache import cache_root, entry_key, load_entry
+from ..embed import EmbedParams, thresholds
+from ..errors import BadInput
+from ..export import cluster_name
+from ..table import FaceTable
+from .naming import person_means
+from .store import Library, embedder_key, from_blob, to_blob
+
+log = logging.getLogger(__name__)
+
+#: Sampled times of a person closer than this (s) are one appearance in a search result.
+APPEARANCE_GAP_S = 2.0
+RESULT_COLUMNS = ["clip", "person", "distance", "appearances", "first_t_sec", "last_t_sec", "thumb", "place"]
+
+
+@dataclass(frozen=True)
+class Place:
+    """Something to index: ``source`` (a cache entry folder or a run folder), ``stamp`` (changes
+    when its content does) and ``kind`` (``entry`` or ``run``)."""
+
+    source: str
+    stamp: str
+    kind: str
+
+
+def places(paths: list[str | Path]) -> list[Place]:
+    """The indexable places under ``paths``: cache roots, ``extract`` folders, run folders and
+    batch folders. BadInput for a path that is none of these."""
+    found = []
+    for path in map(Path, paths):
+        entries = path / "extract" if (path / "extract").is_dir() else path
+        if (path / "run.json").is_file():
+            runs = [path]
+        elif (path / "clips").is_dir():
+            runs = sorted(p for p in (path / "clips").iterdir() if (p / "run.json").is_file())
+        elif entries.is_dir() and (path == entries or path.name == "extract" or path == cache_root()):
+            runs = []
+        else:
+            raise BadInput(f"{path} is not an extraction cache, a run folder or a batch folder")
+        for run in runs:
+            stat = (run / "run.json").stat()
+            found.append(Place(str(run.resolve()), f"{stat.st_mtime_ns}-{stat.st_size}", "run"))
+        if not runs and entries.is_dir():
+            found += [
+                Place(str(e.resolve()), __version__, "entry")  # entries never change; clustering may
+                for e in sorted(entries.iterdir())
+                if not e.name.startswith(".") and (e / "meta.json").is_file()
+            ]
+    return found
+
+
+#: A cache entry's faces and meta -> their labels (N,) at the default settings
+#: (``pipeline.entry_labels``: the pipeline sits above the library, so it is handed down).
+LabelsOf = Callable[[FaceTable, dict], np.ndarray]
+
+
+def _people_of(
+    place: Place, labels_of: LabelsOf
+) -> tuple[dict, list[tuple[str, np.ndarray, np.ndarray, np.ndarray]], str, str]:
+    """(embed params, [(person, mean vector, face ids, times)], clip path, cache entry folder)
+    of a place; BadInput where it cannot be read."""
+    if place.kind == "run":
+        run = Path(place.source)
+        try:
+            meta = json.loads((run / "run.json").read_text())["clip"]
+            table = pd.read_csv(run / "faces.csv", usecols=["face_id", "cluster"])
+        except (OSError, ValueError, KeyError) as e:
+            raise BadInput(f"{run}: not a finished run ({e})") from None
+        folder = cache_root() / "extract" / entry_key(meta["hash"], meta["params"], meta["feature_version"])
+    else:
+        folder = Path(place.source)
+    loaded = load_entry(folder)
+    if loaded is None:
+        raise BadInput(f"{place.source}: its cache entry {folder} is gone or damaged; run the clip again")
+    faces, meta = loaded
+    if place.kind == "run":
+        by_id = dict(zip(table["face_id"], table["cluster"], strict=True))
+        labels = np.array([by_id.get(f, -1) for f in faces.table["face_id"]], int)
+    else:
+        labels = labels_of(faces, meta)
+    people, means = person_means(faces.face_embedding, labels)
+    ids, times = faces.table["face_id"].to_numpy(), faces.table["t_sec"].to_numpy()
+    rows = [(cluster_name(c), means[k], ids[labels == c], times[labels == c]) for k, c in enumerate(people)]
+    return meta["params"]["embed"], rows, meta["path"], str(folder)
+
+
+def index(library: Library, place: Place, embed: dict, people: list, clip: str, entry: str) -> None:
+    """Put ``place``'s people into the index (replacing what it held of it)."""
+    with library.writing() as db:
+        db.execute("DELETE FROM clips WHERE source = ?", (place.source,))
+        row = db.execute(
+            "INSERT INTO clips (source, stamp, clip, embedder, embed, entry) VALUES (?, ?, ?, ?, ?, ?)",
+            (place.source, place.stamp, clip, embedder_key(embed), json.dumps(embed), entry),
+        ).lastrowid
+        db.executemany(
+            "INSERT INTO clip_people (clip, person, vector, face_ids, times) VALUES (?, ?, ?, ?, ?)",
+            [
+                (row, name, to_blob(mean), np.asarray(ids, np.int64).tobytes(), to_blob(times))
+                for name, mean, ids, times in people
+            ],
+        )
+
+
+def refresh(library: Library, found: list[Place], labels_of: LabelsOf) -> list[str]:
+    """Bring the index up to date with the places ``found``: new or changed ones read and
+    indexed (cache entries clustered by ``labels_of``), indexed places that no longer exist
+    dropped; returns one line for each place that could not be read."""
+    known = dict(library.db.execute("SELECT source, stamp FROM clips").fetchall())
+    gone = [(source,) for source in known if not Path(source).exists()]
+    if gone:
+        with library.writing() as db:
+            db.executemany("DELETE FROM clips WHERE source = ?", gone)
+    problems = []
+    for place in found:
+        if known.get(place.source) == place.stamp:
+            continue
+        try:
+            embed, people, clip, entry = _people_of(place, labels_of)
+        except BadInput as e:
+            problems.append(str(e))
+            continue
+        index(library, place, embed, people, clip, entry)
+    return problems
+
+
+def indexed_embedders(library: Library, found: list[Place]) -> dict[str, dict]:
+    """Embedder key -> resolved embed params of the clips indexed among ``found``."""
+    sources = {p.source for p in found}
+    rows = library.db.execute("SELECT source, embedder, embed FROM clips").fetchall()
+    return {key: json.loads(embed) for source, key, embed in rows if source in sources}
+
+
+def appearances(times: np.ndarray) -> list[tuple[float, float]]:
+    """Sampled times (s) joined where closer than ``APPEARANCE_GAP_S``: (start, end) spans."""
+    times = np.sort(times)
+    breaks = np.flatnonzero(np.diff(times) > APPEARANCE_GAP_S)
+    starts, ends = np.r_[0, breaks + 1], np.r_[breaks, len(times) - 1]
+    return (
+        [(float(times[a]), float(times[b])) for a, b in zip(starts, ends, strict=True)] if len(times) else []
+    )
+
+
+def search(library: Library, queries: dict[str, np.ndarray], found: list[Place]) -> pd.DataFrame:
+    """Indexed people among ``found`` within their embedder's ``name_distance`` of a query.
+
+    queries: embedder key -> (D,) L2-normalised query vector. Returns ``RESULT_COLUMNS``, one row
+    per (place, person), nearest first: ``appearances`` as "a-b s" spans, ``thumb`` the path of
+    their first face's thumbnail.
+    """
+    sources = {p.source for p in found}
+    results = []
+    for key, query in queries.items():
+        rows = library.db.execute(
+            """SELECT c.source, c.clip, c.embed, c.entry, p.person, p.vector, p.face_ids, p.times
+               FROM clip_people p JOIN clips c ON p.clip = c.id WHERE c.embedder = ?""",
+            (key,),
+        ).fetchall()
+        rows = [r for r in rows if r[0] in sources]
+        if not rows:
+            continue
+        vectors = np.vstack([from_blob(r[5]) for r in rows])
+        distances = np.linalg.norm(vectors - query, axis=1)
+        within = thresholds(json.loads(rows[0][2])["embedder"]).name_distance
+        for r, distance in zip(rows, distances, strict=True):
+            if distance > within:
+                continue
+            times, ids = from_blob(r[7]), np.frombuffer(r[6], np.int64)
+            spans = appearances(times)
+            results.append(
+                {
+                    "clip": Path(r[1]).name,
+                    "person": r[4],
+                    "distance": round(float(distance), 4),
+                    "appearances": ", ".join(f"{a:.1f}-{b:.1f} s" for a, b in spans),
+                    "first_t_sec": float(times.min()),
+                    "last_t_sec": float(times.max()),
+                    "thumb": str(Path(r[3]) / "thumbs" / f"{ids[np.argmin(times)]}.jpg"),
+                    "place": r[0],
+                }
+            )
+    table = pd.DataFrame(results, columns=RESULT_COLUMNS)
+    return table.sort_values("distance", kind="stable").reset_index(drop=True)
+
+
+def query_vectors(
+    library: Library, embeds: dict[str, dict], photo: str | Path | None, person: str | None
+) -> dict:
+    """The query for each embedder key of ``embeds``: the largest face of ``photo`` described by
+    that embedder, or the library ``person``'s prototype. BadInput where there is no face."""
+    from .faces import ensure_vectors, photo_exemplars
+
+    if photo is not None:
+        params = [EmbedParams(**embed) for embed in embeds.values()]
+        exemplars, problems = photo_exemplars([photo], params)
+        if not exemplars:
+            raise BadInput(problems[0])
+        return exemplars[0].vectors
+    queries = {}
+    for key, embed in embeds.items():
+        ensure_vectors(library, EmbedParams(**embed))
+        names, prototypes = library.prototypes(key)
+        if person in names:
+            queries[key] = prototypes[names.index(person)]
+    if not queries and person not in set(library.people()["name"]):
+        raise BadInput(f"no one named {person!r} in the library {library.path}")
+    return queries
