@@ -36,6 +36,7 @@ from faceclust.library import (
     photo_exemplars,
     search,
 )
+from faceclust.library.naming import person_means
 from faceclust.library.store import embedder_key
 
 from common import DATA, identities, table
@@ -145,16 +146,20 @@ def clip_rows() -> list[dict]:
                 named = name_people(
                     library, faces.face_embedding, labels, faces.table["face_id"].to_numpy(), embed, "x"
                 )
-                right = sum(pd.Series(truth[labels == c]).mode()[0] == m.name for c, m in named.items())
+                is_right = {c: pd.Series(truth[labels == c]).mode()[0] == m.name for c, m in named.items()}
+                right = sum(is_right.values())
                 strangers = fc.extract(DATA / "clips" / STRANGERS, params)
+                stranger_labels = fc.cluster(strangers)
                 other = name_people(
                     library,
                     strangers.faces.face_embedding,
-                    fc.cluster(strangers),
+                    stranger_labels,
                     strangers.faces.table["face_id"].to_numpy(),
                     strangers.meta["params"]["embed"],
                     "y",
                 )
+                _, prototypes = library.prototypes(embedder_key(embed))
+                _, means = person_means(strangers.faces.face_embedding, stranger_labels)
                 rows.append(
                     {
                         "embedder": title,
@@ -164,7 +169,11 @@ def clip_rows() -> list[dict]:
                         "named": len(named),
                         "named right": right,
                         "named wrong": len(named) - right,
+                        "farthest named": max(m.distance for c, m in named.items() if is_right[c]),
                         f"named in {STRANGERS}": len(other),
+                        "nearest stranger": float(
+                            np.linalg.norm(means[:, None] - prototypes[None], axis=2).min()
+                        ),
                     }
                 )
     return rows
