@@ -555,8 +555,8 @@ def _search(args: argparse.Namespace, library: Library, progress: _Progress) -> 
         print(results.to_json(orient="records", indent=2))
         return OK
     for row in results.itertuples():
-        place = "" if row.place.endswith(row.clip) else f" ({row.place})"
-        print(f"{row.clip}{place}: {row.person} at {row.distance:.2f}, {row.appearances}")
+        known = f" ({row.known_as})" if row.known_as else ""
+        print(f"{row.clip}: {row.person}{known} at {row.distance:.2f}, {row.appearances} [{row.place}]")
     if results.empty:
         print(f"not found in {len({p.source for p in found})} clips")
     return OK

@@ -264,6 +264,7 @@ def test_a_photo_of_one_man_finds_his_clip_and_episodes_not_hamilton(
     assert {"episode_1", "episode_2", "episode_3"} <= {Path(p).name for p in found["place"]}
     assert found["distance"].is_monotonic_increasing and found["appearances"].str.contains(" s").all()
     assert all(Path(t).is_file() for t in found["thumb"])
+    assert found["known_as"].iloc[0] in names.values() and set(found["known_as"]) <= {"", *names.values()}
     assert main([*search, "--person", names[0]]) == 0
     episodes_found = [
         p for p in json.loads(capsys.readouterr().out) if Path(p["place"]).parent == out / "clips"

@@ -28,6 +28,7 @@ from ..embed import EmbedParams, thresholds
 from ..errors import BadInput
 from ..export import cluster_name
 from ..table import FaceTable
+from .faces import ensure_vectors, photo_exemplars
 from .naming import person_means
 from .store import Library, embedder_key, from_blob, to_blob
 
@@ -35,7 +36,17 @@ log = logging.getLogger(__name__)
 
 #: Sampled times of a person closer than this (s) are one appearance in a search result.
 APPEARANCE_GAP_S = 2.0
-RESULT_COLUMNS = ["clip", "person", "distance", "appearances", "first_t_sec", "last_t_sec", "thumb", "place"]
+RESULT_COLUMNS = [
+    "clip",
+    "person",
+    "known_as",
+    "distance",
+    "appearances",
+    "first_t_sec",
+    "last_t_sec",
+    "thumb",
+    "place",
+]
 
 
 @dataclass(frozen=True)
@@ -49,25 +60,26 @@ class Place:
 
 
 def places(paths: list[str | Path]) -> list[Place]:
-    """The indexable places under ``paths``: cache roots, ``extract`` folders, run folders and
-    batch folders. BadInput for a path that is none of these."""
+    """The indexable places under ``paths``: run folders, batch folders (their clips' runs), and
+    otherwise extraction caches (their ``extract`` folder, or the folder itself, holding
+    entries). BadInput for a path that is not a folder."""
     found = []
     for path in map(Path, paths):
-        entries = path / "extract" if (path / "extract").is_dir() else path
         if (path / "run.json").is_file():
             runs = [path]
         elif (path / "clips").is_dir():
             runs = sorted(p for p in (path / "clips").iterdir() if (p / "run.json").is_file())
-        elif entries.is_dir() and (path == entries or path.name == "extract" or path == cache_root()):
+        elif path.is_dir():
             runs = []
         else:
-            raise BadInput(f"{path} is not an extraction cache, a run folder or a batch folder")
+            raise BadInput(f"no such folder: {path} (an extraction cache, a run folder or a batch folder)")
         for run in runs:
             stat = (run / "run.json").stat()
             found.append(Place(str(run.resolve()), f"{stat.st_mtime_ns}-{stat.st_size}", "run"))
-        if not runs and entries.is_dir():
+        if not runs:
+            entries = (path / "extract" if (path / "extract").is_dir() else path).resolve()
             found += [
-                Place(str(e.resolve()), __version__, "entry")  # entries never change; clustering may
+                Place(str(e), __version__, "entry")  # entries never change; their clustering may
                 for e in sorted(entries.iterdir())
                 if not e.name.startswith(".") and (e / "meta.json").is_file()
             ]
@@ -157,54 +169,67 @@ def indexed_embedders(library: Library, found: list[Place]) -> dict[str, dict]:
 
 def appearances(times: np.ndarray) -> list[tuple[float, float]]:
     """Sampled times (s) joined where closer than ``APPEARANCE_GAP_S``: (start, end) spans."""
+    if not len(times):
+        return []
     times = np.sort(times)
     breaks = np.flatnonzero(np.diff(times) > APPEARANCE_GAP_S)
     starts, ends = np.r_[0, breaks + 1], np.r_[breaks, len(times) - 1]
-    return (
-        [(float(times[a]), float(times[b])) for a, b in zip(starts, ends, strict=True)] if len(times) else []
-    )
+    return [(float(times[a]), float(times[b])) for a, b in zip(starts, ends, strict=True)]
 
 
 def search(library: Library, queries: dict[str, np.ndarray], found: list[Place]) -> pd.DataFrame:
     """Indexed people among ``found`` within their embedder's ``name_distance`` of a query.
 
     queries: embedder key -> (D,) L2-normalised query vector. Returns ``RESULT_COLUMNS``, one row
-    per (place, person), nearest first: ``appearances`` as "a-b s" spans, ``thumb`` the path of
-    their first face's thumbnail.
+    per (place, person), nearest first: ``known_as`` the library person nearest them (within the
+    same distance), ``appearances`` as "a-b s" spans, ``thumb`` the path of their first face's
+    thumbnail.
     """
     sources = {p.source for p in found}
     results = []
     for key, query in queries.items():
         rows = library.db.execute(
-            """SELECT c.source, c.clip, c.embed, c.entry, p.person, p.vector, p.face_ids, p.times
-               FROM clip_people p JOIN clips c ON p.clip = c.id WHERE c.embedder = ?""",
+            """SELECT p.rowid, c.source, c.embed, p.vector FROM clip_people p
+               JOIN clips c ON p.clip = c.id WHERE c.embedder = ?""",
             (key,),
         ).fetchall()
-        rows = [r for r in rows if r[0] in sources]
+        rows = [r for r in rows if r[1] in sources]
         if not rows:
             continue
-        vectors = np.vstack([from_blob(r[5]) for r in rows])
+        vectors = np.vstack([from_blob(r[3]) for r in rows])
         distances = np.linalg.norm(vectors - query, axis=1)
         within = thresholds(json.loads(rows[0][2])["embedder"]).name_distance
-        for r, distance in zip(rows, distances, strict=True):
-            if distance > within:
-                continue
-            times, ids = from_blob(r[7]), np.frombuffer(r[6], np.int64)
-            spans = appearances(times)
-            results.append(
-                {
-                    "clip": Path(r[1]).name,
-                    "person": r[4],
-                    "distance": round(float(distance), 4),
-                    "appearances": ", ".join(f"{a:.1f}-{b:.1f} s" for a, b in spans),
-                    "first_t_sec": float(times.min()),
-                    "last_t_sec": float(times.max()),
-                    "thumb": str(Path(r[3]) / "thumbs" / f"{ids[np.argmin(times)]}.jpg"),
-                    "place": r[0],
-                }
-            )
+        names, prototypes = library.prototypes(key)
+        for k in np.flatnonzero(distances <= within):
+            known = ""
+            if names:
+                apart = np.linalg.norm(prototypes - vectors[k], axis=1)
+                known = names[int(apart.argmin())] if apart.min() <= within else ""
+            results.append(_result(library, rows[k][0], float(distances[k]), known))
     table = pd.DataFrame(results, columns=RESULT_COLUMNS)
     return table.sort_values("distance", kind="stable").reset_index(drop=True)
+
+
+def _result(library: Library, row: int, distance: float, known_as: str) -> dict:
+    """A search result (``RESULT_COLUMNS``) of the indexed person at ``row``; ``known_as``: the
+    library's name for them ("" where none is near enough)."""
+    source, clip, entry, person, ids, times = library.db.execute(
+        """SELECT c.source, c.clip, c.entry, p.person, p.face_ids, p.times
+           FROM clip_people p JOIN clips c ON p.clip = c.id WHERE p.rowid = ?""",
+        (row,),
+    ).fetchone()
+    times, ids = from_blob(times), np.frombuffer(ids, np.int64)
+    return {
+        "clip": Path(clip).name,
+        "person": person,
+        "known_as": known_as,
+        "distance": round(distance, 4),
+        "appearances": ", ".join(f"{a:.1f}-{b:.1f} s" for a, b in appearances(times)),
+        "first_t_sec": float(times.min()),
+        "last_t_sec": float(times.max()),
+        "thumb": str(Path(entry) / "thumbs" / f"{ids[np.argmin(times)]}.jpg"),
+        "place": source,
+    }
 
 
 def query_vectors(
@@ -212,8 +237,6 @@ def query_vectors(
 ) -> dict:
     """The query for each embedder key of ``embeds``: the largest face of ``photo`` described by
     that embedder, or the library ``person``'s prototype. BadInput where there is no face."""
-    from .faces import ensure_vectors, photo_exemplars
-
     if photo is not None:
         params = [EmbedParams(**embed) for embed in embeds.values()]
         exemplars, problems = photo_exemplars([photo], params)

@@ -159,19 +159,25 @@ def search_ui(known: library.Library) -> None:
         except fc.BadInput as e:
             st.error(str(e).replace(tmp + "/", ""))
             return
+    searched = len({p.source for p in found})
     if results.empty:
-        st.info(f"Not found in the {len({p.source for p in found})} clips searched.")
+        st.info(f"Not found in {_count(searched, 'clip')} searched.")
         return
-    st.caption(
-        f"{len(results)} appearances in {len({p.source for p in found})} clips searched, nearest first."
-    )
+    st.caption(f"{_count(len(results), 'appearance')} in {_count(searched, 'clip')} searched, nearest first.")
     for row in results.itertuples():
         picture, text = st.columns([1, 8])
         picture.image(row.thumb, width=FACE_PX)
+        known = f" (known as {row.known_as})" if row.known_as else ""
+        place = Path(row.place)
+        where = "the cache" if place.parent.name == "extract" else f"run folder {place.name}"
         text.markdown(
-            f"**{row.clip}** · {row.person} · distance {row.distance:.2f}  \n"
-            f"{row.appearances}  \n`{row.place}`"
+            f"**{row.clip}** · {row.person}{known} · distance {row.distance:.2f}  \n"
+            f"{row.appearances}  \nin {where}"
         )
+
+
+def _count(n: int, thing: str) -> str:
+    return f"{n} {thing}{'' if n == 1 else 's'}"
 
 
 def main() -> None:
