@@ -167,9 +167,11 @@ def _card_title(page, name: str):
 def test_known_people_named_accepted_and_found_by_photo(browser, server, known, extractions, data, tmp_path):
     _, names = known
     page = _new_page(browser)
-    page.goto(server)
+    page.goto(server + "/Library")  # logging in leads to the page asked for
     page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
+    page.get_by_role("heading", name="Library of known people").wait_for()
+    page.get_by_role("link", name="Run").first.click()
     _choose_sample(page, "multi_face.avi")
     page.get_by_role("button", name="Run").click()
     page.get_by_text("loaded from the cache").wait_for()

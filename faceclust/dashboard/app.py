@@ -13,8 +13,6 @@ from faceclust.dashboard import login, session
 
 def main() -> None:
     st.set_page_config(page_title="faceclust", page_icon=":material/movie:", layout="wide")
-    login.require_login()  # before anything of a page is made: stops here until logged in
-    session.umap_warmer()
     pages = [
         st.Page(session.RUN, title="Run", icon=":material/play_arrow:", default=True),
         st.Page(session.PEOPLE, title="People", icon=":material/group:"),
@@ -23,7 +21,12 @@ def main() -> None:
         st.Page(session.SERIES, title="Series", icon=":material/video_library:"),
         st.Page(session.LIBRARY, title="Library", icon=":material/badge:"),
     ]
-    st.navigation(pages).run()
+    # The page asked for is known before the login (its menu hidden, nothing of it run), so that
+    # logging in leads to it.
+    page = st.navigation(pages, position="sidebar" if login.allowed() else "hidden")
+    login.require_login()  # before anything of a page is made: stops here until logged in
+    session.umap_warmer()
+    page.run()
 
 
 # Guarded: extraction's worker processes are spawned and re-import the running script, which

@@ -19,8 +19,9 @@ from typing import Any
 
 import streamlit as st
 
-#: The session-state key set once the password was given.
-LOGGED_IN = "faceclust_logged_in"
+#: Session-state keys: True once the right password was given (False after a wrong one), and
+#: the password field's.
+LOGGED_IN, GIVEN = "faceclust_logged_in", "faceclust_password"
 
 
 def secrets() -> Mapping[str, Any]:
@@ -35,6 +36,14 @@ def secrets() -> Mapping[str, Any]:
             st.error(f"The secrets could not be read, so the dashboard stays closed: {error}")
             st.stop()
         return {}
+
+
+def allowed() -> bool:
+    """Whether this session may see the pages: no login is configured, or it is logged in."""
+    found = secrets()
+    if "auth" in found:
+        return bool(st.user.get("is_logged_in", False))
+    return found.get("faceclust", {}).get("password") is None or bool(st.session_state.get(LOGGED_IN))
 
 
 def require_login() -> None:
@@ -53,11 +62,15 @@ def require_login() -> None:
     if password is None or st.session_state.get(LOGGED_IN):
         return
     with st.form("login"):
-        given = st.text_input("Password", type="password")
-        submitted = st.form_submit_button("Log in", type="primary")
-    if submitted:
-        if hmac.compare_digest(given.encode(), str(password).encode()):
-            st.session_state[LOGGED_IN] = True
-            st.rerun()
+        st.text_input("Password", type="password", key=GIVEN)
+        st.form_submit_button("Log in", type="primary", on_click=_check, args=(str(password),))
+    if st.session_state.get(LOGGED_IN) is False:
         st.error("Wrong password.")
     st.stop()
+
+
+def _check(password: str) -> None:
+    """The form's callback: runs before the next script run, so a right password lets that
+    very run through to the page asked for; the typed password is not kept."""
+    given = st.session_state.pop(GIVEN, "")
+    st.session_state[LOGGED_IN] = hmac.compare_digest(given.encode(), password.encode())
