@@ -82,7 +82,14 @@ class _Help(argparse.RawDescriptionHelpFormatter):
 _STOP = threading.Event()
 
 #: The unit of each progress stage, by the stage's first word.
-UNITS = {"hash": "B", "download": "B", "extract": "frames", "batch": "clips", "reel": "segments"}
+UNITS = {
+    "hash": "B",
+    "download": "B",
+    "extract": "frames",
+    "batch": "clips",
+    "reel": "segments",
+    "photos": "photos",
+}
 #: Seconds between progress lines when stderr is not a terminal (a log file, a CI job).
 PLAIN_EVERY_S = 10.0
 
@@ -521,9 +528,10 @@ def _people(args: argparse.Namespace, progress: _Progress) -> int:
             people = library.people()
             if args.json:
                 print(people.to_json(orient="records", indent=2))
-            for row in [] if args.json else people.itertuples():
-                notes = f" · {row.notes}" if row.notes else ""
-                print(f"{row.name}: {row.faces} faces ({row.embedders or 'no embeddings'}){notes}")
+            else:
+                for row in people.itertuples():
+                    notes = f" · {row.notes}" if row.notes else ""
+                    print(f"{row.name}: {row.faces} faces ({row.embedders or 'no embeddings'}){notes}")
         elif command == "rename":
             library.rename(args.name, args.new_name)
             progress.write(f"{args.name} is now {args.new_name}")
