@@ -142,6 +142,9 @@ class Library:
             raise BadInput(f"cannot open the library {self.path} ({e.strerror or e})") from None
 
     def _migrate(self) -> None:
+        """Bring the file to ``SCHEMA_VERSION`` (a write transaction only where it is behind)."""
+        if self.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+            return
         with self.writing() as db:
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
