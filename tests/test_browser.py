@@ -16,6 +16,8 @@ import sys
 import time
 import urllib.request
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -51,21 +53,24 @@ def server_cache(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def server(data, server_cache, tmp_path_factory):
     """The dashboard served on a free local port, with a cache of its own (a real extraction)."""
+    env = {"FACECLUST_CACHE": str(server_cache), "FACECLUST_SAMPLES": str(data / "clips")}
+    with served(env, [], tmp_path_factory.mktemp("server") / "streamlit.log") as url:
+        yield url
+
+
+@contextmanager
+def served(env: dict[str, str], options: list[str], log: Path) -> Iterator[str]:
+    """``faceclust app`` with ``options`` on a free local port, ``env`` added to this process's
+    environment, its output into ``log``; yields its address once its health check answers."""
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI") == "true":
             pytest.fail(f"{CHROMIUM} is missing (make test installs Debian's chromium)")
         pytest.skip(f"{CHROMIUM} is missing")
     port = _free_port()
-    env = {
-        **os.environ,
-        "FACECLUST_CACHE": str(server_cache),
-        "FACECLUST_SAMPLES": str(data / "clips"),
-    }
-    log = tmp_path_factory.mktemp("server") / "streamlit.log"
     process = subprocess.Popen(
-        [*FACECLUST, "app", "--server.port", str(port), "--server.address", "127.0.0.1"],
+        [*FACECLUST, "app", "--server.port", str(port), "--server.address", "127.0.0.1", *options],
         cwd=ROOT,
-        env=env,
+        env={**os.environ, **env},
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
     )

@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
 import cv2
 import pytest
-from test_browser import BROWSER_ARGS, CHROMIUM, FACECLUST, ROOT, WAIT_MS, _choose_sample, _free_port
+from test_browser import BROWSER_ARGS, CHROMIUM, WAIT_MS, _choose_sample, served
 from test_library import _library_of_the_three_men
 
 import faceclust as fc
@@ -42,39 +39,17 @@ def known(extractions, data, tmp_path_factory) -> tuple[Path, dict[int, str]]:
 def server(known, data, tmp_path_factory):
     """The dashboard on a free local port behind a password, with the session's cache (the
     extraction of multi_face.avi loads from it at once) and the library of the three men."""
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{CHROMIUM} is missing (make test installs Debian's chromium)")
-        pytest.skip(f"{CHROMIUM} is missing")
     folder = tmp_path_factory.mktemp("server")
     secrets = folder / "secrets.toml"
     secrets.write_text(f'[faceclust]\npassword = "{PASSWORD}"\n')
-    port = _free_port()
     env = {
-        **os.environ,
         "FACECLUST_CACHE": os.environ["FACECLUST_CACHE"],
         "FACECLUST_SAMPLES": str(data / "clips"),
         "FACECLUST_LIBRARY": str(known[0]),
     }
     log = folder / "streamlit.log"
-    options = ["--server.port", str(port), "--server.address", "127.0.0.1", "--secrets.files", str(secrets)]
-    process = subprocess.Popen(
-        [*FACECLUST, "app", *options], cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        process.kill()
-        pytest.fail(f"streamlit did not start: {log.read_text()[-2000:]}")
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
+    with served(env, ["--secrets.files", str(secrets)], log) as url:
+        yield url
     assert "Traceback" not in log.read_text(), log.read_text()[-4000:]
 
 
