@@ -233,7 +233,8 @@ class Clusterer:
         return labels
 
     def _attach_leftovers(self, labels: np.ndarray, weight: float) -> np.ndarray:
-        """Give unassigned faces to the person they are clearly nearest to (``attach``)."""
+        """Give unassigned faces to the person they are clearly nearest to (``attach``), the
+        nearest first; a person takes no second face of a frame."""
         leftovers = np.flatnonzero(labels < 0)
         people = np.unique(labels[labels >= 0])
         if self.attach is None or not len(leftovers) or not len(people):
@@ -247,9 +248,14 @@ class Clusterer:
             mean[:, k] = np.where(meets, np.inf, dist[:, members].mean(axis=1))
         ranked = np.sort(mean, axis=1)
         second = ranked[:, 1] if len(people) > 1 else np.full(len(leftovers), np.inf)
-        clear = (ranked[:, 0] < limit) & (ranked[:, 0] <= (1 - margin) * second)
+        clear = np.flatnonzero((ranked[:, 0] < limit) & (ranked[:, 0] <= (1 - margin) * second))
         labels = labels.copy()
-        labels[leftovers[clear]] = people[mean[clear].argmin(axis=1)]
+        taken = set(zip(self.frames[labels >= 0].tolist(), labels[labels >= 0].tolist(), strict=True))
+        for k in clear[np.argsort(ranked[clear, 0], kind="stable")]:  # the nearest first
+            frame, person = int(self.frames[leftovers[k]]), int(people[mean[k].argmin()])
+            if (frame, person) not in taken:  # two leftovers of one frame never join one person
+                taken.add((frame, person))
+                labels[leftovers[k]] = person
         return labels
 
     def labels(self, params: ClusterParams) -> np.ndarray:

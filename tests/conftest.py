@@ -32,6 +32,12 @@ def data() -> Path:
 
 
 @pytest.fixture(scope="session")
+def test_model(data: Path) -> str:
+    """The ArcFace-style MobileFaceNet kept for tests (never shipped, never downloaded)."""
+    return f"onnx:{data / 'models' / 'mobilefacenet_test.onnx'}"
+
+
+@pytest.fixture(scope="session")
 def extractions(data: Path):
     """The default extraction of each labelled clip at step 15, made once per session."""
     import faceclust as fc

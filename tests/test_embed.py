@@ -26,12 +26,6 @@ from faceclust.superres import SRParams
 
 
 @pytest.fixture(scope="module")
-def test_model(data) -> str:
-    """The ArcFace-style MobileFaceNet kept for tests (never shipped, never downloaded)."""
-    return f"onnx:{data / 'models' / 'mobilefacenet_test.onnx'}"
-
-
-@pytest.fixture(scope="module")
 def lfw(data):
     """Two photos each of two people (BGR, aligned 250x250 photos)."""
     people = sorted((data / "faces" / "lfw_deepfunneled_subset").iterdir())[:2]
@@ -188,8 +182,13 @@ def test_the_onnx_embedder_tells_the_labelled_people_apart(tmp_path, data, test_
     assert not assigned.duplicated(["frame_index", "cluster"]).any()  # no two faces of a frame together
     run = json.loads((tmp_path / "run.json").read_text())
     assert run["embedder"] == extraction.embedder
-    assert run["thresholds"]["eps"] == {"value": extraction.calibrated_eps, "from": "calibrated"}
-    assert run["thresholds"]["learned_metric"] is False
+    report = run["thresholds"]
+    assert report["eps"]["value"] == extraction.calibrated_eps and report["eps"]["from"] == "clip"
+    assert report["learned_metric"] is False and "note" not in report
+    evidence = report["evidence"]  # both samples, and different people lie farther apart
+    assert evidence["same_person"]["pairs"] > 10 and evidence["different_person"]["pairs"] >= 10
+    assert evidence["same_person"]["quantiles"]["p50"] < evidence["different_person"]["quantiles"]["p50"]
+    assert report["leftover"]["from"] == "clip" and report["split_distance"]["from"] == "prior"
 
 
 def test_faces_without_landmarks_get_them_from_dlib(lfw, test_model):
