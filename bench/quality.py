@@ -1,171 +1,125 @@
-"""Quality on the labelled clips: the known methods against faceclust, and the defaults sweep.
+"""Quality on every labelled clip with both embedders, beside the previous release's figures.
 
-One shared extraction per clip and detector. Known methods are re-implemented on
-face_recognition embeddings (faceclust's L2-normalised ones) of face_recognition HOG detections
-(upsample 1, no super-resolution) of the same frames, and again on faceclust's YuNet faces, so
-that detection and clustering gains show separately.
+For each labelled clip x embedder (dlib, and the ArcFace-style test MobileFaceNet standing in
+for SFace and the models users bring), at the defaults: BCubed F, precision and recall,
+coverage, people found against labelled, and same-frame pairs (two faces of one frame given one
+person: must be 0); the previous release's figure beside each (``quality_release.json``).
+Judge a change on its worst clip. Then each clip's own evidence (same-person and
+different-person distances, ``calibrate.Evidence``), and leave-one-clip-out for the constant
+that sets eps from that evidence (the margin above the different-person 5th percentile): the
+margin is chosen on the other clips (their worst F), and the left-out clip's F at that margin
+is reported against the embedder's prior margin.
 
-    .venv/bin/python bench/quality.py            # tables for the README
+    .venv/bin/python bench/quality.py          # the tables
+    .venv/bin/python bench/quality.py --save   # also keep these figures as the release's
 """
 
 from __future__ import annotations
 
+import json
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
-from sklearn.cluster import DBSCAN, AgglomerativeClustering
 
 import faceclust as fc
-from faceclust.calibrate import calibrated_eps, different_person_distances
-from faceclust.cluster import Clusterer
-from faceclust.embed import thresholds
-from faceclust.track import TrackParams
+from faceclust.calibrate import calibrated_eps
 
-from common import DATA, LABELLED, labels, table
+from common import DATA, labels, table
 
-METRICS = ["coverage", "bcubed_precision", "bcubed_recall", "bcubed_f", "pairwise_f", "nmi", "wcp"]
-HOG = fc.ExtractParams(
-    detect=fc.DetectParams(detector="hog", upsample=1),
-    sr=fc.SRParams(method="none"),
-    tracks=TrackParams(link=False),
-)
-NO_TRACKS = fc.ExtractParams(tracks=TrackParams(link=False))
+CLIPS = ["multi_face.avi", "short_hamilton_clip.mp4", "mudo_variety.mp4", "song_kbs_interview.mp4"]
+EMBEDDERS = {"dlib": "dlib", "test model": f"onnx:{DATA / 'models' / 'mobilefacenet_test.onnx'}"}
+RELEASE = Path(__file__).with_name("quality_release.json")
+FIGURES = {"bcubed_f": "F", "bcubed_precision": "P", "bcubed_recall": "R", "coverage": "coverage"}
+MARGINS = np.round(np.arange(0.0, 0.201, 0.02), 2)
 
 
-def greedy_nearest_mean(face: np.ndarray, threshold: float = 0.44) -> np.ndarray:
-    """The "unknown face classifier": each face joins the nearest person's mean within
-    ``threshold``; unknown faces wait until two of them are within ``threshold`` of each other,
-    and then start a new person together. Faces that never match stay unassigned."""
-    labels_ = np.full(len(face), -1)
-    means: list[np.ndarray] = []
-    counts: list[int] = []
-    unknown: list[int] = []
-    for i, vector in enumerate(face):
-        if means:
-            d = np.linalg.norm(np.array(means) - vector, axis=1)
-            best = int(np.argmin(d))
-            if d[best] < threshold:
-                labels_[i] = best
-                means[best] = (means[best] * counts[best] + vector) / (counts[best] + 1)
-                counts[best] += 1
-                continue
-        partner = next((j for j in unknown if np.linalg.norm(face[j] - vector) < threshold), None)
-        if partner is None:
-            unknown.append(i)
-            continue
-        unknown.remove(partner)
-        labels_[[i, partner]] = len(means)
-        means.append((face[i] + face[partner]) / 2)
-        counts.append(2)
-    return labels_
-
-
-def known_methods(extraction: fc.Extraction) -> dict[str, np.ndarray]:
-    """Labels of the four known recipes on an extraction's faces."""
-    import dlib
-
-    faces = extraction.faces
-    face = faces.face_embedding
-    vectors = [dlib.vector(v.astype(float)) for v in face]
-    fused = np.hstack([face, 0.7 * faces.cloth_feature])
-    single = AgglomerativeClustering(n_clusters=None, linkage="single", distance_threshold=0.5)
+def figures(extraction: fc.Extraction, name: str, params: fc.ClusterParams) -> dict:
+    """The table's figures of one clip's extraction clustered at ``params``."""
+    metrics = fc.evaluate(extraction.faces.table.assign(cluster=fc.cluster(extraction, params)), labels(name))
+    scored = labels(name)
     return {
-        "DBSCAN eps 0.5, min_samples 5": DBSCAN(eps=0.5, min_samples=5).fit_predict(face),
-        "chinese whispers 0.5 (dlib)": np.array(dlib.chinese_whispers_clustering(vectors, 0.5)),
-        "greedy nearest mean 0.44": greedy_nearest_mean(face),
-        "single linkage, face + 0.7 x clothing": single.fit_predict(fused)
-        if len(face) > 1
-        else np.zeros(len(face)),
+        **{short: round(metrics[key], 3) for key, short in FIGURES.items()},
+        "people": metrics["clusters"],
+        "labelled": int(scored.loc[scored["identity"] != "ignore", "identity"].nunique()),
+        "same_frame": metrics["same_frame_violations"],
     }
 
 
-def evaluate(extraction: fc.Extraction, name: str, raw_labels: np.ndarray) -> dict:
-    metrics = fc.evaluate(extraction.faces.table.assign(cluster=raw_labels), labels(name))
-    return {k: metrics[k] for k in METRICS}
+def f_at_margin(extraction: fc.Extraction, name: str, margin: float) -> float:
+    """BCubed F at the eps the evidence gives with ``margin`` (the prior eps without evidence)."""
+    prior = replace(extraction.thresholds, eps_margin=float(margin))
+    eps = calibrated_eps(extraction.evidence.different, prior) or prior.eps
+    return figures(extraction, name, fc.ClusterParams(eps=eps))["F"]
+
+
+def leave_one_clip_out(by_clip: dict[str, fc.Extraction], prior_margin: float) -> list[dict]:
+    """For each clip, the margin that maximises the worst F of the other clips (ties: nearest the
+    prior), and the left-out clip's F at it and at the prior margin."""
+    f = {name: [f_at_margin(e, name, m) for m in MARGINS] for name, e in by_clip.items()}
+    rows = []
+    for left_out in by_clip:
+        worst = np.min([f[name] for name in by_clip if name != left_out], axis=0)
+        best = np.flatnonzero(worst == worst.max())
+        chosen = best[np.argmin(abs(MARGINS[best] - prior_margin))]
+        prior = int(np.argmin(abs(MARGINS - prior_margin)))
+        rows.append(
+            {
+                "left out": left_out,
+                "margin chosen on the others": float(MARGINS[chosen]),
+                "others' worst F": float(worst[chosen]),
+                "left-out F": f[left_out][chosen],
+                f"left-out F at the prior {prior_margin}": f[left_out][prior],
+            }
+        )
+    return rows
+
+
+def _sample(part: dict) -> str:
+    """One evidence sample of ``Evidence.summary`` in a cell: pairs; p5/p50/p95."""
+    if not part["pairs"]:
+        return "-"
+    return f"{part['pairs']}; " + "/".join(str(part["quantiles"][q]) for q in ("p5", "p50", "p95"))
 
 
 def main() -> None:
-    defaults = fc.ClusterParams()
-    plain = replace(defaults, eps=thresholds("dlib").eps)  # what a clip without evidence gets
-    comparison, sweep, encoder = [], [], []
-    for name in LABELLED:
-        clip = DATA / "clips" / name
-        yunet, hog, untracked = fc.extract(clip), fc.extract(clip, HOG), fc.extract(clip, NO_TRACKS)
-        for detector, extraction in (("HOG", hog), ("YuNet", untracked)):
-            for method, raw in known_methods(extraction).items():
-                comparison.append(
-                    {"clip": name, "faces": detector, "method": method, **evaluate(extraction, name, raw)}
-                )
-        faces, tracked = untracked.faces, yunet.faces
-        frames = faces.table["frame_index"].to_numpy()
-        clip_wide = Clusterer(faces.face_embedding, faces.cloth_feature, faces.has_cloth, frames)
-        untracked_shots = faces.table["shot_id"].to_numpy()
-        frames, shots, tracks = (tracked.table[c].to_numpy() for c in ("frame_index", "shot_id", "track_id"))
-        variants = [
-            ("no tracks, face only", clip_wide, untracked, replace(plain, weight=0.0)),
-            ("no tracks, face + clothing (the earlier default)", clip_wide, untracked, plain),
-            (
-                "no tracks, face + clothing within shots",
-                Clusterer(
-                    faces.face_embedding, faces.cloth_feature, faces.has_cloth, frames, untracked_shots
-                ),
-                untracked,
-                plain,
-            ),
-        ]
-        for metric, vectors in (("", tracked.face_embedding), ("learned metric, ", yunet.face_vectors)):
-            eps = calibrated_eps(different_person_distances(vectors, tracked.table), yunet.thresholds)
-            for rule, by_track in (("", None), ("ambiguous tracks and glimpses out, ", tracks)):
-                clusterer = Clusterer(
-                    vectors, tracked.cloth_feature, tracked.has_cloth, frames, shots, by_track
-                )
-                for what, weight in (("face only", 0.0), ("clothing within shots", defaults.weight)):
-                    title = f"tracks, {metric}{rule}{what}, eps {eps}"
-                    default = metric and rule and weight == defaults.weight
-                    params = replace(defaults, weight=weight, eps=eps)
-                    variants.append((title + " (default)" * bool(default), clusterer, yunet, params))
-        variants += [
-            (
-                f"the default but {algorithm}",
-                yunet.clusterer,
-                yunet,
-                yunet.resolve(params),
-            )
-            for algorithm in fc.ALGORITHMS
-            if algorithm != defaults.algorithm
-            for params in [replace(defaults, algorithm=algorithm)]
-        ]
-        for title, clusterer, extraction, params in variants:
-            labels_ = clusterer.labels(params)
-            comparison.append(
-                {"clip": name, "faces": "YuNet", "method": title, **evaluate(extraction, name, labels_)}
-            )
-        for title, extraction in (("every face", untracked), ("tracks", yunet)):
-            table_ = extraction.faces.table
-            encoder.append(
+    release = json.loads(RELEASE.read_text()) if RELEASE.exists() else {}
+    now, quality, evidence, loco = {}, [], [], []
+    for title, embedder in EMBEDDERS.items():
+        params = fc.ExtractParams(embed=fc.EmbedParams(embedder))
+        by_clip = {name: fc.extract(DATA / "clips" / name, params, workers=2) for name in CLIPS}
+        for name, extraction in by_clip.items():
+            key = f"{name} | {title}"
+            now[key] = figures(extraction, name, fc.ClusterParams())
+            before = release.get(key, {})
+            quality.append(
                 {
                     "clip": name,
-                    "encoded": title,
-                    "faces": len(table_),
-                    "tracks": table_["track_id"].nunique(),
-                    "shots": table_["shot_id"].nunique(),
-                    "faces encoded": int(table_["encoded"].sum()),
-                    "share encoded": f"{table_['encoded'].mean():.2f}",
-                    "extraction s (cold)": extraction.meta["extract_s"],
+                    "embedder": title,
+                    **{k: f"{v} ({before.get(k, '-')})" for k, v in now[key].items() if k != "labelled"},
+                    "labelled people": now[key]["labelled"],
                 }
             )
-        for weight in (0.0, 0.1, 0.2, 0.3, 0.5):
-            row = {"clip": name, "weight": weight}
-            for eps in (0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7):
-                params = fc.ClusterParams(weight=weight, eps=eps)
-                row[f"eps {eps}"] = evaluate(yunet, name, fc.cluster(yunet, params))["bcubed_f"]
-            sweep.append(row)
-    print("## Known methods against faceclust (end-to-end, labelled faces)\n")
-    print(table(comparison))
-    print("\n## Faces the encoder sees\n")
-    print(table(encoder))
-    print(f"\n## BCubed F over clothing weight x eps (agglomerative, min_samples {defaults.min_samples})\n")
-    print(table(sweep))
+            summary = extraction.evidence.summary()
+            evidence.append(
+                {
+                    "clip": name,
+                    "embedder": title,
+                    **{f"{kind.split('_')[0]} (p5/p50/p95)": _sample(p) for kind, p in summary.items()},
+                    "eps": extraction.resolve(fc.ClusterParams()).eps,
+                }
+            )
+        margin = by_clip[CLIPS[0]].thresholds.eps_margin
+        loco += [{"embedder": title, **row} for row in leave_one_clip_out(by_clip, margin)]
+    print("## Every labelled clip x embedder at the defaults: now (the previous release)\n")
+    print(table(quality))
+    print("\n## The clips' own evidence (face_vectors: the learned metric where there is one)\n")
+    print(table(evidence))
+    print("\n## Leave one clip out: the eps margin chosen on the other clips\n")
+    print(table(loco))
+    if "--save" in sys.argv:
+        RELEASE.write_text(json.dumps(now, indent=1) + "\n")
 
 
 if __name__ == "__main__":

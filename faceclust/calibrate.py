@@ -14,6 +14,7 @@ the footage (pose and light vary within a track without changing who it is):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from itertools import combinations
 
 import numpy as np
@@ -36,6 +37,8 @@ MIN_PAIRS = 10
 #: short_hamilton_clip.mp4 has 11 such faces, and a metric learned from them merged two people
 #: at eps >= 0.5 (BCubed F 0.97 -> 0.87); multi_face.avi's 31 gave face-only 0.97 -> 1.00.
 MIN_TRACK_FACES = 20
+#: The percentiles of each evidence distribution that ``Evidence.summary`` reports.
+QUANTILES = (5, 25, 50, 75, 95)
 
 
 def different_person_pairs(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -56,6 +59,44 @@ def different_person_distances(face: np.ndarray, table: pd.DataFrame) -> np.ndar
     ``table`` (the faces of a track share one description)."""
     first, second = different_person_pairs(table)
     return np.linalg.norm(face[first] - face[second], axis=1)
+
+
+def same_person_distances(own: np.ndarray, table: pd.DataFrame) -> np.ndarray:
+    """Distances (float32) between consecutive encoded faces of one track part: the clip's own
+    sample of one person seen at two moments. own: (N, D) each face's own encoding, row-aligned
+    with ``table``, whose rows are in time order."""
+    encoded = np.flatnonzero(table["encoded"].to_numpy())
+    tracks = table["track_id"].to_numpy()
+    ordered = encoded[np.argsort(tracks[encoded], kind="stable")]  # by track, in time within one
+    follows = tracks[ordered[1:]] == tracks[ordered[:-1]]
+    return np.linalg.norm(own[ordered[1:][follows]] - own[ordered[:-1][follows]], axis=1)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A clip's own samples of distances, on the scale faces are clustered on: ``same`` (P,)
+    between faces of one person (``same_person_distances``), ``different`` (Q,) between people
+    seen in one frame (``different_person_distances``)."""
+
+    same: np.ndarray
+    different: np.ndarray
+
+    @property
+    def enough(self) -> bool:
+        """Whether the clip tells enough about its different people to calibrate on."""
+        return len(self.different) >= MIN_PAIRS
+
+    def summary(self) -> dict:
+        """Pair counts and ``QUANTILES`` of both samples, rounded to 0.001 (for run.json)."""
+
+        def described(distances: np.ndarray) -> dict:
+            if not len(distances):
+                return {"pairs": 0, "quantiles": None}
+            values = np.percentile(distances, QUANTILES).round(3).tolist()
+            quantiles = {f"p{q}": v for q, v in zip(QUANTILES, values, strict=True)}
+            return {"pairs": len(distances), "quantiles": quantiles}
+
+        return {"same_person": described(self.same), "different_person": described(self.different)}
 
 
 def calibrated_eps(distances: np.ndarray, thresholds: Thresholds) -> float | None:

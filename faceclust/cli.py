@@ -415,6 +415,7 @@ def _run(args: argparse.Namespace, progress: _Progress) -> int:
         "embedder": extraction.embedder,
         "eps": eps,
         "eps_from": extraction.eps_source(cluster_params),
+        "evidence_note": extraction.evidence_note,
         "cache_hit": extraction.cache_hit,
         "clusters": clusters.to_dict("records"),
     }
@@ -426,6 +427,8 @@ def _run(args: argparse.Namespace, progress: _Progress) -> int:
         f"{len(labels)} faces ({source}) described by {extraction.embedder}, {len(clusters)} people, "
         f"{summary['unassigned']} unassigned, eps {eps:.2f} ({summary['eps_from']}) -> {args.out}"
     )
+    if extraction.evidence_note:
+        progress.write(extraction.evidence_note)
     if library is not None:
         named = clusters.dropna(subset="library_name")
         progress.write(

@@ -16,7 +16,15 @@ from scipy.spatial.distance import pdist
 
 from . import __version__
 from .cache import cached, clip_hash, entry_key
-from .calibrate import EPS_SHARE, MIN_PAIRS, calibrated_eps, different_person_distances, learned_metric
+from .calibrate import (
+    EPS_SHARE,
+    MIN_PAIRS,
+    Evidence,
+    calibrated_eps,
+    different_person_distances,
+    learned_metric,
+    same_person_distances,
+)
 from .cluster import Clusterer, ClusterParams
 from .embed import Thresholds, thresholds
 from .errors import BadInput
@@ -84,7 +92,7 @@ class Extraction:
         """Clusters these faces; keeps what later parameter changes can reuse."""
         margin, attach = self.thresholds.attach_margin, None
         if margin is not None:
-            apart = self.different_person_distances
+            apart = self.evidence.different
             attach = (margin, float(np.median(apart)) if len(apart) else 0.0)
         return self._clusterer_of(slice(None), attach)
 
@@ -103,15 +111,66 @@ class Extraction:
         )
 
     @cached_property
-    def different_person_distances(self) -> np.ndarray:
-        """Distances of ``face_vectors`` between faces sharing a frame (``calibrate``): the
-        clip's own sample of different people, which eps and the leftover rule are set by."""
-        return different_person_distances(self.face_vectors, self.faces.table)
+    def evidence(self) -> Evidence:
+        """The clip's own samples of same-person and different-person distances between
+        ``face_vectors`` (``calibrate``): eps and the leftover rule are set by them."""
+        faces = self.faces
+        own = faces.own_embedding if self.metric is None else faces.own_embedding @ self.metric
+        return Evidence(
+            same=same_person_distances(own, faces.table),
+            different=different_person_distances(self.face_vectors, faces.table),
+        )
 
     @cached_property
     def calibrated_eps(self) -> float | None:
         """eps calibrated on this clip's own different-person pairs (see ``calibrate``)."""
-        return calibrated_eps(self.different_person_distances, self.thresholds)
+        return calibrated_eps(self.evidence.different, self.thresholds)
+
+    def thresholds_report(self, params: ClusterParams, given: ExtractParams | None = None) -> dict:
+        """What run.json says of the thresholds: the clip's evidence (``Evidence.summary``) and,
+        for eps, the track split distance and the leftover rule, the value used and where it
+        came from (``given``, ``clip`` or the embedder's ``prior``). params: as given (eps None
+        when not); given: the extraction parameters as the user gave them."""
+        prior, evidence = self.thresholds, self.evidence
+        split_given = given is not None and given.tracks.split_distance is not None
+        eps_from = {"given": "given", "calibrated": "clip", "default": "prior"}[self.eps_source(params)]
+        low, high = prior.eps_bounds
+        attach = self.clusterer.attach
+        leftover = None
+        if attach is not None:
+            margin, limit = attach
+            source = "clip" if evidence.enough else "prior"
+            leftover = {"margin": margin, "limit": round(limit, 3), "from": source}
+        report = {
+            "evidence": evidence.summary(),
+            "eps": {
+                "value": self.resolve(params).eps,
+                "from": eps_from,
+                "rule": f"5th percentile of different-person distances + {prior.eps_margin}, "
+                f"within [{low}, {high}], x {EPS_SHARE[params.algorithm]} for {params.algorithm}",
+            },
+            "split_distance": {
+                "value": self.meta["params"]["tracks"]["split_distance"],
+                "from": "given" if split_given else "prior",
+            },
+            "leftover": leftover,
+            "learned_metric": self.metric is not None,
+            "embedder_defaults": asdict(prior),
+        }
+        if not evidence.enough:
+            report["note"] = self.evidence_note
+        return report
+
+    @property
+    def evidence_note(self) -> str | None:
+        """One line where the clip has too little evidence to calibrate on, else None."""
+        pairs = len(self.evidence.different)
+        if pairs >= MIN_PAIRS:
+            return None
+        return (
+            f"too little evidence to calibrate on ({pairs} pairs of faces seen together, fewer than "
+            f"{MIN_PAIRS}: one person or one shot?): the embedder's prior thresholds are used"
+        )
 
     def spread(self, members: np.ndarray, at_most: int = SPREAD_SAMPLE) -> float:
         """How far apart one person's faces lie: the mean distance between their ``face_vectors``
@@ -125,7 +184,7 @@ class Extraction:
         """The ``spread`` from which a person probably holds several people: ``MIXED_SHARE`` of
         the distance that 19 in 20 pairs of different people seen together in one frame of this
         clip exceed (5th percentile of ``different_person_distances``); None without enough pairs."""
-        distances = self.different_person_distances
+        distances = self.evidence.different
         return MIXED_SHARE * float(np.percentile(distances, 5)) if len(distances) >= MIN_PAIRS else None
 
     def split(self, members: np.ndarray, params: ClusterParams) -> np.ndarray:
@@ -280,8 +339,7 @@ def run(
     if found < 2:
         what = "no faces were" if found == 0 else "only one face was"
         raise BadInput(f"{what} found in {clip}; nothing to cluster (try a smaller --step)")
-    eps_source = extraction.eps_source(cluster_params)
-    cluster_params = extraction.resolve(cluster_params)
+    given_cluster, cluster_params = cluster_params, extraction.resolve(cluster_params)
     labels = cluster(extraction, cluster_params)
     clustered = time.perf_counter()
     clusters = cluster_summary(extraction.faces, labels, extraction.seconds_per_frame)
@@ -295,15 +353,7 @@ def run(
         "cluster_params": asdict(cluster_params),
         "eps_calibrated": extraction.calibrated_eps,
         "embedder": extraction.embedder,
-        "thresholds": {
-            "eps": {"value": cluster_params.eps, "from": eps_source},
-            "split_distance": {
-                "value": extraction.meta["params"]["tracks"]["split_distance"],
-                "from": "given" if extract_params and extract_params.tracks.split_distance else "embedder",
-            },
-            "learned_metric": extraction.metric is not None,
-            "embedder_defaults": asdict(extraction.thresholds),
-        },
+        "thresholds": extraction.thresholds_report(given_cluster, extract_params),
         "faces": len(labels),
         "clusters": len(clusters),
         "library": known,

@@ -69,6 +69,11 @@ def test_a_readable_clip_gives_a_correct_result(corpus, tmp_path, name):
     assert times.is_monotonic_increasing
     people = faces[faces["cluster"] >= 0]
     assert not people.duplicated(["frame_index", "cluster"]).any()
+    thresholds = run["thresholds"]  # too little evidence is said, and the prior used
+    if thresholds["evidence"]["different_person"]["pairs"] < 10:
+        assert thresholds["eps"]["from"] == "prior" and thresholds["note"] in result.stdout + result.stderr
+    else:
+        assert thresholds["eps"]["from"] == "clip" and "note" not in thresholds
     if name in PEOPLE:
         assert run["clusters"] == PEOPLE[name]
         assert {f"person_0{i}.zip" for i in range(PEOPLE[name])} <= {p.name for p in out.iterdir()}
