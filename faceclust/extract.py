@@ -27,7 +27,7 @@ from .embed import EmbedParams, FaceInput, embedder, face_crop, thresholds
 from .features import FeatureParams, cloth_dim, clothing_box, clothing_feature
 from .progress import Progress, no_progress
 from .superres import SRParams, sr_scale, upscale
-from .table import BOX, CLOTH_BOX, COLUMNS, Box, FaceTable
+from .table import BOX, CLOTH_BOX, COLUMNS, Box, FaceTable, frontality
 from .track import Tracker, TrackParams, frame_signature, shared_means, split_disagreeing
 from .video import Frame, SamplingParams, iter_frames, probe
 from .workers import spawn_pool
@@ -35,8 +35,12 @@ from .workers import spawn_pool
 log = logging.getLogger(__name__)
 
 #: Bump whenever a change alters extraction results: it is part of every cache key.
-FEATURE_VERSION = 5  # 2: shots, tracks, one shared description per track; 3: shot_id, track_id;
-# 4: tracks split where encodings disagree, own_embedding kept; 5: embedders, landmarks
+FEATURE_VERSION = 6  # 2: shots, tracks, one shared description per track; 3: shot_id, track_id;
+# 4: tracks split where encodings disagree, own_embedding kept; 5: embedders, landmarks;
+# 6: track means weighted by frontality where every face is encoded
+#: A profile's weight in its track's mean, against 1 for a frontal face (``table.frontality``),
+#: where every face is encoded: small, yet a track seen only in profile keeps its faces' mean.
+PROFILE_WEIGHT = 1e-3
 
 THUMB_PX = 112  # face thumbnails are THUMB_PX x THUMB_PX
 CONTEXT_PX = 224  # context crops fit in CONTEXT_PX x CONTEXT_PX
@@ -280,13 +284,17 @@ def extract_faces(
     table = pd.DataFrame(rows, columns=COLUMNS).astype({c: "Int64" for c in CLOTH_BOX})
     table["encoded"] = table["face_id"].isin(encodings)
     encoded = table["encoded"].to_numpy()
-    own = np.zeros((len(table), embedder(params.embed).dim), np.float32)
+    model = embedder(params.embed)
+    own = np.zeros((len(table), model.dim), np.float32)
     for face_id, vector in encodings.items():
         own[face_id] = vector
     tracks = split_disagreeing(table["track_id"].to_numpy(), own, encoded, params.tracks.split_distance)
     table["track_id"] = tracks
     cloth = np.array(cloths, np.float32).reshape(-1, k)
-    faces = FaceTable(table, shared_means(own, tracks, encoded), cloth, own, folder)
+    weights = encoded.astype(float)
+    if model.every_face:  # a profile among a track's many faces barely counts
+        weights *= np.maximum(frontality(table["landmarks"]), PROFILE_WEIGHT)
+    faces = FaceTable(table, shared_means(own, tracks, weights), cloth, own, folder)
     faces.cloth_feature = shared_means(faces.cloth_feature, tracks, faces.has_cloth)
     faces.cloth_feature[~faces.has_cloth] = 0.0
     log.info(

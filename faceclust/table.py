@@ -44,7 +44,7 @@ class FaceTable:
         marks the faces the embedder saw (all of them with an embedder cheap enough).
     face_embedding: (N, D) float32, L2-normalised, row-aligned with ``table``: the mean of the
         encoded faces of each face's track (tracks are split where their faces disagree, so
-        a track is one person).
+        a track is one person), weighted by ``frontality`` where every face is encoded.
     own_embedding: (N, D) float32: each encoded face's own embedding, zero rows for the faces
         not encoded (the evidence of how a person varies within a track).
     cloth_feature: (N, K) float32, L2-normalised: the mean over the face's track; zero rows
@@ -68,6 +68,25 @@ class FaceTable:
 
     def context_path(self, face_id: int) -> Path:
         return self.folder / "context" / f"{face_id}.jpg"
+
+
+def head_pose(landmarks: str) -> tuple[float, float]:
+    """(yaw, pitch) proxies of a face from its five landmarks ("x y x y ..."): the nose tip's
+    offset from the eyes' midpoint in eye distances; (0, 0) where there are none."""
+    if not isinstance(landmarks, str) or not landmarks.strip():
+        return 0.0, 0.0
+    points = np.array(landmarks.split(), float).reshape(5, 2)
+    eyes = points[:2].mean(axis=0)
+    apart = max(float(np.linalg.norm(points[1] - points[0])), 1e-6)
+    return (points[2, 0] - eyes[0]) / apart, (points[2, 1] - eyes[1]) / apart
+
+
+def frontality(landmarks: pd.Series) -> np.ndarray:
+    """How frontal each face is (N,) in 0..1 from its ``landmarks``: 1 where the nose tip lies
+    midway between the eyes, 0 from half an eye distance to one side (a profile); 1 where there
+    are no landmarks."""
+    yaw = np.array([head_pose(v)[0] for v in landmarks], float).reshape(-1)
+    return np.clip(1.0 - 2.0 * np.abs(yaw), 0.0, 1.0)
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -205,17 +205,18 @@ def split_disagreeing(tracks: np.ndarray, own: np.ndarray, encoded: np.ndarray, 
     return np.argsort(np.argsort(first))[split.ravel()]
 
 
-def shared_means(vectors: np.ndarray, groups: np.ndarray, use: np.ndarray) -> np.ndarray:
-    """Each row replaced by the L2-normalised mean of the ``use`` rows of its group.
+def shared_means(vectors: np.ndarray, groups: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Each row replaced by the L2-normalised weighted mean of its group's rows.
 
-    vectors: (N, D); groups: (N,) ints (tracks); use: (N,) bool. Groups without a usable row
-    keep their rows as they are.
+    vectors: (N, D); groups: (N,) ints (tracks); weights: (N,) bool or non-negative floats, 0
+    for a row not to use. Groups without a usable row keep their rows as they are.
     """
     out = vectors.copy()
+    weights = np.asarray(weights, np.float64)
     for members in _groups(groups):
-        chosen = members[use[members]]
+        chosen = members[weights[members] > 0]
         if len(chosen):
-            mean = vectors[chosen].mean(axis=0)
+            mean = weights[chosen] @ vectors[chosen]
             norm = np.linalg.norm(mean)
             if norm > 0:
                 out[members] = mean / norm

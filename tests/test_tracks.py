@@ -11,6 +11,7 @@ import pytest
 import faceclust as fc
 from faceclust.calibrate import calibrated_eps, different_person_distances, learned_metric
 from faceclust.evaluate import identities
+from faceclust.table import frontality
 from faceclust.track import Tracker, TrackParams, frame_signature, shared_means, split_disagreeing
 from faceclust.video import iter_frames
 
@@ -65,6 +66,17 @@ def test_shared_means_give_each_group_the_mean_of_its_usable_rows():
     vectors = np.array([[1, 0], [0, 1], [9, 9], [3, 4]], np.float32)
     shared = shared_means(vectors, np.array([0, 0, 0, 1]), np.array([True, True, False, True]))
     assert np.allclose(shared[:3], [np.sqrt(0.5), np.sqrt(0.5)]) and np.allclose(shared[3], [0.6, 0.8])
+    weighted = shared_means(vectors, np.array([0, 0, 0, 1]), np.array([3.0, 1.0, 0.0, 0.0]))
+    assert np.allclose(weighted[:3], [0.9487, 0.3162], atol=1e-4)  # (3, 1) normalised
+    assert np.array_equal(weighted[3], vectors[3])  # no usable row: kept as it is
+
+
+def test_frontality_is_one_facing_the_camera_and_zero_in_profile():
+    frontal = "30 40 70 40 50 60 35 80 65 80"  # nose tip midway between the eyes
+    turned = "30 40 70 40 60 60 35 80 65 80"  # a quarter of an eye distance to one side
+    profile = "30 40 70 40 72 60 35 80 65 80"  # beyond the eye
+    scores = frontality(pd.Series([frontal, turned, profile, None]))
+    assert np.allclose(scores, [1.0, 0.5, 0.0, 1.0])
 
 
 def test_tracks_split_where_the_faces_before_and_after_disagree():

@@ -18,7 +18,7 @@ from ..embed import EmbedParams, FaceInput, embedder, face_crop
 from ..errors import BadInput
 from ..progress import Progress, no_progress
 from ..superres import SRParams
-from ..table import FaceTable
+from ..table import FaceTable, head_pose
 from .store import Exemplar, Library, embedder_key
 
 PHOTO_TYPES = ("jpg", "jpeg", "png", "webp", "bmp")
@@ -95,24 +95,13 @@ def photo_exemplars(
     return exemplars, problems
 
 
-def _pose(landmarks: str) -> tuple[float, float]:
-    """(yaw, pitch) proxies of a face from its five landmarks ("x y x y ..."): the nose tip's
-    offset from the eyes' midpoint in eye distances; (0, 0) where there are none."""
-    if not isinstance(landmarks, str) or not landmarks.strip():
-        return 0.0, 0.0
-    points = np.array(landmarks.split(), float).reshape(5, 2)
-    eyes = points[:2].mean(axis=0)
-    apart = max(float(np.linalg.norm(points[1] - points[0])), 1e-6)
-    return (points[2, 0] - eyes[0]) / apart, (points[2, 1] - eyes[1]) / apart
-
-
 def best_faces(rows: pd.DataFrame, k: int = EXEMPLARS) -> list[int]:
     """Face ids of at most ``k`` of one person's faces (face table rows) worth keeping: among
     the sharpest half of those the embedder saw, the sharpest first, then each next one the
-    farthest in head pose (``_pose``) from those chosen."""
+    farthest in head pose (``head_pose``) from those chosen."""
     seen = rows[rows["encoded"]] if rows["encoded"].any() else rows
     sharp = seen.sort_values("sharpness", ascending=False).head(max(k, (len(seen) + 1) // 2))
-    poses = np.array([_pose(v) for v in sharp["landmarks"]])
+    poses = np.array([head_pose(v) for v in sharp["landmarks"]])
     chosen = [0]
     nearest = np.linalg.norm(poses - poses[0], axis=1)
     while len(chosen) < min(k, len(sharp)):
