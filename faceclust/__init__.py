@@ -24,7 +24,7 @@ from .reel import Person, ReelParams, Source, cached_reel, person, preview
 from .superres import SR_METHODS, SRParams
 from .table import FaceTable
 from .track import TrackParams
-from .video import CLIP_TYPES, SamplingParams
+from .video import CLIP_TYPES, FRAME_MODES, SamplingParams
 
 __all__ = [
     "ALGORITHMS",
@@ -32,6 +32,7 @@ __all__ = [
     "DETECTORS",
     "EDITS_FILE",
     "EPS_SHARE",
+    "FRAME_MODES",
     "SR_METHODS",
     "BadInput",
     "ClusterParams",

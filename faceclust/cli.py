@@ -30,7 +30,7 @@ from .models import MODEL_FILES, fetch_model, find_model
 from .pipeline import entry_labels, run
 from .reel import ReelParams, read_people, write_reel
 from .superres import SR_METHODS
-from .video import SamplingParams
+from .video import FRAME_MODES, SamplingParams
 
 log = logging.getLogger("faceclust")
 
@@ -218,6 +218,14 @@ def _parser() -> argparse.ArgumentParser:
     eval_ = command("eval", "score a run's faces.csv against a labels file")
     eval_.add_argument("--faces", type=Path, required=True)
     eval_.add_argument("--labels", type=Path, required=True)
+    eval_.add_argument(
+        "--within",
+        type=int,
+        default=0,
+        metavar="N",
+        help="match each label in the sampled frame nearest to its own, at most N frames away "
+        "(for a run with --frames cheap: half its step)",
+    )
     eval_.add_argument("--json", action="store_true", help="print JSON")
 
     models = command("models", "list or fetch model files")
@@ -238,6 +246,13 @@ def _pipeline_options(command: argparse.ArgumentParser) -> None:
     sampling = command.add_mutually_exclusive_group()
     sampling.add_argument("--step", type=int, help=f"every Nth frame (default {defaults.sampling.step})")
     sampling.add_argument("--fps", type=float, help="about F frames per second")
+    command.add_argument(
+        "--frames",
+        default=defaults.sampling.frames,
+        choices=FRAME_MODES,
+        help="exact: every Nth decoded frame; cheap: the frame nearest each step's time among "
+        "those cheap to decode (no B-frames), far less decoding on broadcast H.264/HEVC",
+    )
     command.add_argument(
         "--sr",
         default=defaults.sr.method,
@@ -380,9 +395,11 @@ def _reels(
 
 
 def _pipeline_params(args: argparse.Namespace) -> tuple[ExtractParams, ClusterParams]:
-    sampling = SamplingParams(step=args.step) if args.step is not None else SamplingParams()
+    sampling = SamplingParams(frames=args.frames)
+    if args.step is not None:
+        sampling = replace(sampling, step=args.step)
     if args.fps is not None:
-        sampling = SamplingParams(fps=args.fps)
+        sampling = replace(sampling, fps=args.fps)
     defaults = ExtractParams()
     extract_params = replace(
         defaults,
@@ -506,7 +523,9 @@ def _eval(args: argparse.Namespace, progress: _Progress) -> int:
         args.faces, ["frame_index", "top", "right", "bottom", "left", "cluster"], "faces table"
     )
     labels = read_labels(args.labels)
-    metrics = evaluate(faces, labels)
+    if args.within < 0:
+        raise BadInput(f"--within must be at least 0, got {args.within}")
+    metrics = evaluate(faces, labels, args.within)
     if args.json:
         print(json.dumps(metrics, indent=2))
         return OK

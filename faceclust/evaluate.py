@@ -53,6 +53,20 @@ def match_faces(faces: pd.DataFrame, labels: pd.DataFrame) -> np.ndarray:
     return matched
 
 
+def at_sampled_frames(labels: pd.DataFrame, frames: np.ndarray, within: int) -> pd.DataFrame:
+    """``labels`` with each row's frame_index moved to the nearest of ``frames`` (sampled frame
+    indices, sorted) at most ``within`` frames away: for faces sampled off the labels' grid
+    (``SamplingParams.frames`` cheap). A row with none keeps its frame (and matches no face)."""
+    if not len(frames):
+        return labels
+    wanted = labels["frame_index"].to_numpy()
+    after = np.clip(np.searchsorted(frames, wanted), 0, len(frames) - 1)
+    before = np.clip(after - 1, 0, len(frames) - 1)
+    earlier = np.abs(frames[before] - wanted) <= np.abs(frames[after] - wanted)
+    nearest = np.where(earlier, frames[before], frames[after])
+    return labels.assign(frame_index=np.where(np.abs(nearest - wanted) <= within, nearest, wanted))
+
+
 def identities(faces: pd.DataFrame, labels: pd.DataFrame) -> np.ndarray:
     """Each face's labelled identity (object array, row-aligned with ``faces``), None where it
     matches no scored label."""
@@ -111,8 +125,10 @@ def same_frame_violations(faces: pd.DataFrame) -> int:
     return int((counts * (counts - 1) // 2).sum())
 
 
-def evaluate(faces: pd.DataFrame, labels: pd.DataFrame) -> dict[str, float]:
-    """Metrics of predicted ``faces`` (face table with ``cluster``) against ``labels``.
+def evaluate(faces: pd.DataFrame, labels: pd.DataFrame, within: int = 0) -> dict[str, float]:
+    """Metrics of predicted ``faces`` (face table with ``cluster``) against ``labels``; with
+    ``within`` > 0, each label is matched in the sampled frame nearest to its own, at most
+    ``within`` frames away (``at_sampled_frames``).
 
     Returns coverage, bcubed_precision/recall/f, pairwise_precision/recall/f, ari (adjusted Rand
     index), nmi, wcp (weighted cluster purity), same_frame_violations and the counts they rest
@@ -123,6 +139,8 @@ def evaluate(faces: pd.DataFrame, labels: pd.DataFrame) -> dict[str, float]:
     labels = labels[labels["identity"].astype(str) != "ignore"].reset_index(drop=True)
     if labels.empty:
         raise BadInput("the labels file has no scored faces")
+    if within:
+        labels = at_sampled_frames(labels, np.unique(faces["frame_index"].to_numpy()), within)
     matched = match_faces(faces, labels)
     clusters = faces["cluster"].to_numpy()
     pred = np.where(matched >= 0, clusters[np.maximum(matched, 0)], -1)

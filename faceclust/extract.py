@@ -66,7 +66,7 @@ class ExtractParams:
         """Canonical form for one clip: the frame step fixed, detector, SR method and embedder
         named, the detector's score threshold, the face size for super-resolution and the track
         split distance the embedder's where none is given."""
-        sampling = SamplingParams(step=self.sampling.resolve_step(clip_fps))
+        sampling = SamplingParams(step=self.sampling.resolve_step(clip_fps), frames=self.sampling.frames)
         embed = self.embed.resolved()
         defaults = thresholds(embed.embedder)
         detect, sr, tracks = self.detect.resolved(), self.sr.resolved(), self.tracks
@@ -252,7 +252,7 @@ def extract_faces(
     started = time.perf_counter()
     progress("extract", 0, total)
     try:
-        for done, frame in enumerate(pool.analysed(iter_frames(clip, step)), 1):
+        for done, frame in enumerate(pool.analysed(iter_frames(clip, step, params.sampling.frames)), 1):
             faces = frame["faces"]
             ids = list(range(len(rows), len(rows) + len(faces)))
             boxes = np.array([[face[c] for c in BOX] for face in faces]).reshape(-1, 4)

@@ -1,14 +1,23 @@
-"""Stream sampled frames from a clip, never holding the clip in memory."""
+"""Stream sampled frames from a clip, never holding the clip in memory.
+
+Two ways to choose the frames (``SamplingParams.frames``): ``exact`` takes every ``step``-th
+decoded frame (OpenCV), ``cheap`` the frame nearest to each target time among those that are
+cheap to decode (PyAV, FFmpeg's binding, told to skip B-frames, or to decode keyframes alone
+where they come at least once per step): broadcast H.264 and HEVC are mostly B-frames.
+"""
 
 from __future__ import annotations
 
+import bisect
 import logging
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
+import av
 import cv2
 import numpy as np
 
@@ -21,6 +30,11 @@ log = logging.getLogger(__name__)
 # reports those files as one clear line instead. Users can still raise the levels.
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
+#: How sampled frames are chosen (``SamplingParams.frames``).
+FRAME_MODES = ("exact", "cheap")
+#: Seconds of a clip's start read (packets only, nothing decoded) to tell how often keyframes come.
+_KEYFRAME_PROBE_S = 60.0
 
 #: File name extensions taken for clips (folders of clips, uploads).
 CLIP_TYPES = ["mp4", "avi", "mov", "mkv", "webm"]
@@ -38,16 +52,23 @@ class SamplingParams:
         more faces and cost proportionally more time.
     fps: about ``fps`` frames per second instead; it resolves to ``step = round(clip_fps / fps)``
         so that sampled frames stay on the same index grid. Overrides ``step`` when set.
+    frames: ``exact``: frames 0, step, 2 x step, ... of the decoded frames (the grid labels files
+        use); ``cheap``: for each target time k x step / clip fps, the nearest frame that is cheap
+        to decode, within half a step (a target with none is skipped): the same frames as
+        ``exact`` where a clip has no B-frames, far less decoding where it has (``iter_frames``).
     """
 
     step: int = 15
     fps: float | None = None
+    frames: str = "exact"
 
     def validate(self) -> None:
         if self.fps is None:
             STEP.check("--step", self.step)
         if self.fps is not None and not (0 < self.fps <= 1000):
             raise BadInput(f"--fps must be above 0, got {self.fps}")
+        if self.frames not in FRAME_MODES:
+            raise BadInput(f"--frames must be one of {', '.join(FRAME_MODES)}, got {self.frames!r}")
 
     def resolve_step(self, clip_fps: float) -> int:
         """The frame step these parameters mean for a clip of ``clip_fps`` frames per second."""
@@ -112,27 +133,109 @@ def probe(path: str | Path) -> ClipInfo:
         cap.release()
 
 
-def iter_frames(path: str | Path, step: int) -> Iterator[Frame]:
-    """Yield every ``step``-th frame of the clip, decoding only those (others are grabbed).
+def iter_frames(path: str | Path, step: int, frames: str = "exact") -> Iterator[Frame]:
+    """Yield the sampled frames of the clip (``SamplingParams.frames``): with ``exact`` every
+    ``step``-th frame, decoding only those (others are grabbed); with ``cheap`` the frame
+    nearest to each target time k x step / fps among those cheap to decode. Each frame carries
+    its real index among the clip's frames and its time.
 
     Raises BadInput when decoding stops well before the frame count in the header (truncated).
     """
     path = Path(path)
     info = probe(path)
-    cap = _open(path)
-    index, last_t = 0, 0.0
-    try:
-        while cap.grab():
-            last_t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-            if index % step == 0:
-                ok, image = cap.retrieve()
-                if ok and image is not None:
-                    yield Frame(index, last_t, image)
-            index += 1
-    finally:
-        cap.release()
-    if info.frame_count > 1 and last_t < _TRUNCATED_BELOW * info.duration_s - 1.0 / info.fps:
+    last_t = 0.0
+    for frame in _cheap_frames(path, step, info) if frames == "cheap" else _exact_frames(path, step):
+        last_t = frame.t_sec
+        yield frame
+    if info.frame_count > 1 and last_t < _TRUNCATED_BELOW * info.duration_s - (step + 1) / info.fps:
         raise BadInput(
             f"{path}: the clip is truncated or damaged: decoding stopped at {last_t:.1f} s "
             f"of {info.duration_s:.1f} s"
         )
+
+
+def _exact_frames(path: Path, step: int) -> Iterator[Frame]:
+    cap = _open(path)
+    index = 0
+    try:
+        while cap.grab():
+            if index % step == 0:
+                ok, image = cap.retrieve()
+                if ok and image is not None:
+                    yield Frame(index, cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0, image)
+            index += 1
+    finally:
+        cap.release()
+
+
+Item = TypeVar("Item")
+
+
+def nearest_to_targets(
+    candidates: Iterable[tuple[float, Item]], period: float
+) -> Iterator[tuple[float, Item]]:
+    """Of ``candidates`` (time in seconds, item) in time order, the one nearest to each target
+    time 0, period, 2 x period, ... up to the last candidate's time, within half a period; none
+    for a target without one, and no candidate twice."""
+    half, k = period / 2, 0
+    previous = chosen = None
+    for candidate in candidates:
+        while k * period <= candidate[0]:
+            target = k * period
+            near = [c for c in (previous, candidate) if c is not None and abs(c[0] - target) <= half]
+            best = min(near, key=lambda c: abs(c[0] - target), default=None)
+            if best is not None and best is not chosen:
+                chosen = best
+                yield best
+            k += 1
+        previous = candidate
+
+
+def _cheap_frames(path: Path, step: int, info: ClipInfo) -> Iterator[Frame]:
+    """``iter_frames``'s ``cheap`` mode: PyAV decodes the I and P frames (or the keyframes where
+    they come at least once per step) with FFmpeg's threads; each frame's index is its place
+    among all the clip's frames (counted from the packets' timestamps, nothing decoded)."""
+    period = step / (info.fps or 25.0)
+    try:
+        container = av.open(str(path))
+    except av.FFmpegError as e:
+        raise BadInput(f"{path}: not a readable video ({e})") from None
+    with container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        stream.codec_context.skip_frame = "NONKEY" if _keyframe_gap(path) <= period else "BIDIR"
+        base, unit = stream.start_time or 0, float(stream.time_base)
+        seen: list[int] = []  # every frame's timestamp so far, in order
+
+        def decoded() -> Iterator[tuple[float, av.VideoFrame]]:
+            try:
+                for packet in container.demux(stream):
+                    if packet.pts is not None and not packet.is_discard:  # not cut by an edit list
+                        bisect.insort(seen, packet.pts)
+                    for frame in packet.decode():
+                        if frame.pts is not None:
+                            yield (frame.pts - base) * unit, frame
+            except av.FFmpegError as e:  # damaged data: stop here, the truncation check speaks
+                log.debug("decoding %s stopped: %s", path, e)
+
+        for t_sec, frame in nearest_to_targets(decoded(), period):
+            image = frame.to_ndarray(format="bgr24")
+            if frame.rotation:  # degrees counter-clockwise that the display matrix asks for
+                image = np.ascontiguousarray(np.rot90(image, round(frame.rotation / 90)))
+            yield Frame(bisect.bisect_left(seen, frame.pts), t_sec, image)
+
+
+def _keyframe_gap(path: Path) -> float:
+    """The longest time (s) between keyframes over the clip's first ``_KEYFRAME_PROBE_S``
+    seconds, read from packet headers (nothing decoded); infinite with fewer than two."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        unit, times = float(stream.time_base), []
+        for packet in container.demux(stream):
+            if packet.pts is None:
+                continue
+            if packet.is_keyframe:
+                times.append(packet.pts * unit)
+            if times and packet.pts * unit - times[0] > _KEYFRAME_PROBE_S:
+                break
+    return float(np.diff(times).max()) if len(times) >= 2 else math.inf

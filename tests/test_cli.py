@@ -26,6 +26,21 @@ def test_run_then_eval_on_a_real_clip(extractions, data, tmp_path, capsys):
     assert metrics["bcubed_f"] >= 0.97 and metrics["coverage"] >= 0.97
 
 
+def test_cheap_frames_run_and_are_scored_at_the_nearest_sampled_frame(data, tmp_path, capsys):
+    out, clip = tmp_path / "out", data / "clips" / "song_kbs_interview.mp4"
+    assert main(["run", str(clip), "--out", str(out), "--frames", "cheap", "--embedder", "dlib"]) == 0
+    assert json.loads((out / "run.json").read_text())["clip"]["params"]["sampling"]["frames"] == "cheap"
+    capsys.readouterr()
+    labels = data / "labels" / "song_kbs_interview.mp4.labels.csv"
+    scoring = ["eval", "--faces", str(out / "faces.csv"), "--labels", str(labels), "--json"]
+    scores = []
+    for within in ("0", "7"):
+        assert main([*scoring, "--within", within]) == 0
+        scores.append(json.loads(capsys.readouterr().out))
+    # Off the labels' grid, labelled faces are found only in the nearest sampled frames.
+    assert scores[0]["coverage"] < 0.9 <= scores[1]["coverage"]
+
+
 def test_fps_sampling_shares_the_cache_with_the_same_step(extractions, data, tmp_path, capsys):
     # --fps 2 on a 30 fps clip is --step 15: the same cache entry.
     assert main(["run", str(data / "clips" / "multi_face.avi"), "--out", str(tmp_path), "--fps", "2"]) == 0
@@ -48,6 +63,7 @@ def _bad(args, tmp_path):
         (lambda p: p.write_bytes(b"x"), ["--weight", "1.5"], "--weight"),
         (lambda p: p.write_bytes(b"x"), ["--step", "0"], "--step"),
         (lambda p: p.write_bytes(b"x"), ["--sr", "edsr_x9"], "invalid choice"),
+        (lambda p: p.write_bytes(b"x"), ["--frames", "fast"], "invalid choice"),
         (lambda p: p.write_bytes(b"x"), ["--workers", "0"], "--workers"),
     ],
 )

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from faceclust.errors import BadInput
-from faceclust.video import SamplingParams, iter_frames, probe
+from faceclust.video import SamplingParams, iter_frames, nearest_to_targets, probe
 
 from corpus import ffmpeg
 
@@ -30,7 +30,10 @@ def test_fps_resolves_to_a_step_on_the_frame_grid():
     assert SamplingParams(step=7).resolve_step(25.0) == 7
 
 
-@pytest.mark.parametrize("params", [SamplingParams(step=0), SamplingParams(fps=-1), SamplingParams(fps=0)])
+@pytest.mark.parametrize(
+    "params",
+    [SamplingParams(step=0), SamplingParams(fps=-1), SamplingParams(fps=0), SamplingParams(frames="fast")],
+)
 def test_absurd_sampling_is_bad_input(params):
     with pytest.raises(BadInput):
         params.validate()
@@ -52,21 +55,62 @@ def test_missing_file(tmp_path):
         probe(tmp_path / "nope.mp4")
 
 
-def test_truncated_clip_is_reported(data, tmp_path):
+@pytest.mark.parametrize("frames", ["exact", "cheap"])
+def test_truncated_clip_is_reported(data, tmp_path, frames):
     source = (data / "clips" / "multi_face.avi").read_bytes()
     path = tmp_path / "cut.avi"
     path.write_bytes(source[: len(source) // 2])
     with pytest.raises(BadInput, match="truncated"):
-        list(iter_frames(path, 15))
+        list(iter_frames(path, 15, frames))
 
 
 def test_rotation_metadata_is_applied(data, tmp_path):
-    # Rotated by metadata only: decoded frames must come out upright (portrait).
+    # Rotated by metadata only: decoded frames must come out upright (portrait), in both modes.
     path = tmp_path / "rotated.mp4"
     source = data / "clips" / "short_hamilton_clip.mp4"
     ffmpeg("-i", source, "-t", "1", "-c", "copy", "-metadata:s:v:0", "rotate=90", path)
-    frame = next(iter_frames(path, 15))
-    assert frame.image.shape[:2] == (640, 360)
+    exact, cheap = next(iter_frames(path, 15)), next(iter_frames(path, 15, "cheap"))
+    assert exact.image.shape[:2] == (640, 360) and np.array_equal(exact.image, cheap.image)
+
+
+def test_nearest_to_targets_takes_each_targets_nearest_within_half_a_period():
+    candidates = [(t, f"at {t}") for t in (0.0, 0.4, 0.45, 1.2, 3.0)]
+    chosen = [item for _, item in nearest_to_targets(candidates, 0.5)]
+    # 0 -> 0.0; 0.5 -> 0.45; 1.0 -> 1.2; 1.5 to 2.5: none within 0.25; 3.0 -> 3.0
+    assert chosen == ["at 0.0", "at 0.45", "at 1.2", "at 3.0"]
+    # One candidate nearest to two targets is taken once; no target past the last candidate.
+    assert [t for t, _ in nearest_to_targets([(0.0, 0), (0.9, 1)], 0.4)] == [0.0, 0.9]
+
+
+@pytest.mark.parametrize("name", ["multi_face.avi", "short_hamilton_clip.mp4"])
+def test_cheap_frames_are_the_exact_frames_where_a_clip_has_no_b_frames(data, name):
+    exact = list(iter_frames(data / "clips" / name, 15))
+    cheap = list(iter_frames(data / "clips" / name, 15, "cheap"))
+    assert [f.index for f in cheap] == [f.index for f in exact]
+    assert np.allclose([f.t_sec for f in cheap], [f.t_sec for f in exact], atol=0.002)
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(exact, cheap, strict=True))
+
+
+def test_cheap_frames_skip_b_frames_within_half_a_step_with_their_real_index(data):
+    clip = data / "clips" / "song_kbs_interview.mp4"  # H.264 with B-frames and an edit list
+    info, exact = probe(clip), list(iter_frames(clip, 15))
+    cheap = list(iter_frames(clip, 15, "cheap"))
+    times, indices = np.array([f.t_sec for f in cheap]), np.array([f.index for f in cheap])
+    targets = np.arange(len(cheap)) * 15 / info.fps
+    assert len(cheap) == len(exact) and np.all(np.abs(times - targets) <= 7.5 / info.fps)
+    assert np.all(np.abs(indices - times * info.fps) < 0.5)  # the index is the frame's place in the clip
+    assert set(indices) != {f.index for f in exact}  # some targets fell on B-frames: a neighbour came
+    by_index = {f.index: f.image for f in exact}
+    shared = [f for f in cheap if f.index in by_index]
+    assert shared and all(np.abs(f.image.astype(int) - by_index[f.index]).mean() < 1 for f in shared)
+
+
+def test_cheap_frames_are_keyframes_alone_where_keyframes_are_dense(data, tmp_path):
+    path = tmp_path / "dense_keys.mp4"  # a keyframe every 7 frames, step 15
+    source = data / "clips" / "short_hamilton_clip.mp4"
+    keys = "keyint=7:min-keyint=7:scenecut=0:bframes=2"
+    ffmpeg("-ss", "3", "-i", source, "-t", "2", "-c:v", "libx264", "-x264-params", keys, "-an", path)
+    assert [f.index for f in iter_frames(path, 15, "cheap")][:4] == [0, 14, 28, 42]
 
 
 @pytest.mark.parametrize(

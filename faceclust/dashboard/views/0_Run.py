@@ -75,6 +75,13 @@ def extraction_ui() -> tuple[fc.ExtractParams, bool]:
             "your own, by its path on the server.",
         )
         model = right.text_input("ONNX model path (for ONNX model)", placeholder="/models/arcface.onnx")
+        frames = st.radio(
+            "Frames",
+            fc.FRAME_MODES,
+            horizontal=True,
+            help="exact: every Nth frame. cheap: the frame nearest to each of those times among the "
+            "frames cheap to decode (no B-frames): less decoding on broadcast H.264/HEVC.",
+        )
         busy = st.session_state.get("job") is not None
         run = st.form_submit_button(
             "Run",
@@ -83,7 +90,7 @@ def extraction_ui() -> tuple[fc.ExtractParams, bool]:
             help="An extraction is running: wait or cancel it." if busy else None,
         )
     params = fc.ExtractParams(
-        sampling=fc.SamplingParams(step=int(step)),
+        sampling=fc.SamplingParams(step=int(step), frames=frames),
         detect=fc.DetectParams(detector=detector),
         sr=fc.SRParams(method=sr),
         embed=fc.EmbedParams(f"onnx:{model.strip()}" if embedder == "ONNX model" else embedder),
