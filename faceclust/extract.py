@@ -37,9 +37,10 @@ log = logging.getLogger(__name__)
 #: Bump whenever a change alters extraction results: it is part of every cache key.
 FEATURE_VERSION = 6  # 2: shots, tracks, one shared description per track; 3: shot_id, track_id;
 # 4: tracks split where encodings disagree, own_embedding kept; 5: embedders, landmarks;
-# 6: track means weighted by frontality where every face is encoded
-#: A profile's weight in its track's mean, against 1 for a frontal face (``table.frontality``),
-#: where every face is encoded: small, yet a track seen only in profile keeps its faces' mean.
+# 6: track means and splits weighted by frontality where every face is encoded
+#: A profile's weight in its track's mean and split, against 1 for a frontal face
+#: (``table.frontality``), where every face is encoded: small, yet a track seen only in profile
+#: keeps its faces' mean.
 PROFILE_WEIGHT = 1e-3
 
 THUMB_PX = 112  # face thumbnails are THUMB_PX x THUMB_PX
@@ -288,12 +289,12 @@ def extract_faces(
     own = np.zeros((len(table), model.dim), np.float32)
     for face_id, vector in encodings.items():
         own[face_id] = vector
-    tracks = split_disagreeing(table["track_id"].to_numpy(), own, encoded, params.tracks.split_distance)
-    table["track_id"] = tracks
-    cloth = np.array(cloths, np.float32).reshape(-1, k)
-    weights = encoded.astype(float)
+    weights = encoded.astype(np.float32)
     if model.every_face:  # a profile among a track's many faces barely counts
         weights *= np.maximum(frontality(table["landmarks"]), PROFILE_WEIGHT)
+    tracks = split_disagreeing(table["track_id"].to_numpy(), own, weights, params.tracks.split_distance)
+    table["track_id"] = tracks
+    cloth = np.array(cloths, np.float32).reshape(-1, k)
     faces = FaceTable(table, shared_means(own, tracks, weights), cloth, own, folder)
     faces.cloth_feature = shared_means(faces.cloth_feature, tracks, faces.has_cloth)
     faces.cloth_feature[~faces.has_cloth] = 0.0

@@ -5,7 +5,8 @@ Within a shot, a face continues a track of the previous sampled frame when their
 (intersection over union, matched one-to-one); a track is one appearance of one person. Only a
 few of each track's best faces are encoded; where two of them disagree (boxes overlapped, faces
 did not: people crossing, a missed cut) the track is split there. The faces of a track share
-the mean embedding of its encoded faces.
+the mean embedding of its encoded faces. Where every face is encoded, the split and the mean
+weigh each face by how frontal it is: an aligned profile describes a person poorly.
 
 Boxes are (top, right, bottom, left) in frame pixels.
 """
@@ -155,7 +156,8 @@ class Tracker:
 
 
 def _change_points(vectors: np.ndarray, limit: float) -> list[int]:
-    """Where a sequence of embeddings (n, D) changes person: the indices that start a new part.
+    """Where a sequence of embeddings (n, D), each scaled by its weight, changes person: the
+    indices that start a new part.
 
     Binary segmentation: the cut that puts the L2-normalised means of the two sides farthest
     apart is made when that distance exceeds ``limit``, then each side is searched again. Means
@@ -180,23 +182,26 @@ def _change_points(vectors: np.ndarray, limit: float) -> list[int]:
     ]
 
 
-def split_disagreeing(tracks: np.ndarray, own: np.ndarray, encoded: np.ndarray, limit: float) -> np.ndarray:
+def split_disagreeing(tracks: np.ndarray, own: np.ndarray, weights: np.ndarray, limit: float) -> np.ndarray:
     """Tracks (N,) renumbered from 0 in order of first face, split where embeddings disagree.
 
-    tracks: (N,) ints, faces in time order; own: (N, D) each face's own encoding; encoded: (N,)
-    bool. A track's encoded faces, in order, are cut into parts of one person each
-    (``_change_points`` with ``limit``); every other face joins the part of the encoded face
-    nearest to it in the track (the earlier one on a tie).
+    tracks: (N,) ints, faces in time order; own: (N, D) each face's own encoding; weights: (N,)
+    bool or non-negative floats, each face's weight in the means compared (0: not encoded). A
+    track's encoded faces, in order, are cut into parts of one person each (``_change_points``
+    with ``limit``); every other face joins the part of the encoded face nearest to it in the
+    track (the earlier one on a tie).
     """
     parts = np.zeros(len(tracks), int)
     if not len(tracks):
         return parts
+    weights = np.asarray(weights, np.float32)
     for members in _groups(tracks):
-        chosen = np.flatnonzero(encoded[members])
+        chosen = np.flatnonzero(weights[members] > 0)
         if not len(chosen):
             continue
         of_chosen = np.zeros(len(chosen), int)
-        for cut in _change_points(own[members[chosen]], limit):
+        faces = members[chosen]
+        for cut in _change_points(own[faces] * weights[faces, None], limit):
             of_chosen[cut:] += 1
         nearest = np.abs(np.arange(len(members))[:, None] - chosen[None, :]).argmin(axis=1)
         parts[members] = of_chosen[nearest]
