@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -119,6 +120,16 @@ def _context_crop(image: np.ndarray, face: Box, cloth: Box | None) -> np.ndarray
     return cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
 
 
+@contextmanager
+def _timed(seconds: Counter, stage: str) -> Iterator[None]:
+    """Add the time spent in the ``with`` block to ``seconds[stage]``."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        seconds[stage] += time.perf_counter() - started
+
+
 def analyse_frame(frame: Frame, params: ExtractParams) -> dict:
     """Detect, filter and describe the faces of one frame (``params`` must be resolved); runs in
     a worker.
@@ -126,16 +137,35 @@ def analyse_frame(frame: Frame, params: ExtractParams) -> dict:
     Returns ``frame_index``, ``signature`` (see ``frame_signature``) and ``faces``: one dict per
     kept face with the table's detection columns, ``cloth_feature`` (K,) or None, ``thumb`` /
     ``context`` JPEG bytes, and either its ``embedding`` (D,) where the embedder embeds every
-    face, or its ``encoder_input`` (``face_crop``) for ``encode_face``.
+    face, or its ``encoder_input`` (``face_crop``) for ``encode_face``; ``seconds`` spent in
+    each stage (``superres``, ``detect``, ``describe``, ``embed``).
     """
-    image = frame.image
+    image, seconds = frame.image, Counter()
     scale = sr_scale(params.sr.method)
     if min(image.shape[:2]) < params.sr.frame_below_px and scale > 1:
-        work = upscale(image, params.sr.method)  # find faces a few pixels tall
+        with _timed(seconds, "superres"):
+            work = upscale(image, params.sr.method)  # find faces a few pixels tall
     else:
         work, scale = image, 1
-    faces = []
-    for box, score, landmarks in detect_faces(work, params.detect):
+    with _timed(seconds, "detect"):
+        found = detect_faces(work, params.detect)
+    with _timed(seconds, "describe"):
+        faces = _described(frame, params, work, scale, found)
+    model = embedder(params.embed)
+    if model.every_face and faces:
+        with _timed(seconds, "embed"):
+            vectors = model.embed([face.pop("encoder_input") for face in faces], params.sr)
+        for face, vector in zip(faces, vectors, strict=True):
+            face["embedding"] = vector
+    signature = frame_signature(image)
+    return {"frame_index": frame.index, "signature": signature, "faces": faces, "seconds": seconds}
+
+
+def _described(frame: Frame, params: ExtractParams, work: np.ndarray, scale: int, found: list) -> list[dict]:
+    """The faces ``found`` in ``work`` (the frame, upscaled ``scale`` times) that pass the size
+    and sharpness filters, each with its table columns, clothing, crops and encoder input."""
+    image, faces = frame.image, []
+    for box, score, landmarks in found:
         top, right, bottom, left = box
         if min(bottom - top, right - left) < params.detect.min_face_px:
             continue
@@ -162,17 +192,15 @@ def analyse_frame(frame: Frame, params: ExtractParams) -> dict:
                 "encoder_input": face_crop(work, box, landmarks),
             }
         )
-    model = embedder(params.embed)
-    if model.every_face and faces:
-        vectors = model.embed([face.pop("encoder_input") for face in faces], params.sr)
-        for face, vector in zip(faces, vectors, strict=True):
-            face["embedding"] = vector
-    return {"frame_index": frame.index, "signature": frame_signature(image), "faces": faces}
+    return faces
 
 
-def encode_face(encoder_input: FaceInput, params: ExtractParams) -> np.ndarray:
-    """The embedding (D,) of one face cut out by ``analyse_frame``; runs in a worker."""
-    return embedder(params.embed).embed([encoder_input], params.sr)[0]
+def encode_face(encoder_input: FaceInput, params: ExtractParams) -> tuple[np.ndarray, float]:
+    """The embedding (D,) of one face cut out by ``analyse_frame`` and the seconds it took;
+    runs in a worker."""
+    started = time.perf_counter()
+    vector = embedder(params.embed).embed([encoder_input], params.sr)[0]
+    return vector, time.perf_counter() - started
 
 
 class _Workers:
@@ -185,6 +213,7 @@ class _Workers:
         if workers > 1:
             self.pool = spawn_pool(workers)
         self.encodings: dict[int, np.ndarray] = {}
+        self.seconds: Counter = Counter()  # the workers' seconds in each stage, summed
         self._encoding: deque[tuple[int, Future]] = deque()
 
     def _submit(self, fn, *args) -> Future:
@@ -200,9 +229,14 @@ class _Workers:
         for frame in frames:
             window.append(self._submit(analyse_frame, frame, self.params))
             if len(window) >= self.limit:
-                yield window.popleft().result()
+                yield self._analysed(window.popleft())
         while window:
-            yield window.popleft().result()
+            yield self._analysed(window.popleft())
+
+    def _analysed(self, future: Future) -> dict:
+        result = future.result()
+        self.seconds.update(result.pop("seconds"))
+        return result
 
     def encode(self, face_id: int, encoder_input: FaceInput) -> None:
         """Encode a face into ``encodings[face_id]``; waits while too many are in flight."""
@@ -217,7 +251,8 @@ class _Workers:
 
     def _collect(self) -> None:
         face_id, future = self._encoding.popleft()
-        self.encodings[face_id] = future.result()
+        self.encodings[face_id], seconds = future.result()
+        self.seconds["embed"] += seconds
 
     def close(self) -> None:
         """Stop the workers, dropping work not yet started (also when the caller gives up)."""
@@ -231,8 +266,10 @@ def extract_faces(
     folder: Path,
     workers: int | None = None,
     progress: Progress = no_progress,
-) -> FaceTable:
-    """Run extraction on ``clip`` with resolved ``params``, writing crops into ``folder``.
+) -> tuple[FaceTable, dict[str, float]]:
+    """Run extraction on ``clip`` with resolved ``params``, writing crops into ``folder``; returns
+    the faces and the seconds spent in each stage (``decode``, ``tracks`` and ``write`` in this
+    process; ``superres``, ``detect``, ``describe`` and ``embed`` in the workers, summed).
 
     workers: processes to use (default: all cores). They are spawned, so a script that calls
     this must guard its entry point with ``if __name__ == "__main__":`` (as Streamlit pages
@@ -250,25 +287,29 @@ def extract_faces(
     k = cloth_dim(params.features)
     tracker = Tracker(params.tracks)
     pool = _Workers(workers, params)
+    seconds = pool.seconds
     started = time.perf_counter()
     progress("extract", 0, total)
     try:
-        for done, frame in enumerate(pool.analysed(iter_frames(clip, step, params.sampling.frames)), 1):
+        frames = _decoding(iter_frames(clip, step, params.sampling.frames), seconds)
+        for done, frame in enumerate(pool.analysed(frames), 1):
             faces = frame["faces"]
             ids = list(range(len(rows), len(rows) + len(faces)))
             boxes = np.array([[face[c] for c in BOX] for face in faces]).reshape(-1, 4)
-            shot, tracks, ready = tracker.add(
-                frame["signature"],
-                boxes,
-                ids,
-                [face["score"] * face["sharpness"] for face in faces],
-                [face.pop("encoder_input", None) for face in faces],  # None: embedded already
-            )
+            with _timed(seconds, "tracks"):
+                shot, tracks, ready = tracker.add(
+                    frame["signature"],
+                    boxes,
+                    ids,
+                    [face["score"] * face["sharpness"] for face in faces],
+                    [face.pop("encoder_input", None) for face in faces],  # None: embedded already
+                )
             for face_id, face, track in zip(ids, faces, tracks, strict=True):
                 if "embedding" in face:
                     embedded[face_id] = face.pop("embedding")
-                (folder / "thumbs" / f"{face_id}.jpg").write_bytes(face.pop("thumb"))
-                (folder / "context" / f"{face_id}.jpg").write_bytes(face.pop("context"))
+                with _timed(seconds, "write"):
+                    (folder / "thumbs" / f"{face_id}.jpg").write_bytes(face.pop("thumb"))
+                    (folder / "context" / f"{face_id}.jpg").write_bytes(face.pop("context"))
                 cloth = face.pop("cloth_feature")
                 cloths.append(np.zeros(k, np.float32) if cloth is None else cloth)
                 rows.append({"face_id": face_id, **face, "shot_id": shot, "track_id": track})
@@ -292,12 +333,13 @@ def extract_faces(
     weights = encoded.astype(np.float32)
     if model.every_face:  # a profile among a track's many faces barely counts
         weights *= np.maximum(frontality(table["landmarks"]), PROFILE_WEIGHT)
-    tracks = split_disagreeing(table["track_id"].to_numpy(), own, weights, params.tracks.split_distance)
-    table["track_id"] = tracks
-    cloth = np.array(cloths, np.float32).reshape(-1, k)
-    faces = FaceTable(table, shared_means(own, tracks, weights), cloth, own, folder)
-    faces.cloth_feature = shared_means(faces.cloth_feature, tracks, faces.has_cloth)
-    faces.cloth_feature[~faces.has_cloth] = 0.0
+    with _timed(seconds, "tracks"):
+        tracks = split_disagreeing(table["track_id"].to_numpy(), own, weights, params.tracks.split_distance)
+        table["track_id"] = tracks
+        cloth = np.array(cloths, np.float32).reshape(-1, k)
+        faces = FaceTable(table, shared_means(own, tracks, weights), cloth, own, folder)
+        faces.cloth_feature = shared_means(faces.cloth_feature, tracks, faces.has_cloth)
+        faces.cloth_feature[~faces.has_cloth] = 0.0
     log.info(
         "extracted %d faces in %d tracks (%d split where encodings disagree), encoded %d, in %.1f s",
         len(rows),
@@ -306,4 +348,14 @@ def extract_faces(
         len(encodings),
         time.perf_counter() - started,
     )
-    return faces
+    return faces, {stage: round(spent, 3) for stage, spent in sorted(seconds.items())}
+
+
+def _decoding(frames: Iterator[Frame], seconds: Counter) -> Iterator[Frame]:
+    """``frames``, the time spent producing each added to ``seconds["decode"]``."""
+    while True:
+        with _timed(seconds, "decode"):
+            frame = next(frames, None)
+        if frame is None:
+            return
+        yield frame

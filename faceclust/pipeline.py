@@ -53,7 +53,8 @@ class Extraction:
     """A clip's faces with what produced them.
 
     meta: the clip's ``path``, ``hash``, ``fps``, ``frame_count``, ``width``, ``height``, the
-    resolved ``params``, ``feature_version`` and ``extract_s`` (seconds the extraction took).
+    resolved ``params``, ``feature_version``, ``extract_s`` (seconds the extraction took) and
+    ``stage_s`` (seconds in each stage, ``extract.extract_faces``).
     cache_hit: whether it came from the cache.
     """
 
@@ -281,7 +282,7 @@ def extract(
 
     def build(folder: Path) -> tuple[FaceTable, dict]:
         started = time.perf_counter()
-        faces = extract_faces(clip, resolved, folder, workers, progress)
+        faces, stage_s = extract_faces(clip, resolved, folder, workers, progress)
         meta = {
             "path": str(clip),
             "hash": content,
@@ -289,6 +290,7 @@ def extract(
             "params": resolved.to_dict(),
             "feature_version": FEATURE_VERSION,
             "extract_s": round(time.perf_counter() - started, 3),
+            "stage_s": stage_s,
         }
         return faces, meta
 
