@@ -246,6 +246,21 @@ def test_download_page_offers_a_zip_per_person_beside_their_face(extractions):
     assert sum("faces ·" in m.value for m in app.markdown) == 3
 
 
+def test_a_reel_or_a_watched_appearance_is_not_carried_to_the_next_clip(extractions):
+    """Person 0's reel made and appearance watched on one clip; the next clip's person 0 shows
+    neither (they were kept by person number before)."""
+    app = _with_run("views/1_People.py", extractions["short_hamilton_clip.mp4"])
+    app.button(key="reel-0").click().run()
+    app.button(key="first-0").click().run()
+    assert len(app.get("video")) == 2 and not app.exception
+    reels = Path(os.environ["FACECLUST_CACHE"]) / "reels"
+    made = sorted(reels.glob("*/*.mp4"))
+    app.session_state["extraction"] = extractions["multi_face.avi"]
+    app.run()
+    assert not app.exception and not app.get("video")
+    assert sorted(reels.glob("*/*.mp4")) == made  # nothing rendered that nobody asked for
+
+
 def test_watching_a_person_steps_through_their_appearances(extractions):
     app = _with_run("views/1_People.py", extractions["short_hamilton_clip.mp4"])
     app.button(key="first-0").click().run()  # the performer: two appearances

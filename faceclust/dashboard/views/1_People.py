@@ -3,6 +3,7 @@ reel, scores and edits."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict
 
 import numpy as np
@@ -128,6 +129,14 @@ def play(segment: pd.Series, source: fc.Source, what: str) -> None:
     st.video(str(playable), start_time=float(segment.start + offset), end_time=float(segment.end + offset))
 
 
+def person_key(who: fc.Person, source: fc.Source) -> str:
+    """Who a card shows, whatever their number: the clip and the person's faces (times and
+    boxes). A reel asked for or an appearance being watched is kept under it, so another clip's
+    or another clustering's person of the same number starts afresh."""
+    faces = who.faces[["t_sec", "top", "right", "bottom", "left"]].to_numpy(float)
+    return hashlib.sha1(source.hash.encode() + faces.tobytes()).hexdigest()[:16]
+
+
 def reel_ui(label: int, who: fc.Person, source: fc.Source) -> None:
     """A "Make reel" button for one person; once made (and while its settings and edits stay), the reel
     plays here with downloads of its files."""
@@ -136,8 +145,8 @@ def reel_ui(label: int, who: fc.Person, source: fc.Source) -> None:
         st.caption("No appearance long enough for a reel (see Appearance settings).")
         return
     if st.button("Make reel", key=f"reel-{label}", icon=":material/movie:"):
-        made.add(label)
-    if label not in made:
+        made.add(person_key(who, source))
+    if person_key(who, source) not in made:
         return
     bar = st.progress(0.0, text="Rendering the reel...")
 
@@ -167,7 +176,7 @@ def appearances_ui(label: int, who: fc.Person, source: fc.Source) -> None:
     segments = who.segments
     if segments.empty:
         return
-    key = f"appearance-{label}"
+    key = f"appearance-{person_key(who, source)}"
     at = st.session_state.get(key)
     first, previous, following = st.columns(3)
     if first.button("Watch from the first appearance", key=f"first-{label}", icon=":material/play_arrow:"):
