@@ -114,6 +114,22 @@ def test_a_cancelled_extraction_keeps_nothing_and_names_no_server_path(data, tmp
     assert job.error.startswith("holiday.mp4: not a readable video") and "0f3c9a" not in job.error
 
 
+def test_the_run_form_keeps_the_embedder_and_settings_of_the_loaded_clip(samples, data):
+    """Back on the Run page after another page, the form shows what made the loaded clip's faces
+    (an ONNX model and its path, cheap frames, step 30), so Run runs the same again."""
+    model = data / "models" / "mobilefacenet_test.onnx"
+    params = fc.ExtractParams(
+        sampling=fc.SamplingParams(step=30, frames="cheap"), embed=fc.EmbedParams(f"onnx:{model}")
+    )
+    extraction = fc.extract(data / "clips" / "short_hamilton_clip.mp4", params, workers=2)
+    app = _with_run("views/0_Run.py", extraction)
+    assert not app.exception
+    assert app.session_state["run_embedder"] == "ONNX model" and app.session_state["run_model"] == str(model)
+    assert app.session_state["run_frames"] == "cheap" and app.session_state["run_step"] == 30
+    assert app.selectbox(key="run_embedder").value == "ONNX model"
+    assert app.text_input(key="run_model").value == str(model)
+
+
 def test_run_page_without_a_clip_explains_itself(tmp_path, monkeypatch):
     monkeypatch.setenv("FACECLUST_SAMPLES", str(tmp_path))
     app = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
