@@ -130,6 +130,25 @@ def test_the_run_form_keeps_the_embedder_and_settings_of_the_loaded_clip(samples
     assert app.text_input(key="run_model").value == str(model)
 
 
+def test_a_fallback_from_auto_to_dlib_is_said_on_the_page(samples, extractions, no_models):
+    """Offline, auto falls back to dlib: the Run and People pages say so, not only the log."""
+    app = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    names = [str(o) for o in app.selectbox[0].options]
+    app.selectbox[0].select_index(names.index("multi_face.avi")).run()
+    app.select_slider(key="run_sr").set_value("bicubic_x4")  # no model file offline
+    app.button[0].click().run()
+    while "job" in app.session_state:
+        app.session_state["job"].wait(TIMEOUT)
+        app.run()
+    assert not app.exception and app.session_state["extraction"].embedder == "dlib"
+    assert any("SFace's model could not be downloaded" in w.value for w in app.warning)
+    app.switch_page("views/1_People.py").run()
+    assert any("SFace's model could not be downloaded" in w.value for w in app.warning)
+    app.session_state["embedder_asked"] = "dlib"  # asked for by name: no warning
+    app.run()
+    assert not any("SFace" in w.value for w in app.warning)
+
+
 def test_run_page_without_a_clip_explains_itself(tmp_path, monkeypatch):
     monkeypatch.setenv("FACECLUST_SAMPLES", str(tmp_path))
     app = AppTest.from_file(APP, default_timeout=TIMEOUT).run()

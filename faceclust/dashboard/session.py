@@ -224,8 +224,17 @@ def _algorithm_changed(extraction: fc.Extraction | None) -> None:
 
 
 def embedder_caption(extraction: fc.Extraction) -> None:
-    """Say which face embedder described the faces (distances mean different things per model)."""
+    """Say which face embedder described the faces (distances mean different things per model),
+    and warn where ``auto`` had to fall back to dlib."""
     name = extraction.embedder
+    if name == "dlib" and st.session_state.get("embedder_asked") == "auto":
+        st.warning(
+            "Faces described by dlib: SFace's model could not be downloaded (offline?), and dlib "
+            "tells East-Asian faces apart less well. Run `faceclust models fetch sface` once "
+            "online, or choose an ONNX model of your own on the Run page, and run again.",
+            icon=":material/warning:",
+        )
+        return
     shown = f"ONNX model {Path(name.removeprefix('onnx:')).name}" if name.startswith("onnx:") else name
     st.caption(f"Faces described by {shown}.")
 
@@ -270,6 +279,7 @@ def adopt_finished_extraction() -> None:
         job.name,
         job.labels,
     )
+    state.embedder_asked = job.params.embed.embedder  # "auto" may have fallen back to dlib
     state.edits = fc.Edits()
     chosen = state.get("clustering", DEFAULT_CLUSTERING)
     clustering = extraction.resolve(replace(chosen, eps=None))

@@ -143,6 +143,7 @@ def main() -> None:
     faces = len(labels)
     people = len(set(labels[labels >= 0]))
     st.subheader(state.clip_name)
+    session.embedder_caption(state.extraction)
     params = state.clustering
     st.caption(
         f"Clustered by {params.algorithm}: clothing weight {params.weight:.2f}, eps {params.eps:.2f}, "
