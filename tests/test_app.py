@@ -153,7 +153,21 @@ def test_run_page_without_a_clip_explains_itself(tmp_path, monkeypatch):
     monkeypatch.setenv("FACECLUST_SAMPLES", str(tmp_path))
     app = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     assert not app.exception
-    assert any("No clip yet" in i.value for i in app.info)
+    assert any(i.value.startswith("No clip yet: choose a sample clip or upload one above") for i in app.info)
+    assert not app.get("page_link")  # no "Go to Run" on the Run page itself
+
+
+def test_small_things_an_audience_would_laugh_at(extractions):
+    """Hidden people are not counted; the rename box says Person; no Deploy button."""
+    app = _with_run("views/0_Run.py", extractions["multi_face.avi"])
+    assert {m.label: m.value for m in app.metric}["People"] == "3"
+    app.session_state["edits"] = Edits(hidden={0})
+    app.run()
+    assert {m.label: m.value for m in app.metric}["People"] == "2"
+    app.switch_page("views/1_People.py").run()
+    labels = [box.label for box in app.selectbox]
+    assert "Person" in labels and not any(label.startswith("fc.") for label in labels)
+    assert dashboard.SETTINGS["client.toolbarMode"] == "minimal"
 
 
 def test_people_page_shows_cards_scores_and_edits(extractions, data):

@@ -10,12 +10,13 @@ APP = Path(__file__).with_name("app.py")
 #: Streamlit settings ``faceclust app`` starts with (the user's options come after and win):
 #: listening on this machine only (share it with ``--server.address 0.0.0.0`` and a login, see
 #: ``login``), uploads of clips up to ~2 GB (Streamlit's default is 200 MB), no browser opened,
-#: no usage statistics sent, the faceclust colour.
+#: no usage statistics sent, no Deploy button (``client.toolbarMode`` minimal), the faceclust colour.
 SETTINGS = {
     "server.address": "localhost",
     "server.maxUploadSize": "2048",
     "server.headless": "true",
     "browser.gatherUsageStats": "false",
+    "client.toolbarMode": "minimal",
     "theme.primaryColor": "#d6336c",
 }
 

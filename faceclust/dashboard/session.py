@@ -308,17 +308,20 @@ def extraction_progress() -> None:
         extraction_panel()
 
 
-def current() -> tuple[fc.Extraction, pd.DataFrame, fc.Edits] | None:
+def current(on_run_page: bool = False) -> tuple[fc.Extraction, pd.DataFrame, fc.Edits] | None:
     """The session's extraction, its face table with the edited ``cluster`` and the ``person``
-    (display name) of each face, and the edits; None (with a hint) before a run. Shows the
-    progress of an extraction running in the background."""
+    (display name) of each face, and the edits; None (with a hint: on the Run page, to the form
+    above it; elsewhere, a link to the Run page) before a run. Shows the progress of an
+    extraction running in the background."""
     state = st.session_state
     adopt_finished_extraction()
     extraction = state.get("extraction")
     params = tuning_sidebar(extraction)
     extraction_progress()
     if extraction is None:
-        if state.get("job") is None:
+        if state.get("job") is None and on_run_page:
+            st.info("No clip yet: choose a sample clip or upload one above, then press Run.")
+        elif state.get("job") is None:
             st.info("No clip yet. Bring one on the Run page.")
             st.page_link(RUN, label="Go to Run", icon=":material/play_arrow:")
         return None

@@ -130,7 +130,7 @@ def main() -> None:
         session.start_extraction(*chosen, params)
     elif run:
         st.warning("Choose or upload a clip first.")
-    result = session.current()
+    result = session.current(on_run_page=True)
     outcome = state.get("job_outcome")
     if outcome is not None:
         # Kept until the next Run, in full: the user's file name and why it could not be used.
@@ -138,10 +138,10 @@ def main() -> None:
         (st.success if ok else st.error)(text)
     if result is None:
         return
-    _, table, _ = result
+    _, table, edits = result
     labels = table["cluster"].to_numpy()
     faces = len(labels)
-    people = len(set(labels[labels >= 0]))
+    people = len(set(labels[labels >= 0]) - edits.hidden)  # hidden people are not counted
     st.subheader(state.clip_name)
     session.embedder_caption(state.extraction)
     params = state.clustering

@@ -330,7 +330,7 @@ def edits_ui(extraction: fc.Extraction, table: pd.DataFrame, edits: fc.Edits) ->
     with st.expander("Edit: rename, merge, hide, move a face"):
         rename, merge, hide, move = st.tabs(["Rename", "Merge", "Hide", "Move a face"])
         with rename.form("rename"):
-            which = st.selectbox("fc.Person", clusters, format_func=edits.name)
+            which = st.selectbox("Person", clusters, format_func=edits.name)
             name = st.text_input("New name")
             if st.form_submit_button("Rename") and name.strip():
                 edits.names[which] = name.strip()
