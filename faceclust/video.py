@@ -143,26 +143,29 @@ def iter_frames(path: str | Path, step: int, frames: str = "exact") -> Iterator[
     """
     path = Path(path)
     info = probe(path)
-    last_t = 0.0
-    for frame in _cheap_frames(path, step, info) if frames == "cheap" else _exact_frames(path, step):
-        last_t = frame.t_sec
-        yield frame
-    if info.frame_count > 1 and last_t < _TRUNCATED_BELOW * info.duration_s - (step + 1) / info.fps:
+    reached = [0.0]  # the time (s) of the last frame read, sampled or not
+    if frames == "cheap":
+        yield from _cheap_frames(path, step, info, reached)
+    else:
+        yield from _exact_frames(path, step, reached)
+    if info.frame_count > 1 and reached[0] < _TRUNCATED_BELOW * info.duration_s - 1.0 / info.fps:
         raise BadInput(
-            f"{path}: the clip is truncated or damaged: decoding stopped at {last_t:.1f} s "
+            f"{path}: the clip is truncated or damaged: decoding stopped at {reached[0]:.1f} s "
             f"of {info.duration_s:.1f} s"
         )
 
 
-def _exact_frames(path: Path, step: int) -> Iterator[Frame]:
+def _exact_frames(path: Path, step: int, reached: list[float]) -> Iterator[Frame]:
+    """``iter_frames``'s ``exact`` mode (OpenCV); ``reached[0]`` follows the last frame's time."""
     cap = _open(path)
     index = 0
     try:
         while cap.grab():
+            reached[0] = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
             if index % step == 0:
                 ok, image = cap.retrieve()
                 if ok and image is not None:
-                    yield Frame(index, cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0, image)
+                    yield Frame(index, reached[0], image)
             index += 1
     finally:
         cap.release()
@@ -191,10 +194,11 @@ def nearest_to_targets(
         previous = candidate
 
 
-def _cheap_frames(path: Path, step: int, info: ClipInfo) -> Iterator[Frame]:
+def _cheap_frames(path: Path, step: int, info: ClipInfo, reached: list[float]) -> Iterator[Frame]:
     """``iter_frames``'s ``cheap`` mode: PyAV decodes the I and P frames (or the keyframes where
     they come at least once per step) with FFmpeg's threads; each frame's index is its place
-    among all the clip's frames (counted from the packets' timestamps, nothing decoded)."""
+    among all the clip's frames (counted from the packets' timestamps, nothing decoded);
+    ``reached[0]`` follows the last decoded frame's time."""
     period = step / (info.fps or 25.0)
     try:
         container = av.open(str(path))
@@ -214,7 +218,8 @@ def _cheap_frames(path: Path, step: int, info: ClipInfo) -> Iterator[Frame]:
                         bisect.insort(seen, packet.pts)
                     for frame in packet.decode():
                         if frame.pts is not None:
-                            yield (frame.pts - base) * unit, frame
+                            reached[0] = (frame.pts - base) * unit
+                            yield reached[0], frame
             except av.FFmpegError as e:  # damaged data: stop here, the truncation check speaks
                 log.debug("decoding %s stopped: %s", path, e)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -217,14 +218,17 @@ def test_known_people_named_accepted_and_found_by_photo(browser, server, known, 
         "Every clip in the cache"
     ).wait_for()
     page.get_by_role("button", name="Search").click()
-    page.get_by_text(re.compile(r"\d+ appearances? in \d+ clips? searched")).wait_for()
+    caption = page.get_by_text(re.compile(r"\d+ appearances? in \d+ clips? searched"))
+    caption.wait_for()
     results = page.get_by_test_id("stMarkdownContainer").filter(
         has_text=re.compile(r"^\S+ · person_\d\d(?: \(known as \S+\))? · distance \d\.\d\d")
     )
-    results.first.wait_for()  # drawn just after the caption
-    page.wait_for_timeout(1000)  # and the rows after it
+    expected = int(re.match(r"\d+", caption.inner_text()).group())
+    deadline = time.monotonic() + 30
+    while results.count() < expected and time.monotonic() < deadline:  # rows drawn after the caption
+        page.wait_for_timeout(200)
     found = results.all_inner_texts()
-    assert found, page.locator("body").inner_text()
+    assert len(found) == expected, page.locator("body").inner_text()
     label = int(largest["cluster"])  # the cache may hold other clips of him (a batch's episodes)
     mine = [f for f in found if f.startswith("multi_face.avi · ")]
     assert mine and mine[0].startswith(f"multi_face.avi · {cluster_name(label)} (known as {names[label]}) ·")
