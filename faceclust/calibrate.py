@@ -74,9 +74,11 @@ def same_person_distances(own: np.ndarray, table: pd.DataFrame) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Evidence:
-    """A clip's own samples of distances, on the scale faces are clustered on: ``same`` (P,)
-    between faces of one person (``same_person_distances``), ``different`` (Q,) between people
-    seen in one frame (``different_person_distances``)."""
+    """A clip's own samples of distances, in the space faces are clustered in (the learned
+    metric where there is one): ``same`` (P,) between two single faces of one person seen at
+    two moments (``same_person_distances``), ``different`` (Q,) between the track vectors of
+    two people seen in one frame (``different_person_distances``; a track's vector is the mean
+    of its faces, so it sits nearer its person than a single face does)."""
 
     same: np.ndarray
     different: np.ndarray

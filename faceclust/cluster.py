@@ -250,7 +250,7 @@ class Clusterer:
         second = ranked[:, 1] if len(people) > 1 else np.full(len(leftovers), np.inf)
         clear = np.flatnonzero((ranked[:, 0] < limit) & (ranked[:, 0] <= (1 - margin) * second))
         labels = labels.copy()
-        taken = set(zip(self.frames[labels >= 0].tolist(), labels[labels >= 0].tolist(), strict=True))
+        taken: set[tuple[int, int]] = set()  # (frame, person) given a leftover here; members: ``meets``
         for k in clear[np.argsort(ranked[clear, 0], kind="stable")]:  # the nearest first
             frame, person = int(self.frames[leftovers[k]]), int(people[mean[k].argmin()])
             if (frame, person) not in taken:  # two leftovers of one frame never join one person

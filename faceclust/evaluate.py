@@ -127,8 +127,9 @@ def same_frame_violations(faces: pd.DataFrame) -> int:
 
 def evaluate(faces: pd.DataFrame, labels: pd.DataFrame, within: int = 0) -> dict[str, float]:
     """Metrics of predicted ``faces`` (face table with ``cluster``) against ``labels``; with
-    ``within`` > 0, each label is matched in the sampled frame nearest to its own, at most
-    ``within`` frames away (``at_sampled_frames``).
+    ``within`` > 0, each label is matched in the frame holding faces nearest to its own, at most
+    ``within`` frames away (``at_sampled_frames``: a sampled frame without faces is not known
+    here, and a label next to one is looked for in the nearest frame with faces).
 
     Returns coverage, bcubed_precision/recall/f, pairwise_precision/recall/f, ari (adjusted Rand
     index), nmi, wcp (weighted cluster purity), same_frame_violations and the counts they rest

@@ -138,9 +138,9 @@ class Extraction:
         low, high = prior.eps_bounds
         attach = self.clusterer.attach
         leftover = None
-        if attach is not None:
+        if attach is not None:  # the limit is the median different-person distance: 0 (off) without one
             margin, limit = attach
-            source = "clip" if evidence.enough else "prior"
+            source = "clip" if len(evidence.different) else "off: no faces seen together"
             leftover = {"margin": margin, "limit": round(limit, 3), "from": source}
         report = {
             "evidence": evidence.summary(),
@@ -165,12 +165,12 @@ class Extraction:
     @property
     def evidence_note(self) -> str | None:
         """One line where the clip has too little evidence to calibrate on, else None."""
-        pairs = len(self.evidence.different)
-        if pairs >= MIN_PAIRS:
+        if self.evidence.enough:
             return None
         return (
-            f"too little evidence to calibrate on ({pairs} pairs of faces seen together, fewer than "
-            f"{MIN_PAIRS}: one person or one shot?): the embedder's prior thresholds are used"
+            f"too little evidence to calibrate on ({len(self.evidence.different)} pairs of faces "
+            f"seen together, fewer than {MIN_PAIRS}: one person or one shot?): the embedder's "
+            "prior thresholds are used where none is given"
         )
 
     def spread(self, members: np.ndarray, at_most: int = SPREAD_SAMPLE) -> float:

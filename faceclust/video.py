@@ -55,7 +55,8 @@ class SamplingParams:
     frames: ``exact``: frames 0, step, 2 x step, ... of the decoded frames (the grid labels files
         use); ``cheap``: for each target time k x step / clip fps, the nearest frame that is cheap
         to decode, within half a step (a target with none is skipped): the same frames as
-        ``exact`` where a clip has no B-frames, far less decoding where it has (``iter_frames``).
+        ``exact`` where a clip has neither B-frames nor a keyframe every step, far less
+        decoding where it has B-frames (``iter_frames``).
     """
 
     step: int = 15
@@ -95,7 +96,8 @@ class ClipInfo:
 
 @dataclass(frozen=True)
 class Frame:
-    """One decoded frame: decode-order index from 0, presentation time (s), BGR uint8 (H, W, 3)."""
+    """One decoded frame: its index among the clip's frames in presentation order from 0, its
+    presentation time (s), BGR uint8 (H, W, 3)."""
 
     index: int
     t_sec: float
@@ -197,15 +199,17 @@ def nearest_to_targets(
 def _cheap_frames(path: Path, step: int, info: ClipInfo, reached: list[float]) -> Iterator[Frame]:
     """``iter_frames``'s ``cheap`` mode: PyAV decodes the I and P frames (or the keyframes where
     they come at least once per step) with FFmpeg's threads; each frame's index is its place
-    among all the clip's frames (counted from the packets' timestamps, nothing decoded);
-    ``reached[0]`` follows the last decoded frame's time."""
-    period = step / (info.fps or 25.0)
+    among all the clip's frames in presentation order, counted from the packets' timestamps
+    (a frame leaves the decoder only after the packets of the frames shown before it);
+    ``reached[0]`` follows the latest packet's time, decoded or not."""
+    fps = info.fps if info.fps and math.isfinite(info.fps) else 25.0
+    period = step / fps
     try:
         container = av.open(str(path))
-    except av.FFmpegError as e:
+        stream = container.streams.video[0]
+    except (av.FFmpegError, IndexError) as e:
         raise BadInput(f"{path}: not a readable video ({e})") from None
     with container:
-        stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         stream.codec_context.skip_frame = "NONKEY" if _keyframe_gap(path) <= period else "BIDIR"
         base, unit = stream.start_time or 0, float(stream.time_base)
@@ -216,12 +220,17 @@ def _cheap_frames(path: Path, step: int, info: ClipInfo, reached: list[float]) -
                 for packet in container.demux(stream):
                     if packet.pts is not None and not packet.is_discard:  # not cut by an edit list
                         bisect.insort(seen, packet.pts)
-                    for frame in packet.decode():
+                        reached[0] = max(reached[0], (packet.pts - base) * unit)
+                    try:
+                        frames = packet.decode()
+                    except av.FFmpegError as e:  # one damaged packet: go on with the next
+                        log.debug("a packet of %s could not be decoded: %s", path, e)
+                        continue
+                    for frame in frames:
                         if frame.pts is not None:
-                            reached[0] = (frame.pts - base) * unit
-                            yield reached[0], frame
-            except av.FFmpegError as e:  # damaged data: stop here, the truncation check speaks
-                log.debug("decoding %s stopped: %s", path, e)
+                            yield (frame.pts - base) * unit, frame
+            except av.FFmpegError as e:  # the file itself stops: the truncation check speaks
+                log.debug("reading %s stopped: %s", path, e)
 
         for t_sec, frame in nearest_to_targets(decoded(), period):
             image = frame.to_ndarray(format="bgr24")
@@ -232,15 +241,21 @@ def _cheap_frames(path: Path, step: int, info: ClipInfo, reached: list[float]) -
 
 def _keyframe_gap(path: Path) -> float:
     """The longest time (s) between keyframes over the clip's first ``_KEYFRAME_PROBE_S``
-    seconds, read from packet headers (nothing decoded); infinite with fewer than two."""
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        unit, times = float(stream.time_base), []
-        for packet in container.demux(stream):
-            if packet.pts is None:
-                continue
-            if packet.is_keyframe:
-                times.append(packet.pts * unit)
-            if times and packet.pts * unit - times[0] > _KEYFRAME_PROBE_S:
-                break
+    seconds, read from packet headers (nothing decoded); infinite with fewer than two or where
+    the packets cannot be read (then B-frames alone are skipped)."""
+    times: list[float] = []
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            unit = float(stream.time_base)
+            for packet in container.demux(stream):
+                if packet.pts is None:
+                    continue
+                if packet.is_keyframe:
+                    times.append(packet.pts * unit)
+                if times and packet.pts * unit - times[0] > _KEYFRAME_PROBE_S:
+                    break
+    except (av.FFmpegError, IndexError) as e:
+        log.debug("the keyframes of %s cannot be read: %s", path, e)
+        return math.inf
     return float(np.diff(times).max()) if len(times) >= 2 else math.inf

@@ -117,7 +117,7 @@ def test_a_cancelled_extraction_keeps_nothing_and_names_no_server_path(data, tmp
 def test_the_run_form_keeps_the_embedder_and_settings_of_the_loaded_clip(samples, data):
     """Back on the Run page after another page, the form shows what made the loaded clip's faces
     (an ONNX model and its path, cheap frames, step 30), so Run runs the same again."""
-    model = data / "models" / "mobilefacenet_test.onnx"
+    model = (data / "models" / "mobilefacenet_test.onnx").resolve()  # as the embedder names it
     params = fc.ExtractParams(
         sampling=fc.SamplingParams(step=30, frames="cheap"), embed=fc.EmbedParams(f"onnx:{model}")
     )
@@ -144,6 +144,9 @@ def test_a_fallback_from_auto_to_dlib_is_said_on_the_page(samples, extractions, 
     assert any("SFace's model could not be downloaded" in w.value for w in app.warning)
     app.switch_page("views/1_People.py").run()
     assert any("SFace's model could not be downloaded" in w.value for w in app.warning)
+    app.switch_page("views/0_Run.py").run()  # back on Run: the form asks for auto again, not dlib
+    assert app.selectbox(key="run_embedder").value == "auto"
+    app.switch_page("views/1_People.py").run()
     app.session_state["embedder_asked"] = "dlib"  # asked for by name: no warning
     app.run()
     assert not any("SFace" in w.value for w in app.warning)

@@ -196,3 +196,18 @@ def test_a_leftover_joins_only_a_person_it_is_clearly_nearest_to():
     assert Clusterer(face, cloth, has, frames, attach=(0.05, 0.1)).labels(params)[20] == -1  # too far
     # B is in its frame, so the third can only be A: it joins A once A is near enough (0.90).
     assert Clusterer(face, cloth, has, frames, attach=(0.05, 2.0)).labels(params)[22] == attached[0]
+
+
+def test_two_leftovers_of_one_frame_never_join_the_same_person():
+    rng = np.random.default_rng(9)
+    face, _ = _people(rng, [10, 10], spread=0.1)
+    noise = np.random.default_rng(1).normal(size=(2, 128)) / 11
+    odd = np.array([[0.6], [0.65]]) * face[0] + np.array([[0.4], [0.35]]) * noise
+    odd /= np.linalg.norm(odd, axis=1, keepdims=True)
+    face = np.vstack([face, odd])  # two leftovers of frame 100, both clearly nearest to A (0.58, 0.45)
+    frames = np.concatenate([np.arange(20), [100, 100]])
+    cloth, has = np.zeros((22, 4), np.float32), np.zeros(22, bool)
+    params = ClusterParams(eps=0.3, min_samples=3)
+    assert (cluster_faces(face, cloth, has, frames, params)[20:] == -1).all()
+    labels = Clusterer(face, cloth, has, frames, attach=(0.05, 0.9)).labels(params)
+    assert labels[21] == labels[0] and labels[20] == -1  # the nearer one joins A, the other waits

@@ -133,3 +133,12 @@ def test_audio_only_file_is_bad_input(data, tmp_path):
     ffmpeg("-i", data / "clips" / "short_hamilton_clip.mp4", "-vn", "-c:a", "copy", path)
     with pytest.raises(BadInput):
         probe(path)
+
+
+def test_cheap_frames_of_a_whole_clip_with_sparse_keyframes_are_not_called_truncated(data, tmp_path):
+    """Keyframes alone are decoded here; the clip is whole up to its last packet."""
+    path = tmp_path / "keys_each_second.mp4"
+    source = data / "clips" / "short_hamilton_clip.mp4"
+    keys = "keyint=30:min-keyint=30:scenecut=0:bframes=0"
+    ffmpeg("-ss", "3", "-i", source, "-t", "3.5", "-c:v", "libx264", "-x264-params", keys, "-an", path)
+    assert [f.index for f in iter_frames(path, 30, "cheap")] == [0, 30, 60, 90]

@@ -52,6 +52,8 @@ def _start_form_from_the_loaded_clip() -> None:
     state, extraction = st.session_state, st.session_state.get("extraction")
     params = fc.ExtractParams().to_dict() if extraction is None else extraction.meta["params"]
     embedder = params["embed"]["embedder"]
+    if embedder == "dlib" and state.get("embedder_asked") == "auto":
+        embedder = "auto"  # fell back offline: Run tries SFace again
     low, high = map(int, ranges.STEP.slider)
     sr = params["sr"]["method"]
     state.setdefault("run_step", min(max(int(params["sampling"]["step"]), low), high))

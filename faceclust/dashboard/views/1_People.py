@@ -144,9 +144,10 @@ def reel_ui(label: int, who: fc.Person, source: fc.Source) -> None:
     if who.segments.empty:
         st.caption("No appearance long enough for a reel (see Appearance settings).")
         return
+    key = person_key(who, source)
     if st.button("Make reel", key=f"reel-{label}", icon=":material/movie:"):
-        made.add(person_key(who, source))
-    if person_key(who, source) not in made:
+        made.add(key)
+    if key not in made:
         return
     bar = st.progress(0.0, text="Rendering the reel...")
 
