@@ -14,6 +14,12 @@ from faceclust.evaluate import identities as labelled_identities
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 LABELLED = ["multi_face.avi", "short_hamilton_clip.mp4"]
+#: Every labelled clip, the Korean ones too: what a quality change is judged on.
+EVERY_LABELLED = [*LABELLED, "mudo_variety.mp4", "song_kbs_interview.mp4"]
+#: The ArcFace-style MobileFaceNet kept for tests and benchmarks (never shipped).
+TEST_MODEL = f"onnx:{DATA / 'models' / 'mobilefacenet_test.onnx'}"
+#: The two embedders every quality figure is given for, by their title in the tables.
+EMBEDDERS = {"dlib": "dlib", "test model": TEST_MODEL}
 os.environ.setdefault(
     "FACECLUST_MODELS",
     os.pathsep.join(

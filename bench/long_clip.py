@@ -25,9 +25,9 @@ from pathlib import Path
 
 from faceclust.video import iter_frames, probe
 
-from common import DATA, concatenated
+from common import DATA, TEST_MODEL, concatenated
 
-EMBEDDERS = {"dlib": "dlib", "test": f"onnx:{DATA / 'models' / 'mobilefacenet_test.onnx'}"}
+EMBEDDERS = {"dlib": "dlib", "test": TEST_MODEL}  # --embedder's choices
 STEP = 15
 
 

@@ -26,10 +26,8 @@ import numpy as np
 import faceclust as fc
 from faceclust.calibrate import calibrated_eps
 
-from common import DATA, labels, table
+from common import DATA, EMBEDDERS, EVERY_LABELLED, labels, table
 
-CLIPS = ["multi_face.avi", "short_hamilton_clip.mp4", "mudo_variety.mp4", "song_kbs_interview.mp4"]
-EMBEDDERS = {"dlib": "dlib", "test model": f"onnx:{DATA / 'models' / 'mobilefacenet_test.onnx'}"}
 RELEASE = Path(__file__).with_name("quality_release.json")
 FIGURES = {"bcubed_f": "F", "bcubed_precision": "P", "bcubed_recall": "R", "coverage": "coverage"}
 MARGINS = np.round(np.arange(0.0, 0.201, 0.02), 2)
@@ -37,8 +35,8 @@ MARGINS = np.round(np.arange(0.0, 0.201, 0.02), 2)
 
 def figures(extraction: fc.Extraction, name: str, params: fc.ClusterParams) -> dict:
     """The table's figures of one clip's extraction clustered at ``params``."""
-    metrics = fc.evaluate(extraction.faces.table.assign(cluster=fc.cluster(extraction, params)), labels(name))
     scored = labels(name)
+    metrics = fc.evaluate(extraction.faces.table.assign(cluster=fc.cluster(extraction, params)), scored)
     return {
         **{short: round(metrics[key], 3) for key, short in FIGURES.items()},
         "people": metrics["clusters"],
@@ -88,7 +86,7 @@ def main() -> None:
     now, quality, evidence, loco = {}, [], [], []
     for title, embedder in EMBEDDERS.items():
         params = fc.ExtractParams(embed=fc.EmbedParams(embedder))
-        by_clip = {name: fc.extract(DATA / "clips" / name, params, workers=2) for name in CLIPS}
+        by_clip = {name: fc.extract(DATA / "clips" / name, params, workers=2) for name in EVERY_LABELLED}
         for name, extraction in by_clip.items():
             key = f"{name} | {title}"
             now[key] = figures(extraction, name, fc.ClusterParams())
@@ -110,7 +108,7 @@ def main() -> None:
                     "eps": extraction.resolve(fc.ClusterParams()).eps,
                 }
             )
-        margin = by_clip[CLIPS[0]].thresholds.eps_margin
+        margin = by_clip[EVERY_LABELLED[0]].thresholds.eps_margin
         loco += [{"embedder": title, **row} for row in leave_one_clip_out(by_clip, margin)]
     print("## Every labelled clip x embedder at the defaults: now (the previous release)\n")
     print(table(quality))

@@ -17,10 +17,8 @@ import time
 import faceclust as fc
 from faceclust.video import iter_frames
 
-from common import DATA, labels, table
+from common import DATA, EMBEDDERS, EVERY_LABELLED, labels, table
 
-CLIPS = ["multi_face.avi", "short_hamilton_clip.mp4", "mudo_variety.mp4", "song_kbs_interview.mp4"]
-EMBEDDERS = {"dlib": "dlib", "test model": f"onnx:{DATA / 'models' / 'mobilefacenet_test.onnx'}"}
 STEP, RUNS = 15, 3
 
 
@@ -36,7 +34,7 @@ def decode_s(clip, frames: str) -> tuple[float, int]:
 
 def main() -> None:
     speed, quality = [], []
-    for name in CLIPS:
+    for name in EVERY_LABELLED:
         clip = DATA / "clips" / name
         (exact_s, exact_n), (cheap_s, cheap_n) = decode_s(clip, "exact"), decode_s(clip, "cheap")
         speed.append(

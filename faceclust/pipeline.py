@@ -185,8 +185,8 @@ class Extraction:
         """The ``spread`` from which a person probably holds several people: ``MIXED_SHARE`` of
         the distance that 19 in 20 pairs of different people seen together in one frame of this
         clip exceed (5th percentile of ``different_person_distances``); None without enough pairs."""
-        distances = self.evidence.different
-        return MIXED_SHARE * float(np.percentile(distances, 5)) if len(distances) >= MIN_PAIRS else None
+        evidence = self.evidence
+        return MIXED_SHARE * float(np.percentile(evidence.different, 5)) if evidence.enough else None
 
     def split(self, members: np.ndarray, params: ClusterParams) -> np.ndarray:
         """One person's faces clustered again on their own, tighter: agglomerative with eps
