@@ -268,9 +268,13 @@ def extract(
     params: ExtractParams | None = None,
     workers: int | None = None,
     progress: Progress = no_progress,
+    name: str | None = None,
 ) -> Extraction:
     """Faces of ``clip`` under ``params``, from the cache when this clip and params were seen.
 
+    name: what the user calls the clip where the file is not theirs (an upload the app stored
+    under a name it made): kept as ``meta["name"]``, what exports and searches call the clip
+    then. ``meta["path"]`` and ``meta["name"]`` are this call's, also on a cache hit.
     Raises BadInput for an unusable clip or parameter.
     """
     params = params or ExtractParams()
@@ -285,6 +289,7 @@ def extract(
         faces, stage_s = extract_faces(clip, resolved, folder, workers, progress)
         meta = {
             "path": str(clip),
+            "name": name,
             "hash": content,
             **asdict(info),
             "params": resolved.to_dict(),
@@ -297,6 +302,7 @@ def extract(
     faces, meta, hit = cached(key, build)
     if hit:
         log.info("extraction of %s loaded from the cache (%d faces)", clip, len(faces.table))
+    meta = {**meta, "path": str(clip), "name": name}  # the entry may have been made from another copy
     return Extraction(faces, meta, hit)
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from functools import cache
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
@@ -121,8 +122,10 @@ def frame_rate(fps: float) -> Fraction:
 class Source:
     """A clip that reels are cut from: its path and what its extraction recorded of it.
 
-    hash: its content hash; fps: frames per second (``frame_rate``); width, height: frame size
-    (px); duration: length (s); seconds_per_frame: clip time each sampled frame stands for (s).
+    given_name: what the user calls the clip where the file at ``path`` is not theirs (an upload
+    stored under a name the app made), else None; hash: its content hash; fps: frames per
+    second (``frame_rate``); width, height: frame size (px); duration: length (s);
+    seconds_per_frame: clip time each sampled frame stands for (s).
     """
 
     path: Path
@@ -132,6 +135,18 @@ class Source:
     height: int
     duration: float
     seconds_per_frame: float
+    given_name: str | None = None
+
+    @property
+    def name(self) -> str:
+        """The clip's name as the user knows it: what timelines, tables and messages call it."""
+        return Path(self.given_name).name if self.given_name else self.path.name
+
+    @property
+    def url(self) -> str:
+        """Where an editor's timeline finds the media: the file's own URL, or, for a clip the user
+        knows by another name, that name alone (relative: their editor relinks it by name)."""
+        return quote(self.name) if self.given_name else self.path.resolve().as_uri()
 
     @classmethod
     def of(cls, meta: dict, path: Path | None = None) -> Source:
@@ -146,6 +161,7 @@ class Source:
             meta["height"],
             meta["frame_count"] / fps,
             meta["params"]["sampling"]["step"] / fps,
+            meta.get("name"),
         )
 
     @property
@@ -415,13 +431,13 @@ def timeline(person: Person, sources: dict[str, Source]):
         rate = float(source.fps)
         first, last = round(cut.start * rate), round(cut.end * rate)
         reference = otio.schema.ExternalReference(
-            target_url=source.path.resolve().as_uri(),
+            target_url=source.url,
             available_range=otio.opentime.TimeRange(
                 otio.opentime.RationalTime(0, rate),
                 otio.opentime.RationalTime(round(source.duration * rate), rate),
             ),
         )
-        reference.name = source.path.name
+        reference.name = source.name
         track.append(
             otio.schema.Clip(
                 name=f"{person.name} {k + 1}",
@@ -469,7 +485,7 @@ def write_reel(
             names.append(f"{stem}{suffix}")
             otio.adapters.write_to_file(cuts, str(work / names[-1]), adapter_name=adapter)
         names.append(f"{stem}.csv")
-        table = person.segments.assign(clip=[sources[key].path.name for key in person.segments["clip"]])
+        table = person.segments.assign(clip=[sources[key].name for key in person.segments["clip"]])
         table.to_csv(work / names[-1], index=False)
         for name in names:
             os.replace(work / name, out / name)
@@ -479,18 +495,21 @@ def write_reel(
 
 
 #: Bump when a change alters rendered reels: part of the key of reels kept in the cache.
-REEL_VERSION = 1
+REEL_VERSION = 2  # 2: timelines name an uploaded clip by the user's name
 
 
 def cached_reel(person: Person, sources: dict[str, Source], progress: Progress = no_progress) -> list[Path]:
     """``write_reel(person, sources, vertical=True)``'s files, kept under ``FACECLUST_CACHE/reels``
-    by everything that decides them (clips, segments, the faces the crop follows, name): asking
+    by everything that decides them (clips and where timelines find them, segments, the faces the
+    crop follows, name): asking
     again after any change of settings or edits renders again, else returns at once."""
     from .cache import cache_root, evict, max_bytes
 
     key = json.dumps(
         {
-            "clips": {key: sources[key].hash for key in sorted(set(person.segments["clip"]))},
+            "clips": {
+                key: [sources[key].hash, sources[key].url] for key in sorted(set(person.segments["clip"]))
+            },
             "segments": person.segments.to_dict("records"),
             "faces": person.faces[["clip", "t_sec", "left", "right"]].to_dict("records"),
             "name": person.name,

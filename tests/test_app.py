@@ -396,7 +396,7 @@ def test_a_bad_clip_is_a_message_and_the_app_keeps_running(tmp_path, monkeypatch
     assert any("No clip yet" in i.value for i in app.info)
 
 
-def test_uploads_are_stored_under_generated_names_and_old_ones_deleted(tmp_path, monkeypatch):
+def test_uploads_are_stored_once_under_names_of_their_content_and_old_ones_deleted(tmp_path, monkeypatch):
     from faceclust.dashboard import session
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
@@ -411,6 +411,10 @@ def test_uploads_are_stored_under_generated_names_and_old_ones_deleted(tmp_path,
     assert re.fullmatch(r"[0-9a-f]{32}\.mp4", path.name)
     assert not stale.exists()
     assert session.save_upload(upload) == path  # once per file
+    monkeypatch.setattr(session.st, "session_state", {})  # another session, the same clip
+    again = SimpleNamespace(file_id="2", name="clip.mp4", getbuffer=lambda: b"clip bytes")
+    assert session.save_upload(again) == path
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # stored once
 
 
 def test_no_two_people_share_a_colour_and_unassigned_faces_are_grey():

@@ -235,3 +235,30 @@ def test_the_dashboard_plays_a_browser_copy_of_clips_browsers_cannot_play(runs, 
     sources, _ = read_people(runs["short_hamilton_clip.mp4"], ReelParams())
     source = sources["short_hamilton_clip.mp4"]
     assert reel.preview(source) == (source.path, pytest.approx(0.844, abs=0.01))
+
+
+def test_an_uploaded_clip_s_exports_name_the_user_s_file_not_the_server_s(data, tmp_path):
+    """The dashboard stores an upload under a name it makes; timelines, the segments table and the
+    extraction's meta name the clip as the user does, also when the cache entry came from
+    another copy of it."""
+    stored = tmp_path / "faceclust-uploads" / "5fc3416e0a.avi"
+    stored.parent.mkdir()
+    shutil.copyfile(data / "clips" / "multi_face.avi", stored)
+    fc.extract(data / "clips" / "multi_face.avi", workers=2)  # the entry made from another copy
+    extraction = fc.extract(stored, workers=2, name="회의 1화.avi")
+    assert extraction.cache_hit
+    assert (extraction.meta["path"], extraction.meta["name"]) == (str(stored), "회의 1화.avi")
+    source = fc.Source.of(extraction.meta)
+    faces = extraction.faces.table.assign(cluster=fc.cluster(extraction))
+    who = fc.person(
+        "person_00", {source.name: faces[faces["cluster"] == 0]}, {source.name: source}, ReelParams()
+    )
+    files = write_reel(who, {source.name: source}, tmp_path / "reel")
+    for exported in files[1:]:
+        text = exported.read_text()
+        assert stored.stem not in text and str(stored.parent) not in text, exported.name
+    cuts = otio.adapters.read_from_file(str(files[1]))
+    assert {c.media_reference.target_url for c in cuts.tracks[0]} == {"%ED%9A%8C%EC%9D%98%201%ED%99%94.avi"}
+    assert set(pd.read_csv(files[-1])["clip"]) == {"회의 1화.avi"}
+    # A clip the user gave by its path keeps its own file URL.
+    assert fc.Source.of(fc.extract(stored, workers=2).meta).url == stored.resolve().as_uri()

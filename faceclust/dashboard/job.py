@@ -58,7 +58,8 @@ class ExtractionJob:
 
     def _run(self) -> None:
         try:
-            self.extraction = fc.extract(self.clip, self.params, progress=self._progress)
+            given = self.name if self.name != self.clip.name else None  # an upload: the user's name
+            self.extraction = fc.extract(self.clip, self.params, progress=self._progress, name=given)
         except Cancelled:
             log.info("extraction of %s cancelled", self.name)
         except fc.BadInput as e:

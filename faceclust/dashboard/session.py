@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import colorsys
+import hashlib
 import os
 import tempfile
 import threading
@@ -72,13 +73,14 @@ UPLOAD_KEEP_S = 24 * 3600
 
 
 def save_upload(upload) -> Path:
-    """Store an uploaded file under a name the app makes (never the user's path); once per file.
+    """Store an uploaded file under a name made of its content (never the user's path), so that
+    one clip uploaded again, or by several sessions, is stored once.
 
     Uploads not used for ``UPLOAD_KEEP_S`` are deleted then, so the folder does not grow forever.
     """
-    saved = st.session_state.setdefault("uploads", {})
+    saved = st.session_state.setdefault("uploads", {})  # file id -> path: hashed once per session
     path = saved.get(upload.file_id)
-    if path is not None and path.exists():
+    if path is not None and path.is_file():
         path.touch()  # in use
         return path
     folder = Path(tempfile.gettempdir()) / "faceclust-uploads"
@@ -86,9 +88,16 @@ def save_upload(upload) -> Path:
     for old in folder.iterdir():
         if time.time() - old.stat().st_mtime > UPLOAD_KEEP_S:
             old.unlink(missing_ok=True)
+    content = upload.getbuffer()
     suffix = Path(upload.name).suffix.lower()
-    path = folder / f"{uuid.uuid4().hex}{suffix if suffix.lstrip('.') in fc.CLIP_TYPES else ''}"
-    path.write_bytes(upload.getbuffer())
+    name = hashlib.sha256(content).hexdigest()[:32] + (suffix if suffix.lstrip(".") in fc.CLIP_TYPES else "")
+    path = folder / name
+    if path.is_file() and path.stat().st_size == len(content):
+        path.touch()  # in use
+    else:
+        partial = folder / f".{name}.{uuid.uuid4().hex}"  # never half-written under the final name
+        partial.write_bytes(content)
+        os.replace(partial, path)
     saved[upload.file_id] = path
     return path
 

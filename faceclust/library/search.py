@@ -94,8 +94,8 @@ LabelsOf = Callable[[FaceTable, dict], np.ndarray]
 def _people_of(
     place: Place, labels_of: LabelsOf
 ) -> tuple[dict, list[tuple[str, np.ndarray, np.ndarray, np.ndarray]], str, str]:
-    """(embed params, [(person, mean vector, face ids, times)], clip path, cache entry folder)
-    of a place; BadInput where it cannot be read."""
+    """(embed params, [(person, mean vector, face ids, times)], clip (the user's name for an
+    upload, else its path), cache entry folder) of a place; BadInput where it cannot be read."""
     if place.kind == "run":
         run = Path(place.source)
         try:
@@ -118,7 +118,7 @@ def _people_of(
     people, means = person_means(faces.face_embedding, labels)
     ids, times = faces.table["face_id"].to_numpy(), faces.table["t_sec"].to_numpy()
     rows = [(cluster_name(c), means[k], ids[labels == c], times[labels == c]) for k, c in enumerate(people)]
-    return meta["params"]["embed"], rows, meta["path"], str(folder)
+    return meta["params"]["embed"], rows, meta.get("name") or meta["path"], str(folder)
 
 
 def index(library: Library, place: Place, embed: dict, people: list, clip: str, entry: str) -> None:

@@ -64,13 +64,10 @@ def reel_people(
     extraction: fc.Extraction, table: pd.DataFrame, params: fc.ReelParams
 ) -> tuple[fc.Source, dict]:
     """The clip and each shown person's reel material (label -> ``fc.Person``), after edits."""
-    # The clip where this session has it: a cached extraction may name an earlier upload's file.
-    source = fc.Source.of(extraction.meta, st.session_state.get("clip_path"))
+    source = fc.Source.of(extraction.meta)
     shown = table[table["cluster"] >= 0]
     people = {
-        int(label): fc.person(
-            own["person"].iloc[0], {source.path.name: own}, {source.path.name: source}, params
-        )
+        int(label): fc.person(own["person"].iloc[0], {source.name: own}, {source.name: source}, params)
         for label, own in shown.groupby("cluster", sort=True)
     }
     return source, people
@@ -155,7 +152,7 @@ def reel_ui(label: int, who: fc.Person, source: fc.Source) -> None:
         bar.progress(done / total if total else 0.0, text=f"Rendering {stage}: segment {done} of {total}")
 
     try:
-        files = fc.cached_reel(who, {source.path.name: source}, progress)
+        files = fc.cached_reel(who, {source.name: source}, progress)
     except fc.BadInput as e:
         bar.empty()
         st.error(f"No reel: {e}")
