@@ -36,9 +36,10 @@ from .workers import spawn_pool
 log = logging.getLogger(__name__)
 
 #: Bump whenever a change alters extraction results: it is part of every cache key.
-FEATURE_VERSION = 6  # 2: shots, tracks, one shared description per track; 3: shot_id, track_id;
+FEATURE_VERSION = 7  # 2: shots, tracks, one shared description per track; 3: shot_id, track_id;
 # 4: tracks split where encodings disagree, own_embedding kept; 5: embedders, landmarks;
-# 6: track means and splits weighted by frontality where every face is encoded
+# 6: track means and splits weighted by frontality where every face is encoded; 7: the clip's
+# stated length (meta duration_s)
 #: A profile's weight in its track's mean and split, against 1 for a frontal face
 #: (``table.frontality``), where every face is encoded: small, yet a track seen only in profile
 #: keeps its faces' mean.

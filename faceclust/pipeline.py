@@ -52,7 +52,8 @@ MIXED_SHARE = 0.65
 class Extraction:
     """A clip's faces with what produced them.
 
-    meta: the clip's ``path``, ``hash``, ``fps``, ``frame_count``, ``width``, ``height``, the
+    meta: the clip's ``path``, ``name`` (``extract``), ``hash``, ``fps``, ``frame_count``,
+    ``width``, ``height``, ``duration_s`` (``video.ClipInfo``), the
     resolved ``params``, ``feature_version``, ``extract_s`` (seconds the extraction took) and
     ``stage_s`` (seconds in each stage, ``extract.extract_faces``).
     cache_hit: whether it came from the cache.
@@ -260,7 +261,7 @@ class Extraction:
     @property
     def duration_s(self) -> float:
         """The clip's length (s), from its header."""
-        return self.meta["frame_count"] / self._fps
+        return self.meta["duration_s"]
 
 
 def extract(

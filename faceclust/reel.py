@@ -159,7 +159,7 @@ class Source:
             frame_rate(fps),
             meta["width"],
             meta["height"],
-            meta["frame_count"] / fps,
+            meta["duration_s"],
             meta["params"]["sampling"]["step"] / fps,
             meta.get("name"),
         )

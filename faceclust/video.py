@@ -82,16 +82,27 @@ class SamplingParams:
 
 @dataclass(frozen=True)
 class ClipInfo:
-    """What the container says about a clip: frame count (an estimate), rate and size in pixels."""
+    """What the container says about a clip: frame count (an estimate), rate, size in pixels and
+    the video's length (s; frame count / rate where the container states none: a variable frame
+    rate makes that estimate seconds off)."""
 
     frame_count: int
     fps: float
     width: int
     height: int
+    duration_s: float
 
-    @property
-    def duration_s(self) -> float:
-        return self.frame_count / self.fps if self.fps else 0.0
+
+def _stated_seconds(path: Path) -> float | None:
+    """The video stream's length (s) as the container states it (else the container's), or None."""
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            if stream.duration and stream.time_base:
+                return float(stream.duration * stream.time_base)
+            return container.duration / av.time_base if container.duration else None
+    except (av.FFmpegError, IndexError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -125,12 +136,10 @@ def probe(path: str | Path) -> ClipInfo:
         if not ok or image is None:
             raise BadInput(f"{path}: no video frame can be decoded (audio only or damaged?)")
         height, width = image.shape[:2]
-        return ClipInfo(
-            frame_count=max(1, int(cap.get(cv2.CAP_PROP_FRAME_COUNT))),
-            fps=float(cap.get(cv2.CAP_PROP_FPS) or 0.0),
-            width=width,
-            height=height,
-        )
+        frame_count = max(1, int(cap.get(cv2.CAP_PROP_FRAME_COUNT)))
+        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        estimate = frame_count / fps if fps else 0.0
+        return ClipInfo(frame_count, fps, width, height, _stated_seconds(path) or estimate)
     finally:
         cap.release()
 
@@ -150,10 +159,11 @@ def iter_frames(path: str | Path, step: int, frames: str = "exact") -> Iterator[
         yield from _cheap_frames(path, step, info, reached)
     else:
         yield from _exact_frames(path, step, reached)
-    if info.frame_count > 1 and reached[0] < _TRUNCATED_BELOW * info.duration_s - 1.0 / info.fps:
+    stated = max(info.duration_s, info.frame_count / info.fps)  # a cut file may state what is left
+    if info.frame_count > 1 and reached[0] < _TRUNCATED_BELOW * stated - 1.0 / info.fps:
         raise BadInput(
             f"{path}: the clip is truncated or damaged: decoding stopped at {reached[0]:.1f} s "
-            f"of {info.duration_s:.1f} s"
+            f"of {stated:.1f} s"
         )
 
 

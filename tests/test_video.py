@@ -13,6 +13,13 @@ def test_probe_reads_the_header(data):
     assert info.frame_count == 702
 
 
+def test_a_variable_frame_rate_clip_s_length_is_what_its_container_states(data):
+    """Frame count / rate is seconds off where the rate varies: reels were cut past the end."""
+    info = probe(data / "clips" / "song_kbs_interview.mp4")
+    assert info.duration_s == pytest.approx(10.85, abs=0.01)
+    assert info.frame_count / info.fps == pytest.approx(12.08, abs=0.01)
+
+
 @pytest.mark.parametrize("name", ["multi_face.avi", "short_hamilton_clip.mp4", "facenet_pytorch_video.mp4"])
 def test_step_samples_frames_from_zero_with_times(data, name):
     frames = list(iter_frames(data / "clips" / name, 15))

@@ -17,13 +17,15 @@ from faceclust.dashboard import session
 
 #: What each file of a reel is, by the end of its name, for its download button.
 REEL_FILES = {
-    ".mp4": ("Reel (mp4)", "video/mp4"),
-    "_vertical.mp4": ("Vertical 9:16 (mp4)", "video/mp4"),
-    ".otio": ("OpenTimelineIO", "application/json"),
-    ".edl": ("EDL (CMX 3600)", "text/plain"),
+    ".mp4": ("Reel mp4", "video/mp4"),
+    "_vertical.mp4": ("9:16 mp4", "video/mp4"),
+    ".otio": ("OTIO", "application/json"),
+    ".edl": ("EDL", "text/plain"),
     ".xml": ("FCP XML", "application/xml"),
-    ".csv": ("Segments (CSV)", "text/csv"),
+    ".csv": ("Segments CSV", "text/csv"),
 }
+#: Download buttons per row under a reel: labels this short fit whole in a card's third.
+REEL_BUTTONS_PER_ROW = 3
 
 
 def scores_ui(table: pd.DataFrame) -> None:
@@ -159,9 +161,11 @@ def reel_ui(label: int, who: fc.Person, source: fc.Source) -> None:
         return
     bar.empty()
     st.video(str(files[0]))
-    cols = st.columns(len(files))
+    cols = [
+        col for _ in range(0, len(files), REEL_BUTTONS_PER_ROW) for col in st.columns(REEL_BUTTONS_PER_ROW)
+    ]
     stem = fc.safe_name(who.name)
-    for col, path in zip(cols, files, strict=True):
+    for col, path in zip(cols, files, strict=False):
         title, mime = REEL_FILES[path.name.removeprefix(stem)]
         col.download_button(
             title, path.read_bytes, file_name=path.name, mime=mime, key=f"{path.name}-{label}"
