@@ -7,14 +7,16 @@ largest. Two faces of one frame never share a cluster.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
+from typing import NamedTuple
 
 import numpy as np
-from scipy.cluster.hierarchy import fcluster, linkage
+from scipy import sparse
+from scipy.cluster.hierarchy import fcluster
 
 from .errors import BadInput
-from .fuse import fused_distances, radius_graph, upper_blocks
+from .fuse import fused_distances, radius_graph
 from .ranges import EPS, MIN_SAMPLES, WEIGHT
 from .track_rules import TrackRules
 
@@ -71,7 +73,8 @@ def _agglomerative(faces: Clusterer, params: ClusterParams) -> np.ndarray:
     tree = faces.tree(params.weight)
     if tree is None:
         return _drop_small(np.zeros(faces.n, dtype=int), params.min_samples)
-    return _drop_small(fcluster(tree, params.eps, "distance") - 1, params.min_samples)
+    points = fcluster(tree, params.eps, "distance") - 1
+    return _drop_small(points[faces.points.of_face], params.min_samples)
 
 
 def _dbscan(faces: Clusterer, params: ClusterParams) -> np.ndarray:
@@ -112,6 +115,63 @@ ALGORITHMS = {
 }
 
 
+def average_linkage(dist: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Average-linkage tree (scipy's format, (U-1) x 4) of U weighted points: a point of weight w
+    stands for w identical faces, and the distance between two groups is the mean over their
+    faces' pairs, so the tree cuts into the groups that average linkage over the faces gives.
+
+    dist: (U, U) float32 symmetric distances, overwritten. Nearest-neighbour chain (average
+    linkage is reducible), O(U^2) time and no memory beyond ``dist``.
+    """
+    n = len(dist)
+    size = weights.astype(np.float64)
+    np.fill_diagonal(dist, np.inf)
+    merges: list[tuple[int, int, float]] = []  # (kept point, merged point, distance)
+    chain: list[int] = []
+    alive = np.ones(n, bool)
+    for _ in range(n - 1):
+        while True:
+            if not chain:
+                chain.append(int(np.argmax(alive)))
+            a = chain[-1]
+            b = int(np.argmin(dist[a]))
+            if len(chain) > 1 and dist[a, chain[-2]] <= dist[a, b]:
+                b = chain[-2]  # ties go back down the chain: it always ends
+            if len(chain) > 1 and b == chain[-2]:
+                break
+            chain.append(b)
+        del chain[-2:]
+        merges.append((a, b, float(dist[a, b])))
+        row = (size[a] * dist[a] + size[b] * dist[b]) / (size[a] + size[b])
+        dist[a], dist[:, a] = row, row
+        dist[b], dist[:, b] = np.inf, np.inf
+        size[a] += size[b]
+        alive[b] = False
+    tree, count = np.zeros((n - 1, 4)), np.ones(2 * n - 1)
+    parent, cluster = np.arange(n), np.arange(n)  # union-find over points; each root's cluster id
+
+    def root(point: int) -> int:
+        while parent[point] != point:
+            parent[point] = point = parent[parent[point]]
+        return point
+
+    for k, (a, b, distance) in enumerate(sorted(merges, key=lambda merge: merge[2])):  # stable
+        a, b = root(a), root(b)
+        count[n + k] = count[cluster[a]] + count[cluster[b]]
+        tree[k] = [*sorted((cluster[a], cluster[b])), distance, count[n + k]]
+        parent[b], cluster[a] = a, n + k
+    return tree
+
+
+class Points(NamedTuple):
+    """Faces that are one point (the same face and clothing vectors, clothing use and shot):
+    first: (U,) each point's first face; of_face: (N,) each face's point; count: (U,) faces."""
+
+    first: np.ndarray
+    of_face: np.ndarray
+    count: np.ndarray
+
+
 def _by_size(labels: np.ndarray) -> np.ndarray:
     """Renumber clusters 0, 1, ... from the largest; ties go to the one seen first."""
     out = np.full(len(labels), -1)
@@ -139,7 +199,7 @@ class Clusterer:
     next such person and nearer than ``limit`` (a distance). The agglomerative
     tree depends only on the clothing weight and is kept for the last 32 weights, so a new eps
     or min_samples only re-cuts it, and ``prefit`` can build the trees of the weights a slider
-    offers ahead of time (a tree is (N-1) x 4 floats).
+    offers ahead of time (a tree is (U-1) x 4 floats, U the ``points``).
     """
 
     _TREES_KEPT = 32
@@ -162,34 +222,37 @@ class Clusterer:
         self.n = len(face)
         self._trees: dict[float, np.ndarray] = {}
 
-    def _blocks(self, weight: float) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Each pair's fused distance once (``upper_blocks``), same-frame pairs set far apart
-        (``_apart``)."""
-        return upper_blocks(
-            self.face, self.cloth, self.has_cloth, weight, self.frames, _apart(self.n), self.shots
+    @cached_property
+    def points(self) -> Points:
+        """The faces grouped into the points they are: faces of one track share their vectors
+        and shot, so the trees are built over track parts (thousands), not faces (tens of
+        thousands)."""
+        shots = np.zeros(self.n) if self.shots is None else self.shots
+        key = np.column_stack([self.face, self.cloth, self.has_cloth, shots])
+        _, first, of_face, count = np.unique(
+            key, axis=0, return_index=True, return_inverse=True, return_counts=True
         )
+        return Points(first, of_face.ravel(), count)
 
-    def constrained_distances(self, weight: float) -> np.ndarray:
-        """Dense fused distances (N, N) float32, symmetric, with same-frame pairs set so far apart
-        that any average over two groups containing one such pair exceeds every eps."""
-        dist = np.empty((self.n, self.n), np.float32)
-        for rows, block in self._blocks(weight):
-            start, end = rows[0], rows[-1] + 1
-            dist[start:end, start:] = block
-            dist[start:, start:end] = block.T
+    def _constrained(self, weight: float, rows: np.ndarray, of_face: np.ndarray) -> np.ndarray:
+        """Dense fused distances (R, R) float32 between faces ``rows``, symmetric, 0 on the
+        diagonal, with every pair holding faces of one frame set so far apart (``_apart``) that
+        any average over two groups containing it exceeds every eps. of_face: (N,) each face's
+        index in ``rows``, a face that is one point with the face there."""
+        shots = None if self.shots is None else self.shots[rows]
+        dist = fused_distances(self.face[rows], self.cloth[rows], self.has_cloth[rows], weight, shots=shots)
+        _, frame = np.unique(self.frames, return_inverse=True)
+        seen = sparse.csr_matrix(
+            (np.ones(self.n, np.float32), (of_face, frame)), (len(rows), frame.max() + 1)
+        )
+        together = (seen @ seen.T).tocoo()
+        dist[together.row, together.col] = _apart(self.n)
         np.fill_diagonal(dist, 0.0)
         return dist
 
-    def _condensed(self, weight: float) -> np.ndarray:
-        """``constrained_distances`` in scipy's condensed form (float64, N(N-1)/2), built a block
-        of rows at a time: no N x N matrix is ever held (2.8 GB saved at 20,000 faces)."""
-        n = self.n
-        condensed = np.empty(n * (n - 1) // 2)
-        for rows, block in self._blocks(weight):
-            for k, row in enumerate(rows):
-                begin = row * n - row * (row + 1) // 2
-                condensed[begin : begin + n - row - 1] = block[k, k + 1 :]
-        return condensed
+    def constrained_distances(self, weight: float) -> np.ndarray:
+        """``_constrained`` over all faces: (N, N) float32."""
+        return self._constrained(weight, np.arange(self.n), np.arange(self.n))
 
     def graph(self, weight: float, eps: float):
         """Sparse fused distances within eps, same-frame pairs left out (see ``radius_graph``)."""
@@ -199,12 +262,16 @@ class Clusterer:
         return fused_distances(self.face, self.cloth, self.has_cloth, weight, rows, self.shots)
 
     def tree(self, weight: float) -> np.ndarray | None:
-        """Average-linkage tree (scipy format) of the constrained distances; None below 2 faces."""
-        if self.n < 2:
+        """Average-linkage tree (scipy format) over ``points`` of the constrained distances, each
+        point weighing its faces: it cuts into the groups average linkage over the faces gives.
+        None below 2 points."""
+        points = self.points
+        if len(points.first) < 2:
             return None
         key = round(weight, 6)  # 0.15 and 0.15000000000000002 (a slider's float) are one weight
         if key not in self._trees:
-            self._trees[key] = linkage(self._condensed(weight), "average")
+            dist = self._constrained(weight, points.first, points.of_face)
+            self._trees[key] = average_linkage(dist, points.count)
             while len(self._trees) > self._TREES_KEPT:
                 del self._trees[next(iter(self._trees))]
         return self._trees[key]

@@ -84,7 +84,13 @@ def fused_distances(
     """
     if rows is not None:
         return _fused(face, cloth, has_cloth, weight, rows, 0, shots)
-    return _mirror_upper(_fused(face, cloth, has_cloth, weight, np.arange(len(face)), 0, shots))
+    n = len(face)
+    square = np.empty((n, n), np.float32)  # filled a block of rows at a time: no second N x N
+    for block_rows, block in upper_blocks(face, cloth, has_cloth, weight, shots=shots):
+        start, end = block_rows[0], block_rows[-1] + 1
+        square[start:end, start:] = block
+        square[start:, start:end] = block.T
+    return square
 
 
 def upper_blocks(
@@ -92,8 +98,8 @@ def upper_blocks(
     cloth: np.ndarray,
     has_cloth: np.ndarray,
     weight: float,
-    frames: np.ndarray,
-    same_frame: float,
+    frames: np.ndarray | None = None,
+    same_frame: float = 0.0,
     shots: np.ndarray | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Each pair's fused distance once, ``_BLOCK`` rows at a time: (rows, float32 (len(rows),
@@ -102,14 +108,15 @@ def upper_blocks(
 
     The block's leading square (rows x rows) is symmetric; the pairs left of it came in earlier
     blocks: mirror them (j, i) = (i, j) rather than compute them again, so every route built on
-    these blocks is symmetric by construction. frames: (N,) frame index of each face; shots as in
-    ``fused_distances``. Memory is O(N x 1024), not O(N^2).
+    these blocks is symmetric by construction. frames: (N,) frame index of each face, or None to
+    set no pair apart; shots as in ``fused_distances``. Memory is O(N x 1024), not O(N^2).
     """
     n = len(face)
     for start in range(0, n, _BLOCK):
         rows = np.arange(start, min(n, start + _BLOCK))
         dist = _fused(face, cloth, has_cloth, weight, rows, start, shots)
-        dist[frames[rows][:, None] == frames[None, start:]] = same_frame
+        if frames is not None:
+            dist[frames[rows][:, None] == frames[None, start:]] = same_frame
         _mirror_upper(dist[:, : len(rows)])
         yield rows, dist
 

@@ -99,20 +99,36 @@ def test_prefitted_weights_give_the_same_labels_as_fitting_on_demand():
     assert len(prefitted._trees) == 2
 
 
-def test_the_tree_is_built_from_blocks_of_the_constrained_distances():
-    from scipy.spatial.distance import squareform
+def test_the_tree_over_track_parts_cuts_as_average_linkage_over_every_face():
+    """Faces of a track share their vectors: the tree is built over the track parts, each
+    weighing its faces, and must cut into the groups scipy's average linkage over the faces gives,
+    same-frame pairs kept apart, at every eps."""
+    from scipy.cluster.hierarchy import fcluster, linkage
 
     from faceclust.cluster import Clusterer
 
     rng = np.random.default_rng(7)
-    n = 2500  # more than two blocks of rows
-    face, _ = _people(rng, [n // 5] * 5, spread=0.5)
-    cloth = rng.random((n, 4)).astype(np.float32)
+    parts = 600
+    face, _ = _people(rng, [parts // 6] * 6, spread=0.6)
+    cloth = rng.random((parts, 4)).astype(np.float32)
     cloth /= np.linalg.norm(cloth, axis=1, keepdims=True)
-    has_cloth, frames, shots = rng.random(n) > 0.3, rng.integers(0, 900, n), rng.integers(0, 3, n)
-    clusterer = Clusterer(face, cloth, has_cloth, frames, shots)
-    expected = squareform(clusterer.constrained_distances(0.3), checks=False)
-    assert np.array_equal(clusterer._condensed(0.3), expected)
+    length = rng.integers(1, 9, parts)  # faces per track part: 2,700 faces, three blocks of rows
+    of_face = np.repeat(np.arange(parts), length)
+    start = rng.integers(0, 400, parts)  # a track part's faces are consecutive frames
+    frames = start[of_face] + np.concatenate([np.arange(k) for k in length])
+    has_cloth = np.repeat(rng.random(parts) > 0.3, length)
+    clusterer = Clusterer(face[of_face], cloth[of_face], has_cloth, frames, np.repeat(start // 100, length))
+    assert len(clusterer.points.first) == parts < clusterer.n
+    for weight in (0.0, 0.3):
+        faces = linkage(squareform(clusterer.constrained_distances(weight), checks=False), "average")
+        points = clusterer.tree(weight)
+        for eps in np.linspace(0.3, 1.3, 11):
+            expected = fcluster(faces, eps, "distance")
+            got = fcluster(points, eps, "distance")[clusterer.points.of_face]
+            assert len(set(zip(expected, got, strict=True))) == len(set(expected)) == len(set(got)), (
+                weight,
+                eps,
+            )
 
 
 @pytest.mark.parametrize(("angle", "assigned"), [(0.40, False), (0.2, True)])
@@ -169,7 +185,6 @@ def test_every_distance_route_is_symmetric_whatever_the_blocks(monkeypatch, bloc
     clusterer = Clusterer(face, cloth, has, frames, shots)
     dense = clusterer.constrained_distances(0.3)
     assert np.array_equal(dense, dense.T)
-    assert np.array_equal(squareform(clusterer._condensed(0.3)), dense.astype(np.float64))
     graph = clusterer.graph(0.3, 0.6)
     assert (graph != graph.T).nnz == 0
     between = fuse.fused_distances(face, cloth, has, 0.3, shots=shots)  # the track-level route
