@@ -6,7 +6,8 @@ coverage, people found against labelled, and same-frame pairs (two faces of one 
 person: must be 0); the previous release's figure beside each (``quality_release.json``).
 Judge a change on its worst clip. Then each clip's own evidence (same-person and
 different-person distances, ``calibrate.Evidence``) with how often a face's own person is the
-nearest in other shots (``across_shots``: what linking shots on faces can reach), and
+nearest in other shots (``across_shots``: what linking shots on faces can reach), how far
+apart mixed and pure people's faces lie (``spreads``: why no card is flagged), and
 leave-one-clip-out for the constant that sets eps from that evidence (the margin above the
 different-person 5th percentile): the margin is chosen on the other clips (their worst F), and
 the left-out clip's F at that margin is reported against the embedder's prior margin.
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.spatial.distance import pdist
 
 import faceclust as fc
 from faceclust.calibrate import calibrated_eps
@@ -96,6 +98,29 @@ def across_shots(extraction: fc.Extraction, name: str) -> str:
     return f"{np.mean(hits):.2f} of {len(hits)}" if hits else "-"
 
 
+def spreads(extraction: fc.Extraction, name: str) -> dict:
+    """Whether a "may be several people" flag could be read from a person's faces: each person's
+    spread (the mean distance between their encoded faces' own embeddings, over the clip's
+    different-person 5th percentile), for the people the labels call mixed (a second person with
+    at least 2 faces and a tenth of them) and for the pure ones. Overlapping ranges: no flag."""
+    labels, table = fc.cluster(extraction), extraction.faces.table
+    people, encoded = identities(table, name), table["encoded"].to_numpy()
+    scale = np.percentile(extraction.evidence.different, 5)
+    found = {True: [], False: []}
+    for person in range(labels.max() + 1):
+        members = np.flatnonzero(labels == person)
+        faces = members[encoded[members]]
+        counts = pd.Series(people[members]).value_counts()
+        if len(faces) >= 2 and len(counts):
+            mixed = len(counts) > 1 and counts.iloc[1] >= max(2, 0.1 * counts.sum())
+            found[mixed].append(pdist(extraction.faces.own_embedding[faces]).mean() / scale)
+
+    def span(values: list) -> str:
+        return f"{min(values):.2f}-{max(values):.2f} ({len(values)})" if values else "-"
+
+    return {"mixed people's spread": span(found[True]), "pure people's spread": span(found[False])}
+
+
 def _sample(part: dict) -> str:
     """One evidence sample of ``Evidence.summary`` in a cell: pairs; p5/p50/p95."""
     if not part["pairs"]:
@@ -105,7 +130,7 @@ def _sample(part: dict) -> str:
 
 def main() -> None:
     release = json.loads(RELEASE.read_text()) if RELEASE.exists() else {}
-    now, quality, evidence, loco = {}, [], [], []
+    now, quality, evidence, loco, flags = {}, [], [], [], []
     for title, embedder in EMBEDDERS.items():
         params = fc.ExtractParams(embed=fc.EmbedParams(embedder))
         by_clip = {name: fc.extract(DATA / "clips" / name, params, workers=2) for name in EVERY_LABELLED}
@@ -121,6 +146,7 @@ def main() -> None:
                     "labelled people": now[key]["labelled"],
                 }
             )
+            flags.append({"clip": name, "embedder": title, **spreads(extraction, name)})
             summary = extraction.evidence.summary()
             evidence.append(
                 {
@@ -137,6 +163,8 @@ def main() -> None:
     print(table(quality))
     print("\n## The clips' own evidence (face_vectors: the learned metric where there is one)\n")
     print(table(evidence))
+    print("\n## Could a card say 'may be several people'? Spread / different-person p5 (people)\n")
+    print(table(flags))
     print("\n## Leave one clip out: the eps margin chosen on the other clips\n")
     print(table(loco))
     if "--save" in sys.argv:

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.spatial.distance import pdist
 
 from . import __version__
 from .cache import cached, clip_hash, entry_key
@@ -37,15 +36,6 @@ from .table import FaceTable
 from .video import probe
 
 log = logging.getLogger(__name__)
-
-#: Faces of a person at most that ``Extraction.spread`` measures (an even sample above it).
-SPREAD_SAMPLE = 300
-#: A person whose ``spread`` reaches this share of the clip's different-person distances is
-#: flagged (``mixed_spread``). On multi_face.avi and short_hamilton_clip.mp4 (dlib and an
-#: ArcFace-style model) a true person's spread was at most 0.69 of them (medians 0.00-0.47) and
-#: any two people merged at least 0.58 (medians 0.62-0.85); on mudo_variety.mp4, whose helmeted
-#: men neither embedder tells apart well, true people reach 1.29. A hint, not a verdict.
-MIXED_SHARE = 0.65
 
 
 @dataclass
@@ -173,21 +163,6 @@ class Extraction:
             f"seen together, fewer than {MIN_PAIRS}: one person or one shot?): the embedder's "
             "prior thresholds are used where none is given"
         )
-
-    def spread(self, members: np.ndarray, at_most: int = SPREAD_SAMPLE) -> float:
-        """How far apart one person's faces lie: the mean distance between their ``face_vectors``
-        (of an even sample of at most ``at_most`` faces), on the embedder's scale. members: row
-        indices of the person's faces."""
-        sample = members[np.linspace(0, len(members) - 1, min(len(members), at_most)).astype(int)]
-        return float(pdist(self.face_vectors[sample]).mean()) if len(sample) >= 2 else 0.0
-
-    @property
-    def mixed_spread(self) -> float | None:
-        """The ``spread`` from which a person probably holds several people: ``MIXED_SHARE`` of
-        the distance that 19 in 20 pairs of different people seen together in one frame of this
-        clip exceed (5th percentile of ``different_person_distances``); None without enough pairs."""
-        evidence = self.evidence
-        return MIXED_SHARE * float(np.percentile(evidence.different, 5)) if evidence.enough else None
 
     def split(self, members: np.ndarray, params: ClusterParams) -> np.ndarray:
         """One person's faces clustered again on their own, tighter: agglomerative with eps

@@ -204,7 +204,6 @@ def cards_ui(
     faces = extraction.faces
     labels = table["cluster"].to_numpy()
     summary = fc.cluster_summary(faces, labels, extraction.seconds_per_frame)
-    mixed = extraction.mixed_spread
     matches = session.library_matches(extraction, table)
     size = st.segmented_control("Face size", list(FACE_SIZES), default="Small", key="face_size")
     width = FACE_SIZES[size or "Small"]
@@ -212,19 +211,17 @@ def cards_ui(
         if row.cluster in edits.hidden:
             continue
         members = np.flatnonzero(labels == row.cluster)
-        spread = extraction.spread(members)
         with st.container(border=True):
             picture, text = st.columns([1, 6])
             picture.image(str(faces.thumb_path(row.representative_face_id)), width=96)
             text.markdown(
                 f"**{edits.name(row.cluster)}** · {row.size} faces · "
-                f"{row.screen_time_s:.1f} s on screen · {row.first_t_sec:.1f} to {row.last_t_sec:.1f} s · "
-                f"spread {spread:.2f}"
+                f"{row.screen_time_s:.1f} s on screen · {row.first_t_sec:.1f} to {row.last_t_sec:.1f} s"
             )
             with text:
                 known_ui(extraction, table, edits, row.cluster, members, matches.get(row.cluster))
                 if row.size >= 2:
-                    split_ui(extraction, table, edits, row.cluster, members, spread, mixed)
+                    split_ui(extraction, table, edits, row.cluster, members)
                 key = f"faces-{row.cluster}"
                 # Keyed: stays open through re-clustering; the faces are drawn only while it is open.
                 with st.expander(f"Faces ({row.size})", key=key, on_change="rerun"):
@@ -248,19 +245,11 @@ def split_ui(
     edits: fc.Edits,
     label: int,
     members: np.ndarray,
-    spread: float,
-    mixed: float | None,
 ) -> None:
     """ "Split this person" (``members``: the rows of their faces): their faces clustered again
-    alone, tighter, into people of their own; above it a warning where their faces lie about as
-    far apart as different people's do."""
-    if mixed is not None and spread >= mixed:
-        st.warning(
-            f"May be several people: their faces are {spread:.2f} apart on average, near the "
-            f"distances between different people seen together in this clip (flagged from "
-            f"{mixed:.2f}).",
-            icon=":material/call_split:",
-        )
+    alone, tighter, into people of their own. No card is flagged as "several people": on the
+    labelled clips no measure of how far apart a person's faces lie told mixed people from pure
+    ones (``bench/quality.py``'s flags table)."""
     if st.button("Split this person", key=f"split-{label}", icon=":material/call_split:"):
         parts = extraction.split(members, st.session_state.clustering)
         if parts.max() < 1:

@@ -24,18 +24,22 @@ def figure(
     points: pd.DataFrame, drawn: np.ndarray, colours: dict[str, str], faces: fc.FaceTable
 ) -> go.Figure:
     """A scatter of ``points`` (x, y, person, t_sec, face_id, cluster) where ``drawn``, coloured
-    by person, a face of each person drawn just above where their points are densest."""
+    by person, people in their order in the legend (unassigned last), a face of each person
+    drawn where their points are dense and no other face is (``face_spots``)."""
     shown = points[drawn]
     scatter = go.Scattergl if len(shown) > WEBGL_ABOVE else go.Scatter
     fig = go.Figure()
-    for name, own in shown.groupby("person", sort=False):
+    order = sorted(shown["cluster"].unique(), key=lambda label: (label < 0, label))
+    for label in order:
+        own = shown[shown["cluster"] == label]
+        name = own["person"].iloc[0]
         fig.add_trace(
             scatter(
                 x=own["x"],
                 y=own["y"],
                 mode="markers",
                 name=name,
-                marker={"color": colours[name], "size": 6 if name == "unassigned" else 8, "opacity": 0.8},
+                marker={"color": colours[name], "size": 6 if label < 0 else 8, "opacity": 0.8},
                 customdata=own["face_id"],
                 text=[
                     f"{name} · {t:.1f} s · #{i}" for t, i in zip(own["t_sec"], own["face_id"], strict=True)
@@ -43,41 +47,50 @@ def figure(
                 hovertemplate="%{text}<extra></extra>",
             )
         )
-    span = float(np.ptp(points["x"])) or 1.0
-    for _, own in points[points["cluster"] >= 0].groupby("cluster"):
-        face = densest(own[["x", "y"]].to_numpy(), span * FACE_SHARE)
-        centre = own[["x", "y"]].to_numpy()[face]
+    size = (float(np.ptp(points["x"])) or 1.0) * FACE_SHARE
+    for face_id, x, y in face_spots(points, size):
         fig.add_layout_image(
-            source=session.thumbnail_uri(str(faces.thumb_path(own["face_id"].iloc[face]))),
-            x=centre[0],
-            y=centre[1],
+            source=session.thumbnail_uri(str(faces.thumb_path(face_id))),
+            x=x,
+            y=y,
             xref="x",
             yref="y",
-            sizex=span * FACE_SHARE,
-            sizey=span * FACE_SHARE,
+            sizex=size,
+            sizey=size,
             xanchor="center",
-            yanchor="bottom",  # just above the blob: the points stay visible
+            yanchor="bottom",  # just above the point: the points stay visible
             layer="above",
         )
+    low, high = float(points["y"].min()), float(points["y"].max())
     fig.update_layout(
         height=520,
-        margin={"l": 0, "r": 0, "t": 10, "b": 0},
+        margin={"l": 0, "r": 0, "t": 36, "b": 0},  # plotly's toolbar sits above the plot, not on a face
         dragmode="lasso",
-        legend={"orientation": "h", "y": -0.02, "yanchor": "top"},
+        legend={"orientation": "h", "y": -0.02, "yanchor": "top", "traceorder": "normal"},
         xaxis={"visible": False},
-        yaxis={"visible": False, "scaleanchor": "x"},
+        yaxis={"visible": False, "scaleanchor": "x", "range": [low - size / 4, high + 1.1 * size]},
     )
     return fig
 
 
-def densest(xy: np.ndarray, radius: float, at_most: int = 400) -> int:
-    """Row of ``xy`` (N, 2) with the most of the points within ``radius`` of it (of an even
-    sample of at most ``at_most``): where most of a person is. A person's points can fall into
-    several blobs, whose mean or median lies in the empty space between them."""
-    sample = np.linspace(0, len(xy) - 1, min(len(xy), at_most)).astype(int)
-    points = xy[sample]
-    close = ((points[:, None, :] - points[None, :, :]) ** 2).sum(axis=2) <= radius**2
-    return int(sample[np.argmax(close.sum(axis=1))])
+def face_spots(points: pd.DataFrame, size: float, at_most: int = 400) -> list[tuple[int, float, float]]:
+    """Where to draw one face of each person (``cluster`` >= 0), the largest first: (face id, x,
+    y of the bottom centre) at the densest of their points (of an even sample of at most
+    ``at_most``: the most of their points within ``size``) whose ``size`` x ``size`` square
+    above it overlaps no face drawn already; a person with no such point gets none (the legend
+    names them)."""
+    spots: list[tuple[int, float, float]] = []
+    people = points[points["cluster"] >= 0].groupby("cluster")
+    for _, own in sorted(people, key=lambda group: -len(group[1])):
+        xy = own[["x", "y"]].to_numpy()
+        sample = np.linspace(0, len(xy) - 1, min(len(xy), at_most)).astype(int)
+        near = ((xy[sample, None, :] - xy[None, sample, :]) ** 2).sum(axis=2) <= size**2
+        for row in sample[np.argsort(-near.sum(axis=1), kind="stable")]:
+            x, y = xy[row]
+            if all(abs(x - x0) >= size or abs(y - y0) >= size for _, x0, y0 in spots):
+                spots.append((int(own["face_id"].iloc[row]), float(x), float(y)))
+                break
+    return spots
 
 
 def inside_polygon(x: np.ndarray, y: np.ndarray, px: np.ndarray, py: np.ndarray) -> np.ndarray:
@@ -168,8 +181,8 @@ def main() -> None:
     if shown.sum() > DRAWN_AT_MOST:
         st.caption(f"{DRAWN_AT_MOST:,} of {shown.sum():,} faces drawn; a box or lasso selects all inside it.")
     st.caption(
-        "Each person's face sits just above where their points are densest. Click, drag a box or a "
-        "lasso to select."
+        "Each person's face sits just above where their points are dense and no other face is. "
+        "Click, drag a box or a lasso to select."
     )
     chosen = table[shown][picked]
     if len(chosen):
@@ -178,7 +191,10 @@ def main() -> None:
             [str(faces.thumb_path(i)) for i in chosen["face_id"][:120]],
             width=72,
             caption=[
-                f"{p} · {t:.1f}s" for p, t in zip(chosen["person"][:120], chosen["t_sec"][:120], strict=True)
+                f"#{i} · {p} · {t:.1f}s"
+                for i, p, t in zip(
+                    chosen["face_id"][:120], chosen["person"][:120], chosen["t_sec"][:120], strict=True
+                )
             ],
         )
         actions_ui(chosen, table, edits)
