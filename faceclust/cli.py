@@ -586,7 +586,10 @@ def _search(args: argparse.Namespace, library: Library, progress: _Progress) -> 
         return OK
     for row in results.itertuples():
         known = f" ({row.known_as})" if row.known_as else ""
-        print(f"{row.clip}: {row.person}{known} at {row.distance:.2f}, {row.appearances} [{row.place}]")
+        print(
+            f"{row.clip}: {row.person}{known}, {row.match} at {row.distance:.2f} ({row.embedder}), "
+            f"{row.appearances} [{row.place}]"
+        )
     if results.empty:
         print(f"not found in {len({p.source for p in found})} clips")
     return OK

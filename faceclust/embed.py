@@ -75,6 +75,9 @@ class Thresholds:
         person whose prototype lies within this distance (``library``): the largest distance at
         which at most 1 % of the shared photo sets' photos get a wrong name, whether or not
         their own person is in the library (``bench/library.py``).
+    search_distance: a search by face lists the people within this distance of it, those beyond
+        ``name_distance`` as "possible": where at most 10 % of the photo sets' photos get a
+        wrong name (``bench/library.py``).
     source: where these figures come from.
     """
 
@@ -88,6 +91,7 @@ class Thresholds:
     sr_face_below_px: int
     attach_margin: float | None
     name_distance: float
+    search_distance: float
     source: str
 
 
@@ -106,6 +110,7 @@ THRESHOLDS = {
         sr_face_below_px=80,
         attach_margin=None,
         name_distance=0.2,
+        search_distance=0.22,
         source="dlib: fit on multi_face.avi and short_hamilton_clip.mp4 (README, Quality)",
     ),
     "arcface": Thresholds(
@@ -119,6 +124,7 @@ THRESHOLDS = {
         sr_face_below_px=56,
         attach_margin=0.05,
         name_distance=0.64,
+        search_distance=0.74,
         source="ArcFace-style: fit on the test MobileFaceNet (bench/embedders.py)",
     ),
 }

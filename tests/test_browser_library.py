@@ -218,10 +218,12 @@ def test_known_people_named_accepted_and_found_by_photo(browser, server, known, 
         "Every clip in the cache"
     ).wait_for()
     page.get_by_role("button", name="Search").click()
-    caption = page.get_by_text(re.compile(r"\d+ appearances? in \d+ clips? searched"))
+    caption = page.get_by_text(re.compile(r"\d+ found in \d+ clips? searched"))
     caption.wait_for()
     results = page.get_by_test_id("stMarkdownContainer").filter(
-        has_text=re.compile(r"^\S+ · person_\d\d(?: \(known as \S+\))? · distance \d\.\d\d")
+        has_text=re.compile(
+            r"^\S+ · person_\d\d(?: \(known as \S+\))? · (?:likely|possible) · distance \d\.\d\d"
+        )
     )
     expected = int(re.match(r"\d+", caption.inner_text()).group())
     deadline = time.monotonic() + 30
@@ -232,7 +234,10 @@ def test_known_people_named_accepted_and_found_by_photo(browser, server, known, 
     label = int(largest["cluster"])  # the cache may hold other clips of him (a batch's episodes)
     mine = [f for f in found if f.startswith("multi_face.avi · ")]
     assert mine and mine[0].startswith(f"multi_face.avi · {cluster_name(label)} (known as {names[label]}) ·")
-    assert all(f"(known as {names[label]})" in f for f in found)  # every hit is that man
+    # Every likely hit of the library's embedder is him (other tests may have cached clips
+    # described by another embedder, whose people the library has no vectors of).
+    likely = [f for f in found if " · likely · " in f and "(dlib)" in f]
+    assert likely and all(f"(known as {names[label]})" in f for f in likely)
     assert not [f for f in found if "short_hamilton_clip.mp4" in f]
     for result in results.all():
         row = result.locator("xpath=ancestor::div[@data-testid='stHorizontalBlock'][1]")

@@ -37,6 +37,23 @@ def _exemplars(seed: int, k: int = 2, key: str = "test") -> list[Exemplar]:
     return [Exemplar(rng.bytes(200), {key: v}, f"test:{seed}") for v in vectors]
 
 
+def test_embedders_are_named_as_people_know_them(data, tmp_path, monkeypatch):
+    """The Library said "described by dlib,onnx:d67b3057..."; a model in the models folders is
+    named by its file, one elsewhere by its family and the start of its sha256."""
+    from faceclust.library import embedder_label
+
+    model = data / "models" / "mobilefacenet_test.onnx"
+    key = fc.library.embedder_key({"embedder": f"onnx:{model}", "model_sha256": fc.models.file_sha256(model)})
+    monkeypatch.setenv("FACECLUST_MODELS", str(model.parent))
+    assert [embedder_label(k) for k in ("dlib", "sface:0123456789abcdef", key)] == [
+        "dlib",
+        "SFace",
+        "mobilefacenet_test.onnx",
+    ]
+    monkeypatch.setenv("FACECLUST_MODELS", str(tmp_path))
+    assert embedder_label(key) == "ONNX model d67b3057"
+
+
 def test_an_older_library_is_migrated_and_a_newer_one_refused(tmp_path):
     old = tmp_path / "old.sqlite"
     db = sqlite3.connect(old)
@@ -259,21 +276,30 @@ def test_a_photo_of_one_man_finds_his_clip_and_episodes_not_hamilton(
     ]
     assert main([*search, str(photo)]) == 0
     found = pd.DataFrame(json.loads(capsys.readouterr().out))
-    clips = set(found["clip"])
+    likely = found[found["match"] == "likely"]
+    assert set(found["match"]) <= {"likely", "possible"} and set(found["embedder"]) <= {
+        "dlib",
+        "mobilefacenet_test.onnx",
+    }
+    clips = set(likely["clip"])
     assert "multi_face.avi" in clips and "short_hamilton_clip.mp4" not in clips
-    assert {"episode_1", "episode_2", "episode_3"} <= {Path(p).name for p in found["place"]}
+    assert {"episode_1", "episode_2", "episode_3"} <= {Path(p).name for p in likely["place"]}
     assert found["distance"].is_monotonic_increasing and found["appearances"].str.contains(" s").all()
     assert all(Path(t).is_file() for t in found["thumb"])
     assert found["known_as"].iloc[0] in names.values() and set(found["known_as"]) <= {"", *names.values()}
     assert main([*search, "--person", names[0]]) == 0
     episodes_found = [
-        p for p in json.loads(capsys.readouterr().out) if Path(p["place"]).parent == out / "clips"
+        p
+        for p in json.loads(capsys.readouterr().out)
+        if Path(p["place"]).parent == out / "clips" and p["match"] == "likely"
     ]
     assert len(episodes_found) == 3  # one man, three episodes
     # An episode's folder deleted: the index drops it at the next search.
     shutil.rmtree(out / "clips" / "episode_3")
     assert main([*search, "--person", names[0]]) == 0
-    assert len([p for p in json.loads(capsys.readouterr().out) if "episode_" in p["place"]]) == 2
+    episodes_found = [p for p in json.loads(capsys.readouterr().out) if "episode_" in p["place"]]
+    assert len([p for p in episodes_found if p["match"] == "likely"]) == 2
+    assert not any(p["place"].endswith("episode_3") for p in episodes_found)
     with Library(path) as library:
         assert library.db.execute("SELECT COUNT(*) FROM clips WHERE source LIKE '%episode_3'").fetchone() == (
             0,

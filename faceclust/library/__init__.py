@@ -7,7 +7,7 @@ people named after the library; ``search``: where a face appears across cached c
 
 from .faces import best_faces, clip_exemplars, ensure_vectors, photo_exemplars, photo_files
 from .naming import Match, name_people
-from .store import Exemplar, Library, embedder_key, library_path
+from .store import Exemplar, Library, embedder_key, embedder_label, library_path
 
 __all__ = [
     "Exemplar",
@@ -16,6 +16,7 @@ __all__ = [
     "best_faces",
     "clip_exemplars",
     "embedder_key",
+    "embedder_label",
     "ensure_vectors",
     "library_path",
     "name_people",

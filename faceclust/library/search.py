@@ -30,7 +30,7 @@ from ..export import cluster_name
 from ..table import FaceTable
 from .faces import ensure_vectors, photo_exemplars
 from .naming import person_means
-from .store import Library, embedder_key, from_blob, to_blob
+from .store import Library, embedder_key, embedder_label, from_blob, to_blob
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,8 @@ RESULT_COLUMNS = [
     "person",
     "known_as",
     "distance",
+    "match",
+    "embedder",
     "appearances",
     "first_t_sec",
     "last_t_sec",
@@ -178,16 +180,20 @@ def appearances(times: np.ndarray) -> list[tuple[float, float]]:
 
 
 def search(library: Library, queries: dict[str, np.ndarray], found: list[Place]) -> pd.DataFrame:
-    """Indexed people among ``found`` within their embedder's ``name_distance`` of a query.
+    """Indexed people among ``found`` within their embedder's ``search_distance`` of a query.
 
     queries: embedder key -> (D,) L2-normalised query vector. Returns ``RESULT_COLUMNS``, one row
-    per (place, person), nearest first: ``known_as`` the library person nearest them (within the
-    same distance), ``appearances`` as "a-b s" spans, ``thumb`` the path of their first face's
-    thumbnail.
+    per (place, person), nearest first: ``match`` ``likely`` within the embedder's
+    ``name_distance`` (what names a clip's person after the library), else ``possible`` (a
+    person's mean face drifts from one photo of them over a long clip); ``known_as`` the
+    library person nearest them (within ``name_distance``), ``embedder`` its name
+    (``embedder_label``), ``appearances`` as "a-b s" spans, ``thumb`` the path of their first
+    face's thumbnail.
     """
     sources = {p.source for p in found}
     results = []
     for key, query in queries.items():
+        label = embedder_label(key)
         rows = library.db.execute(
             """SELECT p.rowid, c.source, c.embed, p.vector FROM clip_people p
                JOIN clips c ON p.clip = c.id WHERE c.embedder = ?""",
@@ -198,21 +204,29 @@ def search(library: Library, queries: dict[str, np.ndarray], found: list[Place])
             continue
         vectors = np.vstack([from_blob(r[3]) for r in rows])
         distances = np.linalg.norm(vectors - query, axis=1)
-        within = thresholds(json.loads(rows[0][2])["embedder"]).name_distance
+        limits = thresholds(json.loads(rows[0][2])["embedder"])
+        within = limits.name_distance
         names, prototypes = library.prototypes(key)
-        for k in np.flatnonzero(distances <= within):
+        for k in np.flatnonzero(distances <= limits.search_distance):
             known = ""
             if names:
                 apart = np.linalg.norm(prototypes - vectors[k], axis=1)
                 known = names[int(apart.argmin())] if apart.min() <= within else ""
-            results.append(_result(library, rows[k][0], float(distances[k]), known))
+            match = "likely" if distances[k] <= within else "possible"
+            results.append(
+                {
+                    **_result(library, rows[k][0], float(distances[k]), known),
+                    "match": match,
+                    "embedder": label,
+                }
+            )
     table = pd.DataFrame(results, columns=RESULT_COLUMNS)
     return table.sort_values("distance", kind="stable").reset_index(drop=True)
 
 
 def _result(library: Library, row: int, distance: float, known_as: str) -> dict:
-    """A search result (``RESULT_COLUMNS``) of the indexed person at ``row``; ``known_as``: the
-    library's name for them ("" where none is near enough)."""
+    """A search result (``RESULT_COLUMNS`` but ``match`` and ``embedder``) of the indexed person
+    at ``row``; ``known_as``: the library's name for them ("" where none is near enough)."""
     source, clip, entry, person, ids, times = library.db.execute(
         """SELECT c.source, c.clip, c.entry, p.person, p.face_ids, p.times
            FROM clip_people p JOIN clips c ON p.clip = c.id WHERE p.rowid = ?""",

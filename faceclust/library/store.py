@@ -21,12 +21,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ..errors import BadInput
+from ..models import file_sha256, model_dirs
 
 #: Seconds a writer waits for another process's transaction before it gives up.
 BUSY_S = 60.0
@@ -94,6 +96,27 @@ def embedder_key(embed: dict) -> str:
     if name == "dlib":
         return "dlib"
     return f"{'sface' if name == 'sface' else 'onnx'}:{embed['model_sha256'][:16]}"
+
+
+def embedder_label(key: str) -> str:
+    """An ``embedder_key`` as a person reads it: ``dlib``, ``SFace``, or the ONNX model's file
+    name where a file with that sha256 lies in the models folders (``model_dirs``), else
+    ``ONNX model`` and the first 8 hex digits of its sha256."""
+    family, _, digest = key.partition(":")
+    if family in ("dlib", "sface"):
+        return {"dlib": "dlib", "sface": "SFace"}[family]
+    for folder in model_dirs():
+        for path in sorted(folder.glob("*.onnx")) if folder.is_dir() else []:
+            stat = path.stat()
+            if _sha256_of(path, stat.st_size, stat.st_mtime_ns).startswith(digest):
+                return path.name
+    return f"ONNX model {digest[:8]}"
+
+
+@cache
+def _sha256_of(path: Path, size: int, mtime_ns: int) -> str:
+    """``file_sha256``, once per version of a file (its size and time are part of the key)."""
+    return file_sha256(path)
 
 
 def to_blob(vector: np.ndarray) -> bytes:

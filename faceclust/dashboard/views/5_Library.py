@@ -65,10 +65,11 @@ def people_ui(known: library.Library) -> None:
         st.info("No one yet. Add people from photos above, or from a clip's People page (Save to library).")
         return
     for person in people.itertuples():
+        described = ", ".join(library.embedder_label(key) for key in person.embedders.split(",") if key)
         with st.container(border=True):
             st.markdown(
                 f"**{person.name}** · {person.faces} faces · "
-                f"described by {person.embedders or 'no embedder yet'}"
+                f"described by {described or 'no embedder yet'}"
                 + (f"  \n{person.notes}" if person.notes else "")
             )
             st.image(known.images(person.name)[:SHOWN_FACES], width=FACE_PX)
@@ -163,7 +164,11 @@ def search_ui(known: library.Library) -> None:
     if results.empty:
         st.info(f"Not found in {_count(searched, 'clip')} searched.")
         return
-    st.caption(f"{_count(len(results), 'appearance')} in {_count(searched, 'clip')} searched, nearest first.")
+    likely = int((results["match"] == "likely").sum())
+    st.caption(
+        f"{len(results)} found in {_count(searched, 'clip')} searched, nearest first: {likely} likely "
+        f"the same person, {len(results) - likely} possibly."
+    )
     for row in results.itertuples():
         picture, text = st.columns([1, 8])
         picture.image(row.thumb, width=FACE_PX)
@@ -171,8 +176,8 @@ def search_ui(known: library.Library) -> None:
         place = Path(row.place)
         where = "the cache" if place.parent.name == "extract" else f"run folder {place.name}"
         text.markdown(
-            f"**{row.clip}** · {row.person}{known} · distance {row.distance:.2f}  \n"
-            f"{row.appearances}  \nin {where}"
+            f"**{row.clip}** · {row.person}{known} · {row.match} · distance {row.distance:.2f} "
+            f"({row.embedder})  \n{row.appearances}  \nin {where}"
         )
 
 
