@@ -25,7 +25,8 @@ def main() -> None:
     # logging in leads to it.
     page = st.navigation(pages, position="sidebar" if login.allowed() else "hidden")
     login.require_login()  # before anything of a page is made: stops here until logged in
-    session.umap_warmer()
+    if st.session_state.get("extraction") is not None and st.session_state.get("job") is None:
+        session.umap_warmer()  # not beside an extraction: it made mudo_variety.mp4's 17 s take 24
     page.run()
 
 

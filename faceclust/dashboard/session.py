@@ -134,8 +134,14 @@ def in_background() -> None:
 
 @st.cache_resource
 def umap_warmer() -> threading.Thread:
-    """Compile UMAP once per server in the background, so the first projection is quick."""
-    thread = threading.Thread(target=fc.warm_up_projection, daemon=True, name="umap-warm-up")
+    """Compile UMAP once per server in the background, at a lower priority, so the first
+    projection is quick."""
+
+    def warm_up() -> None:
+        in_background()
+        fc.warm_up_projection()
+
+    thread = threading.Thread(target=warm_up, daemon=True, name="umap-warm-up")
     thread.start()
     return thread
 
