@@ -159,7 +159,7 @@ class Source:
             frame_rate(fps),
             meta["width"],
             meta["height"],
-            meta["duration_s"],
+            meta.get("duration_s", meta["frame_count"] / fps),  # run folders older than it state none
             meta["params"]["sampling"]["step"] / fps,
             meta.get("name"),
         )
@@ -501,8 +501,8 @@ REEL_VERSION = 2  # 2: timelines name an uploaded clip by the user's name
 def cached_reel(person: Person, sources: dict[str, Source], progress: Progress = no_progress) -> list[Path]:
     """``write_reel(person, sources, vertical=True)``'s files, kept under ``FACECLUST_CACHE/reels``
     by everything that decides them (clips and where timelines find them, segments, the faces the
-    crop follows, name): asking
-    again after any change of settings or edits renders again, else returns at once."""
+    crop follows, name): asking again after any change of settings or edits renders again, else
+    returns at once."""
     from .cache import cache_root, evict, max_bytes
 
     key = json.dumps(

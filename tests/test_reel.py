@@ -262,3 +262,15 @@ def test_an_uploaded_clip_s_exports_name_the_user_s_file_not_the_server_s(data, 
     assert set(pd.read_csv(files[-1])["clip"]) == {"회의 1화.avi"}
     # A clip the user gave by its path keeps its own file URL.
     assert fc.Source.of(fc.extract(stored, workers=2).meta).url == stored.resolve().as_uri()
+
+
+def test_a_run_folder_from_before_clips_stated_their_length_still_makes_reels(runs, tmp_path):
+    """run.json gained the clip's stated length (``duration_s``); an older folder's reel is cut to
+    its frame count / rate, as it was."""
+    folder = tmp_path / "old-run"
+    shutil.copytree(runs["multi_face.avi"], folder)
+    info = json.loads((folder / "run.json").read_text())
+    stated = info["clip"].pop("duration_s")
+    (folder / "run.json").write_text(json.dumps(info))
+    sources, people = read_people(folder, ReelParams())
+    assert people and sources["multi_face.avi"].duration == pytest.approx(stated)  # 702 frames at 30
