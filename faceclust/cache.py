@@ -21,6 +21,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
 import zipfile
 from collections.abc import Callable
@@ -171,12 +172,26 @@ def evict(root: Path, limit: int, keep: Path) -> None:
         total -= size
 
 
+#: One lock per entry key being built in this process (the dashboard's sessions are threads).
+_BUILDING: dict[str, threading.Lock] = {}
+_BUILDING_LOCK = threading.Lock()
+
+
 def cached(key: str, build: Callable[[Path], tuple[FaceTable, dict]]) -> tuple[FaceTable, dict, bool]:
-    """The entry for ``key``: loaded when present and sound, else built by ``build(folder)``.
+    """The entry for ``key``: loaded when present and sound, else built by ``build(folder)``;
+    in one process one key is built once at a time, and a second caller waits for it and loads
+    it (three sessions uploading one clip: one extraction, not three on the same cores).
 
     Returns (faces, meta, hit). ``build`` writes crops into the folder it is given and returns
     the face table and a JSON-able meta dict.
     """
+    with _BUILDING_LOCK:
+        lock = _BUILDING.setdefault(key, threading.Lock())
+    with lock:
+        return _cached(key, build)
+
+
+def _cached(key: str, build: Callable[[Path], tuple[FaceTable, dict]]) -> tuple[FaceTable, dict, bool]:
     limit = max_bytes()
     root = cache_root() / "extract"
     final = root / key

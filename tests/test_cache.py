@@ -86,6 +86,23 @@ def test_a_damaged_entry_is_detected_and_rebuilt(cache, damage):
     assert hit and np.array_equal(again.face_embedding, faces.face_embedding)
 
 
+def test_one_entry_asked_for_by_three_sessions_at_once_is_built_once(cache):
+    """The dashboard's sessions are threads of one process: three users running one clip got
+    three extractions of it on the same cores; the second and third now wait and load it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    builds = []
+
+    def slow_build(folder: Path) -> tuple[FaceTable, dict]:
+        builds.append(folder)
+        time.sleep(0.5)
+        return _build(folder)
+
+    with ThreadPoolExecutor(3) as sessions:
+        hits = sorted(hit for _, _, hit in sessions.map(lambda _: cached("k", slow_build), range(3)))
+    assert len(builds) == 1 and hits == [False, True, True]
+
+
 def test_a_build_that_fails_leaves_nothing(cache):
     def broken(folder):
         (folder / "thumbs").mkdir()
