@@ -71,12 +71,20 @@ class ReelParams:
 
 
 def segments(
-    faces: pd.DataFrame, seconds_per_frame: float, duration: float, params: ReelParams
+    faces: pd.DataFrame,
+    seconds_per_frame: float,
+    duration: float,
+    params: ReelParams,
+    shots: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """The segments (``SEGMENT_COLUMNS`` but ``clip``, sorted by time) of one person in one clip.
 
     faces: the person's faces (``t_sec``, ``top``, ``bottom``); seconds_per_frame: clip time each
-    sampled frame stands for (s); duration: the clip's length (s), which segments stay within.
+    sampled frame stands for (s); duration: the clip's length (s), which segments stay within;
+    shots: (S, 2) each shot's first and last sampled time (s, ``Source.shots``), which padding
+    does not cross: a segment starting a shot is not padded before it, one ending a shot not
+    after it (the cut lies somewhere between two samples; 0.6 s of the next shot's close-up was
+    cut into a reel).
     """
     columns = SEGMENT_COLUMNS[1:]
     times = np.unique(faces["t_sec"].to_numpy(float))
@@ -88,7 +96,14 @@ def segments(
     start = pd.Series(times).groupby(group).min().to_numpy()
     end = pd.Series(ends).groupby(group).max().to_numpy()
     keep = end - start >= params.min_length - 1e-6
-    start, end = np.maximum(start[keep] - params.pad, 0.0), np.minimum(end[keep] + params.pad, duration)
+    start, end = start[keep], end[keep]
+    low, high = np.zeros(len(start)), np.full(len(start), duration)
+    if shots is not None and len(shots):
+        first = np.searchsorted(shots[:, 0], start, side="right") - 1  # the shot each segment starts in
+        last = np.searchsorted(shots[:, 0], end - seconds_per_frame, side="right") - 1
+        low = np.maximum(low, shots[np.maximum(first, 0), 0])
+        high = np.minimum(high, shots[np.maximum(last, 0), 1] + seconds_per_frame)
+    start, end = np.maximum(start - params.pad, low), np.minimum(end + params.pad, high)
     merged: list[list[float]] = []
     for a, b in zip(start, end, strict=True):  # padding can make neighbours overlap
         if merged and a <= merged[-1][1]:
@@ -125,7 +140,8 @@ class Source:
     given_name: what the user calls the clip where the file at ``path`` is not theirs (an upload
     stored under a name the app made), else None; hash: its content hash; fps: frames per
     second (``frame_rate``); width, height: frame size (px); duration: length (s);
-    seconds_per_frame: clip time each sampled frame stands for (s).
+    seconds_per_frame: clip time each sampled frame stands for (s); shots: each shot's first and
+    last sampled time with a face (s), in order (``segments`` pads within them).
     """
 
     path: Path
@@ -136,6 +152,7 @@ class Source:
     duration: float
     seconds_per_frame: float
     given_name: str | None = None
+    shots: tuple[tuple[float, float], ...] = ()
 
     @property
     def name(self) -> str:
@@ -149,10 +166,14 @@ class Source:
         return quote(self.name) if self.given_name else self.path.resolve().as_uri()
 
     @classmethod
-    def of(cls, meta: dict, path: Path | None = None) -> Source:
+    def of(cls, meta: dict, path: Path | None = None, faces: pd.DataFrame | None = None) -> Source:
         """The clip an extraction's ``meta`` (``Extraction.meta``, run.json's ``clip``) describes,
-        at ``path`` where given, else where it was."""
+        at ``path`` where given, else where it was; its shots from its ``faces`` (``t_sec``,
+        ``shot_id``) where given."""
         fps = meta["fps"] or 25.0  # the clip's time is counted at the rate it states
+        spans = (
+            () if faces is None else faces.groupby("shot_id")["t_sec"].agg(["min", "max"]).sort_values("min")
+        )
         return cls(
             Path(path or meta["path"]),
             meta["hash"],
@@ -162,6 +183,7 @@ class Source:
             meta.get("duration_s", meta["frame_count"] / fps),  # run folders older than it state none
             meta["params"]["sampling"]["step"] / fps,
             meta.get("name"),
+            tuple(map(tuple, np.asarray(spans, float).tolist())),
         )
 
     @property
@@ -193,7 +215,9 @@ def person(
     for key, own in faces.items():
         source = sources[key]
         parts.append(own.assign(clip=key))
-        cut = segments(own, source.seconds_per_frame, source.duration, params)
+        cut = segments(
+            own, source.seconds_per_frame, source.duration, params, np.array(source.shots).reshape(-1, 2)
+        )
         tables.append(cut.assign(clip=key)[SEGMENT_COLUMNS])
     return Person(
         name,
@@ -549,7 +573,7 @@ def _run_clip(folder: Path, clip: Path | None = None) -> tuple[dict, Source, pd.
         faces = pd.read_csv(folder / "faces.csv")
     except (OSError, ValueError, KeyError) as e:
         raise BadInput(f"{folder} is not a finished faceclust run folder ({e})") from None
-    source = Source.of(meta, clip)
+    source = Source.of(meta, clip, faces)
     if not source.path.is_file():
         raise BadInput(
             f"the clip of {folder}, {source.path}, is not there any more; give its new place with --clip"

@@ -368,11 +368,12 @@ def test_watching_a_person_steps_through_their_appearances(extractions):
     assert not app.exception
     (video,) = app.get("video")
     assert video.proto.start_time == 0  # the first appearance starts the clip
-    assert any(c.value.startswith("Appearance 1 of 2: 0.0 to 1.5 s") for c in app.caption)
+    # Not padded across the shot cuts after 0.5 s and before 3.0 s (it was 0.0 to 1.5, 2.5 to 8.5).
+    assert any(c.value.startswith("Appearance 1 of 2: 0.0 to 1.0 s") for c in app.caption)
     app.button(key="next-0").click().run()
     (video,) = app.get("video")
-    assert any(c.value.startswith("Appearance 2 of 2: 2.5 to 8.5 s") for c in app.caption)
-    assert video.proto.start_time == 3  # 2.5 s + the 0.84 s the clip's video starts late
+    assert any(c.value.startswith("Appearance 2 of 2: 3.0 to 8.5 s") for c in app.caption)
+    assert video.proto.start_time == 3  # 3.0 s + the 0.84 s the clip's video starts late
 
 
 def test_a_person_who_swallowed_several_is_flagged():

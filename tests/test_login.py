@@ -3,6 +3,8 @@ secrets guards every page (AppTest, headless; no provider is contacted)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from streamlit import config
 from streamlit.testing.v1 import AppTest
@@ -12,6 +14,8 @@ from faceclust.dashboard import session
 
 TIMEOUT = 60
 APP = str(dashboard.APP)
+#: ``streamlit run app.py`` at the project's top: the same router, as Streamlit users start an app.
+TOP_APP = str(Path(__file__).resolve().parents[1] / "app.py")
 PASSWORD = "correct horse battery staple"
 AUTH = {
     "redirect_uri": "http://localhost:8501/oauth2callback",
@@ -28,8 +32,8 @@ def no_samples(tmp_path, monkeypatch):
     monkeypatch.setenv("FACECLUST_SAMPLES", str(tmp_path))
 
 
-def _app(**secrets) -> AppTest:
-    app = AppTest.from_file(APP, default_timeout=TIMEOUT)
+def _app(entry: str = APP, **secrets) -> AppTest:
+    app = AppTest.from_file(entry, default_timeout=TIMEOUT)
     app.secrets.update(secrets)
     return app
 
@@ -52,8 +56,9 @@ def _shows_nothing_of_a_page(app: AppTest) -> bool:
     )
 
 
-def test_without_secrets_there_is_no_login(no_samples):
-    app = _app().run()
+@pytest.mark.parametrize("entry", [APP, TOP_APP], ids=["faceclust app", "streamlit run app.py"])
+def test_without_secrets_there_is_no_login(no_samples, entry):
+    app = _app(entry).run()
     assert not app.exception
     assert _shows_the_run_page(app)
     assert "Password" not in [t.label for t in app.text_input]
@@ -81,10 +86,19 @@ def test_a_password_guards_every_page_until_given(no_samples):
     assert _shows_the_run_page(app)
 
 
-def test_a_page_asked_for_by_its_address_is_guarded_too(no_samples):
+@pytest.mark.parametrize("entry", [APP, TOP_APP], ids=["faceclust app", "streamlit run app.py"])
+def test_a_page_asked_for_by_its_address_is_guarded_too(no_samples, entry):
     # AppTest starts each run as a fresh server does (no st.navigation called yet). With a folder
     # named pages/ beside app.py, Streamlit ran such a page itself, without app.py's login.
-    app = _app(faceclust={"password": PASSWORD}).switch_page(session.DOWNLOAD).run()
+    app = _app(entry, faceclust={"password": PASSWORD}).switch_page(session.DOWNLOAD).run()
+    assert not app.exception
+    assert [t.label for t in app.text_input] == ["Password"]
+    assert _shows_nothing_of_a_page(app)
+
+
+@pytest.mark.parametrize("page", [session.RUN, session.PEOPLE, session.LIBRARY])
+def test_a_page_run_without_the_router_checks_the_login_itself(no_samples, page):
+    app = _app(str(page), faceclust={"password": PASSWORD}).run()
     assert not app.exception
     assert [t.label for t in app.text_input] == ["Password"]
     assert _shows_nothing_of_a_page(app)

@@ -44,6 +44,19 @@ def test_segments_join_close_appearances_drop_glimpses_and_pad_within_the_clip()
     assert segments(_faces([]), 0.5, 10, ReelParams()).empty
 
 
+def test_padding_stops_at_shot_cuts():
+    """Shots sampled every 0.5 s over 0-4.5 s and 5-10 s: a person seen from 2 s to the end of the
+    first is not padded into the second (0.6 s of the next shot's close-up was), one seen from
+    the start of the second to 6.5 s not into the first; within a shot padding stays."""
+    shots, params = np.array([[0.0, 4.5], [5.0, 10.0]]), ReelParams(gap=1.0, pad=0.5, min_length=1.0)
+    first = segments(_faces([2.0, 2.5, 3.0, 3.5, 4.0, 4.5]), 0.5, 10.5, params, shots)
+    second = segments(_faces([5.0, 5.5, 6.0, 6.5]), 0.5, 10.5, params, shots)
+    assert first[["start", "end"]].values.tolist() == [[1.5, 5.0]]
+    assert second[["start", "end"]].values.tolist() == [[5.0, 7.5]]
+    unaware = segments(_faces([2.0, 2.5, 3.0, 3.5, 4.0, 4.5]), 0.5, 10.5, params)
+    assert unaware[["start", "end"]].values.tolist() == [[1.5, 5.5]]
+
+
 @pytest.mark.parametrize(("bad", "message"), [({"gap": -1}, "--gap"), ({"pad": 11}, "--pad")])
 def test_absurd_reel_settings_are_refused(bad, message):
     with pytest.raises(fc.BadInput, match=message):
@@ -128,7 +141,8 @@ def test_reel_command_writes_each_person_and_says_so(runs, tmp_path, capsys):
         main(["reel", str(runs["short_hamilton_clip.mp4"]), "--out", str(out), "--person", "person_01"]) == 0
     )
     said = capsys.readouterr().out
-    assert said.startswith("person_01: 1 segments, 2.2 s reel (2.0 s on screen) -> ")
+    # 7.5 s to the clip's end: not padded back across the cut at 7.5 s (2.2 s before).
+    assert said.startswith("person_01: 1 segments, 1.7 s reel (2.0 s on screen) -> ")
     assert sorted(p.name for p in out.iterdir()) == [
         f"person_01.{kind}" for kind in ("csv", "edl", "mp4", "otio", "xml")
     ]

@@ -69,6 +69,14 @@ def require_login() -> None:
     st.stop()
 
 
+def guard() -> None:
+    """A page's own check: where this session may not look, the login (``require_login``) and a
+    stop. The router has asked already; a page run without it (``streamlit run`` of the page
+    file, a host that serves the page) is guarded too."""
+    if not allowed():
+        require_login()
+
+
 def _check(password: str) -> None:
     """The form's callback: runs before the next script run, so a right password lets that
     very run through to the page asked for; the typed password is not kept."""

@@ -28,13 +28,11 @@ from faceclust.dashboard.job import ExtractionJob
 #: Super-resolution choices ordered by cost, cheapest first.
 SR_BY_COST = ["none", "bicubic_x4", "fsrcnn-small_x4", "fsrcnn_x4", "espcn_x4", "lapsrn_x4", "edsr_x4"]
 DEFAULT_CLUSTERING = fc.ClusterParams()
+#: The page scripts, by absolute path: the router serves them whichever script started it
+#: (``faceclust app``'s ``faceclust/dashboard/app.py`` or ``streamlit run app.py`` at the top).
 RUN, PEOPLE, COMPARE, DOWNLOAD, SERIES, LIBRARY = (
-    "views/0_Run.py",
-    "views/1_People.py",
-    "views/2_Compare.py",
-    "views/3_Download.py",
-    "views/4_Series.py",
-    "views/5_Library.py",
+    str(Path(__file__).with_name("views") / name)
+    for name in ("0_Run.py", "1_People.py", "2_Compare.py", "3_Download.py", "4_Series.py", "5_Library.py")
 )
 
 

@@ -8,7 +8,7 @@ import streamlit as st
 
 import faceclust as fc
 from faceclust import ranges
-from faceclust.dashboard import session
+from faceclust.dashboard import login, session
 
 
 def clip_ui() -> tuple[Path, str, Path | None] | None:
@@ -122,6 +122,7 @@ def extraction_ui() -> tuple[fc.ExtractParams, bool]:
 
 
 def main() -> None:
+    login.guard()  # also where this page runs without the router
     st.title("faceclust")
     st.caption("Who appears in this video clip, and when?")
     session.adopt_finished_extraction()  # before the clip choice, which shows the loaded clip

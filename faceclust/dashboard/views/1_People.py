@@ -13,7 +13,7 @@ import streamlit as st
 
 import faceclust as fc
 from faceclust import library, ranges
-from faceclust.dashboard import session
+from faceclust.dashboard import login, session
 
 #: What each file of a reel is, by the end of its name, for its download button.
 REEL_FILES = {
@@ -66,7 +66,7 @@ def reel_people(
     extraction: fc.Extraction, table: pd.DataFrame, params: fc.ReelParams
 ) -> tuple[fc.Source, dict]:
     """The clip and each shown person's reel material (label -> ``fc.Person``), after edits."""
-    source = fc.Source.of(extraction.meta)
+    source = fc.Source.of(extraction.meta, faces=extraction.faces.table)
     shown = table[table["cluster"] >= 0]
     people = {
         int(label): fc.person(own["person"].iloc[0], {source.name: own}, {source.name: source}, params)
@@ -368,6 +368,7 @@ def edits_ui(extraction: fc.Extraction, table: pd.DataFrame, edits: fc.Edits) ->
 
 
 def main() -> None:
+    login.guard()  # also where this page runs without the router
     result = session.current()
     if result is None:
         return

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import faceclust as fc
-from faceclust.dashboard import session
+from faceclust.dashboard import login, session
 
 #: Points drawn per chart at most (a random sample above it, the same on both charts); a box or
 #: lasso still selects every face inside it, drawn or not.
@@ -148,6 +148,7 @@ def actions_ui(chosen: pd.DataFrame, table: pd.DataFrame, edits: fc.Edits) -> No
 
 
 def main() -> None:
+    login.guard()  # also where this page runs without the router
     result = session.current()
     if result is None:
         return

@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 import faceclust as fc
-from faceclust.dashboard import session
+from faceclust.dashboard import login, session
 
 
 def zip_of(extraction: fc.Extraction, table: pd.DataFrame, names: dict[int, str], everyone: bool) -> Callable:
@@ -28,6 +28,7 @@ def zip_of(extraction: fc.Extraction, table: pd.DataFrame, names: dict[int, str]
 
 
 def main() -> None:
+    login.guard()  # also where this page runs without the router
     result = session.current()
     if result is None:
         return

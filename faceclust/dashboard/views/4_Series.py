@@ -10,7 +10,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from faceclust.dashboard import session
+from faceclust.dashboard import login, session
 
 
 def batch_folders(root: Path) -> list[Path]:
@@ -46,6 +46,7 @@ def presence_chart(series: pd.DataFrame) -> alt.Chart:
 
 
 def main() -> None:
+    login.guard()  # also where this page runs without the router
     st.title("Series")
     session.adopt_finished_extraction()  # a clip being extracted on the Run page goes on meanwhile
     session.extraction_progress()

@@ -10,7 +10,7 @@ import streamlit as st
 
 import faceclust as fc
 from faceclust import library
-from faceclust.dashboard import session
+from faceclust.dashboard import login, session
 from faceclust.library import search
 
 #: Exemplar faces shown per person, and their width (px).
@@ -186,6 +186,7 @@ def _count(n: int, thing: str) -> str:
 
 
 def main() -> None:
+    login.guard()  # also where this page runs without the router
     st.title("Library of known people")
     st.caption(
         f"Kept in `{library.library_path()}` (readable by you only). Names, faces and their "
