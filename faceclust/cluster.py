@@ -18,7 +18,7 @@ from scipy.cluster.hierarchy import fcluster
 from .errors import BadInput
 from .fuse import fused_distances, radius_graph
 from .ranges import EPS, MIN_SAMPLES, WEIGHT
-from .track_rules import TrackRules
+from .track_rules import TrackRules, sharing_a_frame
 
 log = logging.getLogger(__name__)
 
@@ -234,25 +234,25 @@ class Clusterer:
         )
         return Points(first, of_face.ravel(), count)
 
-    def _constrained(self, weight: float, rows: np.ndarray, of_face: np.ndarray) -> np.ndarray:
+    @cached_property
+    def _points_together(self) -> sparse.coo_matrix:
+        """Which ``points`` hold faces of one frame (``sharing_a_frame``): the same for every weight."""
+        return sharing_a_frame(self.points.of_face, self.frames).tocoo()
+
+    def _constrained(self, weight: float, rows: np.ndarray, together: sparse.coo_matrix) -> np.ndarray:
         """Dense fused distances (R, R) float32 between faces ``rows``, symmetric, 0 on the
-        diagonal, with every pair holding faces of one frame set so far apart (``_apart``) that
-        any average over two groups containing it exceeds every eps. of_face: (N,) each face's
-        index in ``rows``, a face that is one point with the face there."""
+        diagonal, with every pair ``together`` marks (holding faces of one frame, R x R) set so
+        far apart (``_apart``) that any average over two groups containing it exceeds every eps."""
         shots = None if self.shots is None else self.shots[rows]
         dist = fused_distances(self.face[rows], self.cloth[rows], self.has_cloth[rows], weight, shots=shots)
-        _, frame = np.unique(self.frames, return_inverse=True)
-        seen = sparse.csr_matrix(
-            (np.ones(self.n, np.float32), (of_face, frame)), (len(rows), frame.max() + 1)
-        )
-        together = (seen @ seen.T).tocoo()
         dist[together.row, together.col] = _apart(self.n)
         np.fill_diagonal(dist, 0.0)
         return dist
 
     def constrained_distances(self, weight: float) -> np.ndarray:
         """``_constrained`` over all faces: (N, N) float32."""
-        return self._constrained(weight, np.arange(self.n), np.arange(self.n))
+        faces = np.arange(self.n)
+        return self._constrained(weight, faces, sharing_a_frame(faces, self.frames).tocoo())
 
     def graph(self, weight: float, eps: float):
         """Sparse fused distances within eps, same-frame pairs left out (see ``radius_graph``)."""
@@ -270,7 +270,7 @@ class Clusterer:
             return None
         key = round(weight, 6)  # 0.15 and 0.15000000000000002 (a slider's float) are one weight
         if key not in self._trees:
-            dist = self._constrained(weight, points.first, points.of_face)
+            dist = self._constrained(weight, points.first, self._points_together)
             self._trees[key] = average_linkage(dist, points.count)
             while len(self._trees) > self._TREES_KEPT:
                 del self._trees[next(iter(self._trees))]

@@ -25,6 +25,18 @@ AMBIGUITY = 0.05
 TRACKED_SHARE = 0.5
 
 
+def sharing_a_frame(groups: np.ndarray, frames: np.ndarray) -> sparse.csr_matrix:
+    """Which groups of faces hold faces of one frame: sparse (G, G), zero diagonal. groups: (N,)
+    each face's group, 0..G-1; frames: (N,) each face's frame index."""
+    _, frame = np.unique(frames, return_inverse=True)
+    seen = sparse.csr_matrix(
+        (np.ones(len(groups)), (groups, frame)), shape=(groups.max() + 1, frame.max() + 1)
+    )
+    together = seen @ seen.T
+    together.setdiag(0)  # every group has its diagonal entry: values change, not structure
+    return together
+
+
 class TrackRules:
     """The two rules over one clip's faces. face: (N, D) face vectors, cloth: (N, K), has_cloth:
     (N,) bool, frames: (N,) frame index, shots: (N,) shot or None, tracks: (N,) track of each
@@ -55,11 +67,7 @@ class TrackRules:
         _, first, of_face, length = np.unique(
             self.tracks, return_index=True, return_inverse=True, return_counts=True
         )
-        _, frame = np.unique(self.frames, return_inverse=True)
-        seen = sparse.csr_matrix((np.ones(self.n), (of_face, frame)), shape=(len(first), frame.max() + 1))
-        together = seen @ seen.T
-        together.setdiag(0)  # every track has its diagonal entry: values change, not structure
-        return first, of_face, length, together
+        return first, of_face, length, sharing_a_frame(of_face, self.frames)
 
     def unassign_ambiguous(self, labels: np.ndarray, weight: float) -> np.ndarray:
         """Unassign the faces of tracks hardly closer to their own person than to another.
