@@ -6,8 +6,7 @@ The public API (what the dashboard and other programs use): ``extract`` a clip's
 Parameters are frozen dataclasses, one per stage.
 """
 
-__version__ = "0.1.0"
-
+from .cache import cache_root
 from .calibrate import EPS_SHARE
 from .cluster import ALGORITHMS, ClusterParams
 from .detect import DETECTORS, DetectParams
@@ -24,6 +23,7 @@ from .reel import Person, ReelParams, Source, cached_reel, person, preview
 from .superres import SR_METHODS, SRParams
 from .table import FaceTable
 from .track import TrackParams
+from .version import __version__
 from .video import CLIP_TYPES, FRAME_MODES, SamplingParams
 
 __all__ = [
@@ -49,6 +49,8 @@ __all__ = [
     "SamplingParams",
     "Source",
     "TrackParams",
+    "__version__",
+    "cache_root",
     "cached_reel",
     "cluster",
     "cluster_summary",

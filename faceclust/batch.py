@@ -34,13 +34,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import __version__
 from .cluster import Clusterer, ClusterParams
 from .errors import BadInput
 from .export import ZIP_DATE, safe_name, unique_name
 from .extract import ExtractParams
 from .pipeline import run
 from .progress import Progress, no_progress
+from .version import __version__
 from .video import CLIP_TYPES
 from .workers import spawn_pool, stop_event
 

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from . import __version__
 from .batch import ClipPeople, run_batch
 from .cache import cache_root
 from .cluster import ALGORITHMS, ClusterParams
@@ -30,6 +29,7 @@ from .models import MODEL_FILES, fetch_model, find_model
 from .pipeline import entry_labels, run
 from .reel import ReelParams, read_people, write_reel
 from .superres import SR_METHODS
+from .version import __version__
 from .video import FRAME_MODES, SamplingParams
 
 log = logging.getLogger("faceclust")

@@ -6,6 +6,7 @@ import ast
 from pathlib import Path
 
 import faceclust
+import faceclust.library
 
 PACKAGE = Path(faceclust.__file__).parent
 
@@ -49,3 +50,46 @@ def test_no_stage_reaches_up_to_the_pipeline_or_the_command_line():
 def test_only_the_dashboard_imports_streamlit():
     for path in [*PACKAGE.glob("*.py"), *(PACKAGE / "library").glob("*.py")]:
         assert "streamlit" not in path.read_text(), path.name
+
+
+DASHBOARD = PACKAGE / "dashboard"
+
+
+def _defined(module: Path) -> set[str]:
+    """Public names a module defines itself (functions, classes, constants; not its imports)."""
+    names = set()
+    for node in ast.parse(module.read_text()).body:
+        if isinstance(node, ast.FunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {t.id for t in targets if isinstance(t, ast.Name)}
+    return {name for name in names if not name.startswith("_")}
+
+
+#: What the dashboard may use of the library, by the name it imports it under: the package's
+#: public names, the people library's, its search's and the parameter ranges.
+PUBLIC = {
+    "fc": set(faceclust.__all__),
+    "library": {*faceclust.library.__all__, "search"},
+    "search": _defined(PACKAGE / "library" / "search.py"),
+    "ranges": _defined(PACKAGE / "ranges.py"),
+}
+
+
+def test_the_dashboard_uses_only_the_library_s_public_api():
+    """Pages and their helpers import the package, the people library, its search and the ranges,
+    nothing deeper, and use only their public names (a page reaching into a stage module breaks
+    when the stage changes)."""
+    for path in [*DASHBOARD.glob("*.py"), *(DASHBOARD / "views").glob("*.py")]:
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("faceclust"):
+                assert node.module in {"faceclust", "faceclust.library", "faceclust.dashboard"} or (
+                    node.module.startswith("faceclust.dashboard")
+                ), (path.name, node.module)
+                if node.module in {"faceclust", "faceclust.library"}:
+                    assert {a.name for a in node.names} <= {"library", "ranges", "search"}, path.name
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+                used = node.value.id
+                assert used not in PUBLIC or node.attr in PUBLIC[used], (path.name, f"{used}.{node.attr}")

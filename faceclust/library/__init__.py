@@ -5,11 +5,12 @@ search index); ``faces``: exemplars from photos and from a clip's person; ``nami
 people named after the library; ``search``: where a face appears across cached clips and batches.
 """
 
-from .faces import best_faces, clip_exemplars, ensure_vectors, photo_exemplars, photo_files
+from .faces import PHOTO_TYPES, best_faces, clip_exemplars, ensure_vectors, photo_exemplars, photo_files
 from .naming import Match, name_people
 from .store import Exemplar, Library, embedder_key, embedder_label, library_path
 
 __all__ = [
+    "PHOTO_TYPES",
     "Exemplar",
     "Library",
     "Match",

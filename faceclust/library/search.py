@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import __version__
 from ..cache import cache_root, entry_key, load_entry
 from ..embed import EmbedParams, thresholds
 from ..errors import BadInput
 from ..export import cluster_name
 from ..table import FaceTable
+from ..version import __version__
 from .faces import ensure_vectors, photo_exemplars
 from .naming import person_means
 from .store import Library, embedder_key, embedder_label, from_blob, to_blob

@@ -34,7 +34,7 @@ def add_ui() -> None:
             notes = st.text_input("Notes")
             photos = st.file_uploader(
                 "Photos (the largest face of each)",
-                type=list(library.faces.PHOTO_TYPES),
+                type=list(library.PHOTO_TYPES),
                 accept_multiple_files=True,
             )
             if not st.form_submit_button("Add", type="primary"):
@@ -120,7 +120,7 @@ def move_ui(known: library.Library) -> None:
 
 def search_places() -> list[tuple[str, Path]]:
     """What a search can look in: the extraction cache and each batch folder (``FACECLUST_BATCHES``)."""
-    places = [("Every clip in the cache", search.cache_root())]
+    places = [("Every clip in the cache", fc.cache_root())]
     root = session.batches_dir()
     if (root / "batch.json").is_file():
         places.append((f"Batch {root.name}", root))
@@ -138,9 +138,7 @@ def search_ui(known: library.Library) -> None:
     if by == "A library person":
         person = st.selectbox("Person", known.people()["name"].tolist(), index=None, key="search_person")
     else:
-        photo = st.file_uploader(
-            "A photo of the face", type=list(library.faces.PHOTO_TYPES), key="search_photo"
-        )
+        photo = st.file_uploader("A photo of the face", type=list(library.PHOTO_TYPES), key="search_photo")
     offered = search_places()
     chosen = st.multiselect(
         "Look in", [title for title, _ in offered], default=[offered[0][0]], key="search_in"
