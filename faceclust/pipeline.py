@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import __version__
 from .cache import cached, clip_hash, entry_key
 from .calibrate import (
     EPS_SHARE,
@@ -33,6 +32,7 @@ from .library import Library, name_people
 from .progress import Progress, no_progress
 from .project import ProjectParams, fused_vectors, project
 from .table import FaceTable
+from .version import __version__
 from .video import probe
 
 log = logging.getLogger(__name__)
@@ -192,8 +192,10 @@ class Extraction:
     def layout(self, weight: float | None) -> np.ndarray:
         """UMAP layout (N, 2) float32 of ``face_vectors`` (``weight`` None) or of the face +
         clothing vectors fused at ``weight``: fitted once, then kept in the clip's cache entry
-        (``layouts/``), so that a restarted server does not fit it again. Safe to call from
-        several threads and processes (the last writer wins with the same layout)."""
+        (``layouts/``), so that a restarted server does not fit it again. Faces with equal
+        vectors (a track part's) are one point of the fit and share its place: an hour's
+        20,000 faces are a few thousand points. Safe to call from several threads and
+        processes (the last writer wins with the same layout)."""
         kept = self.kept_layout(weight)
         if kept is not None:
             return kept
@@ -201,7 +203,8 @@ class Extraction:
         vectors = self.face_vectors
         if weight is not None:
             vectors = fused_vectors(vectors, faces.cloth_feature, faces.has_cloth, weight)
-        layout = project(vectors, ProjectParams())
+        distinct, of_face = np.unique(vectors, axis=0, return_inverse=True)
+        layout = project(distinct, ProjectParams())[of_face.ravel()]
         try:
             path.parent.mkdir(exist_ok=True)
             partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
@@ -211,6 +214,17 @@ class Extraction:
         except OSError as e:  # a read-only cache: the layout is still right, only not kept
             log.warning("could not keep the layout in %s: %s", path.parent, e)
         return layout
+
+    def prepare_views(self, params: ClusterParams, weights: list[float], layouts: bool) -> None:
+        """Do now what the first look at the clip's people would: cluster at ``params`` (the tree
+        of its weight kept), build the trees of ``weights`` too and, with ``layouts``, fit the
+        face-only and fused layouts at its weight (kept in the cache entry), so that the
+        dashboard's pages open as reads."""
+        cluster(self, params)
+        self.clusterer.prefit(weights)
+        if layouts:
+            self.layout(None)
+            self.layout(params.weight)
 
     def resolve(self, params: ClusterParams) -> ClusterParams:
         """``params`` with eps fixed: the given one, else calibrated, else the embedder's default,

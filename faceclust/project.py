@@ -7,9 +7,14 @@ then seconds per fit: call ``warm_up_projection`` once when an app starts (in th
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
+
+#: One projection at a time in a process: numba's default threading layer aborts on two UMAP
+#: fits at once.
+_FITTING = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -43,10 +48,16 @@ def fused_vectors(face: np.ndarray, cloth: np.ndarray, has_cloth: np.ndarray, we
 
 
 def project(vectors: np.ndarray, params: ProjectParams | None = None) -> np.ndarray:
-    """UMAP of vectors (N, D) to float32 (N, 2); tiny inputs get a PCA (or zeros) instead."""
+    """UMAP of vectors (N, D) to float32 (N, 2); tiny inputs get a PCA (or zeros) instead. Safe
+    from any thread: calls wait for each other (their first imports of scikit-learn and UMAP
+    too, which are not safe to run in two threads at once)."""
+    with _FITTING:
+        return _project(vectors, params or ProjectParams())
+
+
+def _project(vectors: np.ndarray, params: ProjectParams) -> np.ndarray:
     from sklearn.decomposition import PCA
 
-    params = params or ProjectParams()
     n = len(vectors)
     if n < 4:
         out = np.zeros((n, 2), np.float32)

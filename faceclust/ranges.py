@@ -11,12 +11,14 @@ from .errors import BadInput
 @dataclass(frozen=True)
 class Range:
     """low..high, both included unless ``open_low`` (then low is excluded); ``shown``: the part a
-    dashboard slider offers where the whole range would be unwieldy (default: all of it)."""
+    dashboard slider offers where the whole range would be unwieldy (default: all of it);
+    ``step``: the slider's step, where it has a fixed one."""
 
     low: float
     high: float
     open_low: bool = False
     shown: tuple[float, float] | None = None
+    step: float | None = None
 
     def __str__(self) -> str:
         return f"{'(' if self.open_low else '['}{self.low:g}, {self.high:g}]"
@@ -32,9 +34,15 @@ class Range:
         """(low, high) of a dashboard control for this parameter."""
         return self.shown or (self.low, self.high)
 
+    @property
+    def offered(self) -> list[float]:
+        """Every value the slider offers (low to high by ``step``)."""
+        low, high = self.slider
+        return [round(low + i * self.step, 6) for i in range(round((high - low) / self.step) + 1)]
+
 
 #: Clustering: the clothing weight, eps (any embedder's distances lie in 0..2), min samples.
-WEIGHT = Range(0.0, 1.0)
+WEIGHT = Range(0.0, 1.0, step=0.05)
 EPS = Range(0.0, 2.0, open_low=True)
 MIN_SAMPLES = Range(1, 1000, shown=(1, 10))
 #: Sampling: every Nth frame.

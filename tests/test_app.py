@@ -6,6 +6,8 @@ import base64
 import json
 import os
 import re
+import shutil
+import sys
 import tempfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -118,7 +120,8 @@ def test_a_cancelled_extraction_keeps_nothing_and_names_no_server_path(data, tmp
     params = fc.ExtractParams(sampling=fc.SamplingParams(step=1))
     cache = Path(os.environ["FACECLUST_CACHE"]) / "extract"
     before = set(cache.iterdir()) if cache.is_dir() else set()
-    job = ExtractionJob(data / "clips" / "short_hamilton_clip.mp4", "hamilton.mp4", None, params)
+    clip = data / "clips" / "short_hamilton_clip.mp4"
+    job = ExtractionJob(clip, "hamilton.mp4", None, params, fc.ClusterParams())
     while job.running and not (job.stage == "extract" and job.done >= 2):
         job.wait(0.05)
     assert job.describe().startswith("Frame ")
@@ -131,9 +134,42 @@ def test_a_cancelled_extraction_keeps_nothing_and_names_no_server_path(data, tmp
     # An upload is stored under a made-up name: messages use the user's file name instead.
     stored = tmp_path / "0f3c9a.mp4"
     stored.write_bytes(b"\x00not a video" * 100)
-    job = ExtractionJob(stored, "holiday.mp4", None, fc.ExtractParams())
+    job = ExtractionJob(stored, "holiday.mp4", None, fc.ExtractParams(), fc.ClusterParams())
     assert job.wait(60)
     assert job.error.startswith("holiday.mp4: not a readable video") and "0f3c9a" not in job.error
+
+
+def test_an_extraction_ends_with_its_people_grouped_and_an_episode_s_laid_out(extractions, data, monkeypatch):
+    """The job's last stage clusters (People opens as a read) and, for a clip of an episode's
+    size, builds the trees of every slider weight and fits both UMAP layouts (kept in the cache
+    entry): an episode's Compare took 200 s at first, and background work slowed every page. A
+    small clip's layouts are left to Compare (UMAP's compilation would double its extraction)."""
+    from faceclust import pipeline, ranges
+    from faceclust.dashboard import job as jobs
+
+    shutil.rmtree(extractions["multi_face.avi"].faces.folder / "layouts", ignore_errors=True)
+    clip = data / "clips" / "multi_face.avi"
+
+    def finished(weight: float) -> fc.Extraction:
+        clustering = fc.ClusterParams(weight=weight)
+        job = jobs.ExtractionJob(clip, "multi_face.avi", None, fc.ExtractParams(), clustering)
+        said = set()
+        while not job.wait(0.01):
+            said.add(job.describe())
+        assert job.error is None and "Grouping the faces into people" in said
+        return job.extraction
+
+    small = finished(0.2)
+    assert small.kept_layout(None) is None and small.kept_layout(0.2) is None
+    monkeypatch.setattr(jobs, "EPISODE_FACES", 100)  # multi_face.avi: 140 faces
+    episode = finished(0.25)
+    assert episode.kept_layout(None) is not None and episode.kept_layout(0.25) is not None
+    computed = lambda *a: (_ for _ in ()).throw(AssertionError("computed again"))  # noqa: E731
+    monkeypatch.setattr(sys.modules["faceclust.cluster"], "average_linkage", computed)
+    monkeypatch.setattr(pipeline, "project", computed)
+    assert small.clusterer.tree(0.2) is not None
+    assert all(episode.clusterer.tree(w) is not None for w in ranges.WEIGHT.offered)
+    assert episode.layout(None) is not None
 
 
 def test_the_run_form_keeps_the_embedder_and_settings_of_the_loaded_clip(samples, data):
@@ -249,16 +285,24 @@ def test_a_person_s_reel_is_made_on_their_card_and_kept(extractions):
     assert len(list(reels.glob("*/Performer.mp4"))) == 2
 
 
-def test_compare_page_draws_both_projections(extractions):
-    app = _with_run("views/2_Compare.py", extractions["multi_face.avi"])
+def test_compare_page_draws_both_projections_one_point_per_place(extractions):
+    """Faces of one track part share their vectors, hence their place on both charts: each place
+    (and person) is drawn once, so an episode's 20,000 faces are a few thousand points."""
+    extraction = extractions["multi_face.avi"]
+    app = _with_run("views/2_Compare.py", extraction)
     assert not app.exception
+    clustering = app.session_state["clustering"]
+    labels = fc.cluster(extraction, clustering)
+    key = np.column_stack([extraction.layout(None), extraction.layout(clustering.weight), labels])
+    places = len(np.unique(key, axis=0))
+    assert places < len(labels) == 140
     charts = app.get("plotly_chart")
     assert len(charts) == 2
     for chart in charts:  # each of the three people's faces drawn on both charts
         figure = json.loads(chart.proto.spec)
         images = figure["layout"]["images"]
         assert len(images) == 3 and all(i["source"].startswith("data:image/jpeg;base64,") for i in images)
-        assert sum(_length(trace["x"]) for trace in figure["data"]) == 140
+        assert sum(_length(trace["x"]) for trace in figure["data"]) == places
 
 
 def _length(values) -> int:
@@ -270,8 +314,10 @@ def _length(values) -> int:
 
 def test_a_selection_reaches_every_face_inside_its_box_or_lasso():
     compare = _page_module("2_Compare.py")
-    points = pd.DataFrame({"face_id": [10, 11, 12, 13], "x": [0.0, 1.0, 2.0, 5.0], "y": [0.0, 1.0, 2.0, 5.0]})
-    assert compare.selected(points, {"points": [{"customdata": 13}]}).tolist() == [False, False, False, True]
+    xy = [0.0, 1.0, 2.0, 5.0]
+    points = pd.DataFrame({"face_id": [10, 11, 12, 13], "place": [0, 1, 2, 2], "x": xy, "y": xy})
+    # A click selects every face of the place clicked.
+    assert compare.selected(points, {"points": [{"customdata": 2}]}).tolist() == [False, False, True, True]
     box = {"box": [{"x": [1.5, -0.5], "y": [-0.5, 1.5]}]}
     assert compare.selected(points, box).tolist() == [True, True, False, False]
     # A lasso shaped like an L: around (0, 0), (1, 1) and (5, 5) but not the (2, 2) in its notch.
@@ -289,6 +335,8 @@ def test_compare_lists_people_in_order_and_draws_faces_that_do_not_overlap(tmp_p
     points = pd.DataFrame(
         {
             "face_id": np.arange(len(cluster)),
+            "place": np.arange(len(cluster)),
+            "count": 1,
             "cluster": cluster,
             "person": [f"person_{c:02d}" if c >= 0 else "unassigned" for c in cluster],
             "t_sec": 0.0,

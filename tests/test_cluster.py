@@ -226,3 +226,11 @@ def test_two_leftovers_of_one_frame_never_join_the_same_person():
     assert (cluster_faces(face, cloth, has, frames, params)[20:] == -1).all()
     labels = Clusterer(face, cloth, has, frames, attach=(0.05, 0.9)).labels(params)
     assert labels[21] == labels[0] and labels[20] == -1  # the nearer one joins A, the other waits
+
+
+def test_the_weight_slider_offers_every_twentieth_from_face_only_to_clothing_only():
+    from faceclust import ranges
+
+    offered = ranges.WEIGHT.offered
+    assert len(offered) == 21 and offered[:3] == [0.0, 0.05, 0.1] and offered[-1] == 1.0
+    assert ClusterParams().weight in offered  # the default: its tree is among those built ahead

@@ -9,6 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from faceclust.dashboard import login, session
+from faceclust.dashboard.job import EPISODE_FACES
 
 
 def main() -> None:
@@ -25,8 +26,12 @@ def main() -> None:
     # logging in leads to it.
     page = st.navigation(pages, position="sidebar" if login.allowed() else "hidden")
     login.require_login()  # before anything of a page is made: stops here until logged in
-    if st.session_state.get("extraction") is not None and st.session_state.get("job") is None:
-        session.umap_warmer()  # not beside an extraction: it made mudo_variety.mp4's 17 s take 24
+    extraction = st.session_state.get("extraction")
+    # Not beside an extraction (it made mudo_variety.mp4's 17 s take 24), nor for an episode,
+    # whose layouts its extraction made (compiling beside its first pages made People take 8 s).
+    idle = extraction is not None and st.session_state.get("job") is None
+    if idle and len(extraction.faces.table) < EPISODE_FACES:
+        session.umap_warmer()
     page.run()
 
 

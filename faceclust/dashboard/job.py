@@ -13,11 +13,19 @@ import time
 from pathlib import Path
 
 import faceclust as fc
+from faceclust import ranges
 
 log = logging.getLogger(__name__)
 
 #: Frames to see come back before saying how long the rest will take.
 EXTRAPOLATE_AFTER = 4
+#: From this many faces (about a quarter of an hour of TV) a clip is an episode: the job then
+#: also builds the clustering trees of every weight the slider offers and fits Compare's two UMAP
+#: layouts before it ends (a minute or two beside a quarter of an hour's extraction), so that
+#: no page waits for them and no background thread competes with the pages. A smaller clip's
+#: trees take milliseconds and its layouts are fitted on its first visit of Compare: UMAP's
+#: first fit in a process compiles for 16 s, which would more than double its extraction.
+EPISODE_FACES = 5000
 
 
 class Cancelled(Exception):
@@ -25,14 +33,24 @@ class Cancelled(Exception):
 
 
 class ExtractionJob:
-    """``fc.extract(clip, params)`` in a daemon thread, with its progress, outcome and a cancel.
+    """``fc.extract(clip, params)`` in a daemon thread, then ``Extraction.prepare_views`` at
+    ``clustering`` (eps None: the clip's own; People then opens at once, and for an episode
+    Compare too, ``EPISODE_FACES``), with its progress, outcome and a cancel.
 
     clip: the file on the server; name: what the user calls it (their upload's name), used in
     every message instead of the server's path; labels: a labels file or None.
     """
 
-    def __init__(self, clip: Path, name: str, labels: Path | None, params: fc.ExtractParams):
+    def __init__(
+        self,
+        clip: Path,
+        name: str,
+        labels: Path | None,
+        params: fc.ExtractParams,
+        clustering: fc.ClusterParams,
+    ):
         self.clip, self.name, self.labels, self.params = clip, name, labels, params
+        self.clustering = clustering
         self.stage, self.done, self.total = "hash", 0, 0
         self.started = time.perf_counter()
         self.extraction: fc.Extraction | None = None
@@ -59,7 +77,15 @@ class ExtractionJob:
     def _run(self) -> None:
         try:
             given = self.name if self.name != self.clip.name else None  # an upload: the user's name
-            self.extraction = fc.extract(self.clip, self.params, progress=self._progress, name=given)
+            extraction = fc.extract(self.clip, self.params, progress=self._progress, name=given)
+            self._progress("prepare", 0, 0)
+            faces = len(extraction.faces.table)
+            if faces:
+                episode = faces >= EPISODE_FACES
+                weights = ranges.WEIGHT.offered if episode else []
+                extraction.prepare_views(extraction.resolve(self.clustering), weights, layouts=episode)
+            self._progress("prepare", 1, 1)  # a cancel while preparing still cancels
+            self.extraction = extraction
         except Cancelled:
             log.info("extraction of %s cancelled", self.name)
         except fc.BadInput as e:
@@ -99,10 +125,14 @@ class ExtractionJob:
             return "Cancelling..."
         if self.stage == "hash":
             return f"Reading the clip: {self.done / 1e6:.0f} of {self.total / 1e6:.0f} MB"
+        if self.stage == "prepare":
+            return "Grouping the faces into people"
         left = self.seconds_left
         said = f", about {left:.0f} s left" if left is not None else ""
         return f"Frame {self.done} of {self.total}{said}"
 
     @property
     def fraction(self) -> float:
+        if self.stage == "prepare":
+            return 1.0
         return min(1.0, self.done / self.total) if self.total else 0.0

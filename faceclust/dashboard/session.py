@@ -8,11 +8,13 @@ from __future__ import annotations
 import base64
 import colorsys
 import hashlib
+import importlib
 import os
 import tempfile
 import threading
 import time
 import uuid
+import weakref
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,7 +25,13 @@ import streamlit as st
 
 import faceclust as fc
 from faceclust import library, ranges
-from faceclust.dashboard.job import ExtractionJob
+from faceclust.dashboard.job import EPISODE_FACES, ExtractionJob
+
+# The scikit-learn modules the library imports where it uses them, imported here once, before any
+# background thread (UMAP's warm-up, an extraction's last stage) runs: two threads importing
+# scikit-learn for the first time at once can fail ("partially initialized module").
+for _module in ("sklearn.cluster", "sklearn.covariance", "sklearn.decomposition", "sklearn.metrics"):
+    importlib.import_module(_module)
 
 #: Super-resolution choices ordered by cost, cheapest first.
 SR_BY_COST = ["none", "bicubic_x4", "fsrcnn-small_x4", "fsrcnn_x4", "espcn_x4", "lapsrn_x4", "edsr_x4"]
@@ -100,27 +108,30 @@ def save_upload(upload) -> Path:
     return path
 
 
-WEIGHT_STEP = 0.05
 #: Every weight the clothing-weight slider offers.
-SLIDER_WEIGHTS = [
-    round(ranges.WEIGHT.low + i * WEIGHT_STEP, 2)
-    for i in range(round((ranges.WEIGHT.high - ranges.WEIGHT.low) / WEIGHT_STEP) + 1)
-]
+SLIDER_WEIGHTS = ranges.WEIGHT.offered
 
 
 def prefit_weights(extraction: fc.Extraction) -> None:
-    """Build the clustering trees of every weight the slider offers in the background, once per
-    extraction, so that moving the weight slider re-clusters in milliseconds."""
-    key = f"prefit:{extraction.faces.folder.name}"
-    if key not in st.session_state:
+    """Build the clustering trees of every weight the slider offers in a background thread, once
+    per extraction in the server (a thread per session competed with the pages), so that moving
+    the weight slider re-clusters in milliseconds."""
+    clusterer = extraction.clusterer
+    with _PREFIT_LOCK:
+        if clusterer in _PREFITTING:
+            return
 
         def prefit() -> None:
             in_background()
-            extraction.clusterer.prefit(SLIDER_WEIGHTS)
+            clusterer.prefit(SLIDER_WEIGHTS)
 
-        thread = threading.Thread(target=prefit, daemon=True, name="prefit")
-        thread.start()
-        st.session_state[key] = thread
+        _PREFITTING[clusterer] = thread = threading.Thread(target=prefit, daemon=True, name="prefit")
+    thread.start()
+
+
+#: The prefitting thread of each clusterer (forgotten with it).
+_PREFITTING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_PREFIT_LOCK = threading.Lock()
 
 
 def in_background() -> None:
@@ -179,7 +190,7 @@ def tuning_sidebar(extraction: fc.Extraction | None) -> fc.ClusterParams:
         "Clothing weight",
         *ranges.WEIGHT.slider,
         chosen.weight,
-        WEIGHT_STEP,
+        ranges.WEIGHT.step,
         key="w_weight",
         help="0 is face only. Clothing helps within a scene; it misleads where people change clothes.",
     )
@@ -257,7 +268,8 @@ def start_extraction(clip: Path, name: str, labels: Path | None, params: fc.Extr
     the page again (with the new clip, or with its progress). A clip already in the cache is
     usually back within a short wait, with no progress shown."""
     state = st.session_state
-    state.job, state.job_outcome = ExtractionJob(clip, name, labels, params), None
+    clustering = replace(state.get("clustering", DEFAULT_CLUSTERING), eps=None)  # as adopted
+    state.job, state.job_outcome = ExtractionJob(clip, name, labels, params, clustering), None
     state.job.wait(JOB_WAIT_S)
     st.rerun()
 
@@ -447,18 +459,17 @@ class Projections:
     is read from the clip's cache entry where an earlier server kept it (``Extraction.layout``).
 
     A layout is computed once: a request for one being computed waits for it, while layouts
-    already made are served at once (the lock is held only to look them up); one UMAP fits at a
-    time. A background thread
-    fills in every weight the slider offers, nearest to the weight last looked at first, at a
-    lower CPU priority than the pages, so that after a short while any slider move shows both
-    views at once.
+    already made are served at once (the lock is held only to look them up). A background thread
+    fills in every weight the slider offers, nearest to the weight last looked at first, once
+    Compare is visited (not before: a UMAP fit holds Python's lock for seconds and would slow
+    every page), at a lower CPU priority than the pages, so that after a short while any slider
+    move shows both views at once.
     """
 
     def __init__(self) -> None:
         self._layouts: dict[tuple[str, float | None], np.ndarray] = {}
         self._computing: dict[tuple[str, float | None], threading.Event] = {}
         self._lock = threading.Lock()
-        self._fitting = threading.Lock()
         self._looked_at: dict[str, tuple[fc.Extraction, float]] = {}
         self._filler: threading.Thread | None = None
 
@@ -476,11 +487,7 @@ class Projections:
             done.wait()
             return self.get(extraction, weight)  # made by the other request (or failed there)
         try:
-            layout = extraction.kept_layout(key[1])
-            if layout is None:
-                umap_warmer().join()  # fitting needs UMAP compiled; reading a kept one does not
-                with self._fitting:  # numba's default threading layer aborts on two fits at once
-                    layout = extraction.layout(key[1])
+            layout = extraction.layout(key[1])
             with self._lock:
                 self._layouts[key] = layout
             return layout
@@ -490,7 +497,12 @@ class Projections:
             done.set()
 
     def fill_around(self, extraction: fc.Extraction, weight: float) -> None:
-        """Compute the other slider weights' layouts in the background, nearest first."""
+        """Compute the other slider weights' layouts in the background, nearest first; not for
+        an episode (``job.EPISODE_FACES``): there each fit holds Python's lock for tens of
+        seconds, and twenty of them would slow every page for minutes (a weight asked for is
+        fitted then)."""
+        if len(extraction.faces.table) >= EPISODE_FACES:
+            return
         self._looked_at[extraction.faces.folder.name] = (extraction, weight)
         if self._filler is None or not self._filler.is_alive():
             self._filler = threading.Thread(target=self._fill, daemon=True, name="umap-fill")

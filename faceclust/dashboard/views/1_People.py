@@ -207,9 +207,8 @@ def cards_ui(
     matches = session.library_matches(extraction, table)
     size = st.segmented_control("Face size", list(FACE_SIZES), default="Small", key="face_size")
     width = FACE_SIZES[size or "Small"]
-    for row in summary.itertuples():
-        if row.cluster in edits.hidden:
-            continue
+    shown = summary[~summary["cluster"].isin(edits.hidden)]
+    for row in paged(shown, PEOPLE_PER_PAGE, "People", "people_page").itertuples():
         members = np.flatnonzero(labels == row.cluster)
         with st.container(border=True):
             picture, text = st.columns([1, 6])
@@ -226,13 +225,13 @@ def cards_ui(
                 # Keyed: stays open through re-clustering; the faces are drawn only while it is open.
                 with st.expander(f"Faces ({row.size})", key=key, on_change="rerun"):
                     if st.session_state.get(key):
-                        grid(faces, table.iloc[members], width)
+                        grid(faces, table.iloc[members], width, f"faces-page-{row.cluster}")
                 appearances_ui(row.cluster, people[row.cluster], source)
                 reel_ui(row.cluster, people[row.cluster], source)
     unassigned = table[table["cluster"] < 0]
     if len(unassigned):
         with st.expander(f"Unassigned faces ({len(unassigned)})"):
-            grid(faces, unassigned, width)
+            grid(faces, unassigned, width, "unassigned-page")
 
 
 #: Widths of the faces in a person's grid (px), by the name the user picks.
@@ -302,16 +301,33 @@ def known_ui(
             st.rerun()
 
 
-def grid(faces: fc.FaceTable, members: pd.DataFrame, width: int, limit: int = 120) -> None:
-    """Thumbnails ``width`` px wide with face id and time, at most ``limit`` of them."""
-    shown = members.head(limit)
+#: People's cards on one page of People, and faces in one page of a person's grid.
+PEOPLE_PER_PAGE, FACES_PER_PAGE = 20, 120
+
+
+def paged(rows: pd.DataFrame, per_page: int, what: str, key: str) -> pd.DataFrame:
+    """The rows of the page chosen (a choice of pages shown only where there are several): an
+    episode's hundred people or a person's thousand faces are not all sent at once."""
+    if len(rows) <= per_page:
+        return rows
+    pages = range(0, len(rows), per_page)
+    start = st.selectbox(
+        what,
+        pages,
+        format_func=lambda at: f"{at + 1}-{min(at + per_page, len(rows))} of {len(rows)}",
+        key=key,
+    )
+    return rows.iloc[start : start + per_page]
+
+
+def grid(faces: fc.FaceTable, members: pd.DataFrame, width: int, key: str) -> None:
+    """Thumbnails ``width`` px wide with face id and time, ``FACES_PER_PAGE`` at a time."""
+    shown = paged(members, FACES_PER_PAGE, "Faces", key)
     st.image(
         [str(faces.thumb_path(i)) for i in shown["face_id"]],
         width=width,
         caption=[f"#{i} · {t:.1f}s" for i, t in zip(shown["face_id"], shown["t_sec"], strict=True)],
     )
-    if len(members) > limit:
-        st.caption(f"... and {len(members) - limit} more")
 
 
 def edits_ui(extraction: fc.Extraction, table: pd.DataFrame, edits: fc.Edits) -> None:
@@ -343,7 +359,8 @@ def edits_ui(extraction: fc.Extraction, table: pd.DataFrame, edits: fc.Edits) ->
                 edits.hidden = set(hidden)
                 st.rerun()
         with move.form("move"):
-            face_id = st.selectbox("Face (#id)", table["face_id"].tolist())
+            # A number, not a list of every face: an episode has tens of thousands.
+            face_id = st.number_input("Face (#id)", 0, int(table["face_id"].max()), step=1)
             to = st.selectbox("to", [*clusters, -1], format_func=edits.name)
             if st.form_submit_button("Move"):
                 edits.moved[int(face_id)] = int(to)

@@ -11,21 +11,29 @@ import streamlit as st
 import faceclust as fc
 from faceclust.dashboard import login, session
 
-#: Points drawn per chart at most (a random sample above it, the same on both charts); a box or
+#: Places drawn per chart at most (a random sample above it, the same on both charts); a box or
 #: lasso still selects every face inside it, drawn or not.
 DRAWN_AT_MOST = 5000
-#: Above this many points a chart draws with WebGL (SVG makes an element per point).
+#: Above this many places a chart draws with WebGL (SVG makes an element per point).
 WEBGL_ABOVE = 2000
 #: Width of a person's face drawn on the chart, as a share of the chart's x range.
 FACE_SHARE = 0.09
 
 
+def places(faces: pd.DataFrame) -> pd.DataFrame:
+    """``faces`` (face_id, cluster, person, t_sec and each chart's position: fx, fy face only,
+    ux, uy fused) with a ``place`` column: faces at one position on both charts and of one
+    person (a track part's, whose vectors are equal) share a place, drawn as one point."""
+    return faces.assign(place=faces.groupby(["fx", "fy", "ux", "uy", "cluster"], sort=False).ngroup())
+
+
 def figure(
     points: pd.DataFrame, drawn: np.ndarray, colours: dict[str, str], faces: fc.FaceTable
 ) -> go.Figure:
-    """A scatter of ``points`` (x, y, person, t_sec, face_id, cluster) where ``drawn``, coloured
-    by person, people in their order in the legend (unassigned last), a face of each person
-    drawn where their points are dense and no other face is (``face_spots``)."""
+    """A scatter of ``points`` (one row per place: place, x, y, person, cluster, t_sec and
+    face_id of its first face, ``count`` faces) where ``drawn``, coloured by person, a place of
+    more faces drawn larger, people in their order in the legend (unassigned last), a face of
+    each person drawn where their points are dense and no other face is (``face_spots``)."""
     shown = points[drawn]
     scatter = go.Scattergl if len(shown) > WEBGL_ABOVE else go.Scatter
     fig = go.Figure()
@@ -39,10 +47,15 @@ def figure(
                 y=own["y"],
                 mode="markers",
                 name=name,
-                marker={"color": colours[name], "size": 6 if label < 0 else 8, "opacity": 0.8},
-                customdata=own["face_id"],
+                marker={
+                    "color": colours[name],
+                    "size": 6 if label < 0 else np.minimum(8 + 2 * np.log2(own["count"]), 16),
+                    "opacity": 0.8,
+                },
+                customdata=own["place"],
                 text=[
-                    f"{name} · {t:.1f} s · #{i}" for t, i in zip(own["t_sec"], own["face_id"], strict=True)
+                    f"{name} · {t:.1f} s · #{i}" + (f" · {n} faces" if n > 1 else "")
+                    for t, i, n in zip(own["t_sec"], own["face_id"], own["count"], strict=True)
                 ],
                 hovertemplate="%{text}<extra></extra>",
             )
@@ -106,9 +119,10 @@ def inside_polygon(x: np.ndarray, y: np.ndarray, px: np.ndarray, py: np.ndarray)
 
 
 def selected(points: pd.DataFrame, selection: dict) -> np.ndarray:
-    """Faces of ``points`` in a chart's selection (clicked points, boxes, lassos): (N,) bool."""
+    """Faces of ``points`` (place, x, y) in a chart's selection (clicked places, boxes, lassos):
+    (N,) bool."""
     clicked = [p.get("customdata") for p in selection.get("points", [])]
-    chosen = points["face_id"].isin(clicked).to_numpy().copy()
+    chosen = points["place"].isin(clicked).to_numpy().copy()
     x, y = points["x"].to_numpy(), points["y"].to_numpy()
     for box in selection.get("box", []):
         (x0, x1), (y0, y1) = sorted(box["x"]), sorted(box["y"])
@@ -118,11 +132,17 @@ def selected(points: pd.DataFrame, selection: dict) -> np.ndarray:
     return chosen
 
 
-def chart(points: pd.DataFrame, drawn: np.ndarray, colours, faces, title: str, key: str) -> np.ndarray:
-    """One chart; returns the faces the user selected on it."""
+def chart(
+    located: pd.DataFrame, at: tuple[str, str], drawn: np.ndarray, colours, faces, title: str, key: str
+) -> np.ndarray:
+    """One chart of ``located`` (``places``) at its columns ``at`` (x, y); returns the faces the
+    user selected on it."""
     st.markdown(f"**{title}**")
+    points = located.rename(columns=dict(zip(at, ("x", "y"), strict=True)))
+    first = points.groupby("place", sort=True)
+    one_per_place = first.first().assign(count=first.size()).reset_index()
     event = st.plotly_chart(
-        figure(points, drawn, colours, faces),
+        figure(one_per_place, drawn, colours, faces),
         key=key,
         on_select="rerun",
         selection_mode=("points", "box", "lasso"),
@@ -165,25 +185,32 @@ def main() -> None:
         fused = session.projections().get(extraction, weight)
     session.projections().fill_around(extraction, weight)
     shown = ~table["cluster"].isin(edits.hidden).to_numpy()
-    columns = ["face_id", "cluster", "person", "t_sec"]
-    drawn = np.zeros(len(table), bool)
-    drawn[np.random.default_rng(0).permutation(np.flatnonzero(shown))[:DRAWN_AT_MOST]] = True
+    located = places(
+        table[["face_id", "cluster", "person", "t_sec"]]
+        .assign(fx=face_only[:, 0], fy=face_only[:, 1], ux=fused[:, 0], uy=fused[:, 1])
+        .loc[shown]
+    )
+    count = located["place"].max() + 1 if len(located) else 0
+    drawn = np.zeros(count, bool)
+    drawn[np.random.default_rng(0).permutation(count)[:DRAWN_AT_MOST]] = True
     colours = {
         name: session.colour(label) for label, name in table[["cluster", "person"]].drop_duplicates().values
     }
     left, right = st.columns(2)
     with left:
-        points = table[columns].assign(x=face_only[:, 0], y=face_only[:, 1])
-        picked = chart(points[shown], drawn[shown], colours, faces, "Face only", "face_only")
+        picked = chart(located, ("fx", "fy"), drawn, colours, faces, "Face only", "face_only")
     with right:
-        points = table[columns].assign(x=fused[:, 0], y=fused[:, 1])
         title = f"Face + clothing (weight {weight:.2f})"
-        picked |= chart(points[shown], drawn[shown], colours, faces, title, "fused")
-    if shown.sum() > DRAWN_AT_MOST:
-        st.caption(f"{DRAWN_AT_MOST:,} of {shown.sum():,} faces drawn; a box or lasso selects all inside it.")
+        picked |= chart(located, ("ux", "uy"), drawn, colours, faces, title, "fused")
+    if count > DRAWN_AT_MOST:
+        st.caption(
+            f"{DRAWN_AT_MOST:,} of {count:,} places drawn ({len(located):,} faces); "
+            "a box or lasso selects all inside it."
+        )
     st.caption(
-        "Each person's face sits just above where their points are dense and no other face is. "
-        "Click, drag a box or a lasso to select."
+        "A point is the faces of one stretch of a track (larger: more faces); each person's face "
+        "sits just above where their points are dense and no other face is. Click, drag a box or "
+        "a lasso to select."
     )
     chosen = table[shown][picked]
     if len(chosen):
