@@ -30,8 +30,8 @@ import pandas as pd
 from streamlit.testing.v1 import AppTest
 
 import faceclust as fc
-from faceclust import dashboard
-from faceclust.dashboard import session
+from faceclust import dashboard, ranges
+from faceclust.dashboard import charts, sidebar
 
 from common import DATA, table
 
@@ -75,11 +75,11 @@ def repeated(extraction: fc.Extraction, copies: int, folder: Path) -> fc.Extract
 
 def altair_payload(extraction: fc.Extraction, people: np.ndarray) -> int:
     """Bytes the Altair Compare page sent: both charts, every point with x, y, person, time, id
-    and its face as a data URI (``session.thumbnail_uri``, the same 48 px JPEG)."""
+    and its face as a data URI (``charts.thumbnail_uri``, the same 48 px JPEG)."""
     point = len('{"x":-1.2345678,"y":3.4567891,"person":"person_00","t_sec":1234.5,"face_id":1234,"uri":""}')
     faces = extraction.faces
     # The copies' crops are links to the clip's: one picture per original face.
-    uri = [len(session.thumbnail_uri(str(faces.thumb_path(i).resolve()))) for i in range(len(people))]
+    uri = [len(charts.thumbnail_uri(str(faces.thumb_path(i).resolve()))) for i in range(len(people))]
     return 2 * sum(point + size for size in uri)
 
 
@@ -111,7 +111,7 @@ def one_size(size: int, folder: Path, restarted: bool) -> dict:
     if restarted:
         return {"faces": faces, "Compare after a restart s": timed(visit(extraction, PAGES["Compare"]))}
     started = time.perf_counter()
-    extraction.prepare_views(extraction.resolve(session.DEFAULT_CLUSTERING), session.SLIDER_WEIGHTS, True)
+    extraction.prepare_views(extraction.resolve(sidebar.DEFAULT_CLUSTERING), ranges.WEIGHT.offered, True)
     prepared = time.perf_counter() - started
     rows = []
     for name, page in PAGES.items():

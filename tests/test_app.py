@@ -47,10 +47,10 @@ def _with_run(page: str, extraction: fc.Extraction, labels_path=None) -> AppTest
 def test_umap_is_compiled_once_a_clip_is_loaded_and_never_beside_an_extraction(extractions, monkeypatch):
     """Compiling UMAP at the first page beside the first extraction made it take 24 s against 17 s
     (mudo_variety.mp4, dlib): it waits for a loaded clip and no extraction running."""
-    from faceclust.dashboard import session
+    from faceclust.dashboard import charts
 
     started = []
-    monkeypatch.setattr(session, "umap_warmer", lambda: started.append(1))
+    monkeypatch.setattr(charts, "umap_warmer", lambda: started.append(1))
     app = _page("views/3_Download.py").run()  # no clip yet
     assert not app.exception and not started
     app.session_state["extraction"] = extractions["multi_face.avi"]
@@ -373,15 +373,16 @@ def _page_module(name: str):
 
 
 def test_projections_fill_every_slider_weight_in_the_background(extractions):
-    from faceclust.dashboard import session
+    from faceclust import ranges
+    from faceclust.dashboard import charts
 
     extraction = extractions["multi_face.avi"]
-    projections = session.Projections()
+    projections = charts.Projections()
     projections.fill_around(extraction, 0.2)
     projections._filler.join(timeout=TIMEOUT)
     assert not projections._filler.is_alive()
-    assert len(projections._layouts) == len(session.SLIDER_WEIGHTS)
-    layouts = {w: projections.get(extraction, w) for w in session.SLIDER_WEIGHTS}
+    assert len(projections._layouts) == len(ranges.WEIGHT.offered)
+    layouts = {w: projections.get(extraction, w) for w in ranges.WEIGHT.offered}
     assert all(layout.shape == (len(extraction.faces.table), 2) for layout in layouts.values())
     assert not np.allclose(layouts[0.0], layouts[1.0])
 
@@ -495,28 +496,28 @@ def test_a_bad_clip_is_a_message_and_the_app_keeps_running(tmp_path, monkeypatch
 
 
 def test_uploads_are_stored_once_under_names_of_their_content_and_old_ones_deleted(tmp_path, monkeypatch):
-    from faceclust.dashboard import session
+    from faceclust.dashboard import clips
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    monkeypatch.setattr(session.st, "session_state", {})
+    monkeypatch.setattr(clips.st, "session_state", {})
     stale = tmp_path / "faceclust-uploads" / "old.mp4"
     stale.parent.mkdir()
     stale.write_bytes(b"old")
     os.utime(stale, (0, 0))
     upload = SimpleNamespace(file_id="1", name="../../../etc/예능 1화.MP4", getbuffer=lambda: b"clip bytes")
-    path = session.save_upload(upload)
+    path = clips.save_upload(upload)
     assert path.parent == tmp_path / "faceclust-uploads" and path.read_bytes() == b"clip bytes"
     assert re.fullmatch(r"[0-9a-f]{32}\.mp4", path.name)
     assert not stale.exists()
-    assert session.save_upload(upload) == path  # once per file
-    monkeypatch.setattr(session.st, "session_state", {})  # another session, the same clip
+    assert clips.save_upload(upload) == path  # once per file
+    monkeypatch.setattr(clips.st, "session_state", {})  # another session, the same clip
     again = SimpleNamespace(file_id="2", name="clip.mp4", getbuffer=lambda: b"clip bytes")
-    assert session.save_upload(again) == path
+    assert clips.save_upload(again) == path
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # stored once
 
 
 def test_no_two_people_share_a_colour_and_unassigned_faces_are_grey():
-    from faceclust.dashboard.session import UNASSIGNED_GREY, colour
+    from faceclust.dashboard.charts import UNASSIGNED_GREY, colour
 
     colours = [colour(label) for label in range(40)]
     assert len(set(colours)) == 40 and UNASSIGNED_GREY not in colours

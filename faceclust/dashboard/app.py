@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from faceclust.dashboard import login, session
+from faceclust.dashboard import charts, login, session
 from faceclust.dashboard.job import EPISODE_FACES
 
 
@@ -31,7 +31,7 @@ def main() -> None:
     # whose layouts its extraction made (compiling beside its first pages made People take 8 s).
     idle = extraction is not None and st.session_state.get("job") is None
     if idle and len(extraction.faces.table) < EPISODE_FACES:
-        session.umap_warmer()
+        charts.umap_warmer()
     page.run()
 
 

@@ -2,12 +2,14 @@
 
 Streamlit stops a script run on the next widget event; an extraction run inside the script
 therefore died with any click. This one lives on beside the reruns and ends only when it is done,
-fails or its ``cancel`` is called. Nothing here imports Streamlit.
+fails or its ``cancel`` is called. ``in_background`` is the priority of all work the dashboard
+does ahead of time. Nothing here imports Streamlit.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from pathlib import Path
@@ -26,6 +28,13 @@ EXTRAPOLATE_AFTER = 4
 #: trees take milliseconds and its layouts are fitted on its first visit of Compare: UMAP's
 #: first fit in a process compiles for 16 s, which would more than double its extraction.
 EPISODE_FACES = 5000
+
+
+def in_background() -> None:
+    """Give the calling thread a lower CPU priority (Linux: threads have their own niceness), so
+    that work done ahead of time yields to the pages people are waiting for."""
+    if hasattr(os, "setpriority"):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
 
 
 class Cancelled(Exception):

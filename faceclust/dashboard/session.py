@@ -1,31 +1,24 @@
-"""Streamlit helpers shared by the dashboard's pages: state, the tuning sidebar, cached views.
+"""The session's state shared by the dashboard's pages: the clip being extracted (its job and
+progress) and the clip shown, clustered at the sidebar's settings with the user's edits.
 
 Pages gather parameters and render; all computing is done by the faceclust library.
 """
 
 from __future__ import annotations
 
-import base64
-import colorsys
-import hashlib
 import importlib
-import os
-import tempfile
-import threading
 import time
-import uuid
-import weakref
 from dataclasses import replace
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 import faceclust as fc
-from faceclust import library, ranges
-from faceclust.dashboard.job import EPISODE_FACES, ExtractionJob
+from faceclust import library
+from faceclust.dashboard.job import ExtractionJob
+from faceclust.dashboard.sidebar import DEFAULT_CLUSTERING, prefit_weights, tuning_sidebar
 
 # The scikit-learn modules the library imports where it uses them, imported here once, before any
 # background thread (UMAP's warm-up, an extraction's last stage) runs: two threads importing
@@ -35,216 +28,12 @@ for _module in ("sklearn.cluster", "sklearn.covariance", "sklearn.decomposition"
 
 #: Super-resolution choices ordered by cost, cheapest first.
 SR_BY_COST = ["none", "bicubic_x4", "fsrcnn-small_x4", "fsrcnn_x4", "espcn_x4", "lapsrn_x4", "edsr_x4"]
-DEFAULT_CLUSTERING = fc.ClusterParams()
 #: The page scripts, by absolute path: the router serves them whichever script started it
 #: (``faceclust app``'s ``faceclust/dashboard/app.py`` or ``streamlit run app.py`` at the top).
 RUN, PEOPLE, COMPARE, DOWNLOAD, SERIES, LIBRARY = (
     str(Path(__file__).with_name("views") / name)
     for name in ("0_Run.py", "1_People.py", "2_Compare.py", "3_Download.py", "4_Series.py", "5_Library.py")
 )
-
-
-def samples_dir() -> Path:
-    """Where sample clips are listed from (``FACECLUST_SAMPLES``)."""
-    return Path(os.environ.get("FACECLUST_SAMPLES", "samples")).expanduser()
-
-
-def batches_dir() -> Path:
-    """Where the Series page looks for batches first (``FACECLUST_BATCHES``, default batches/)."""
-    return Path(os.environ.get("FACECLUST_BATCHES", "batches")).expanduser()
-
-
-def sample_clips() -> list[Path]:
-    folder = samples_dir()
-    return (
-        sorted(p for p in folder.glob("*") if p.suffix.lower().lstrip(".") in fc.CLIP_TYPES)
-        if folder.is_dir()
-        else []
-    )
-
-
-def labels_beside(clip: Path) -> Path | None:
-    """A labels file for a sample clip: ``CLIP.labels.csv`` beside it or in ``../labels/``."""
-    for candidate in (
-        clip.with_name(f"{clip.name}.labels.csv"),
-        clip.parent.parent / "labels" / f"{clip.name}.labels.csv",
-    ):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-#: Uploaded clips are deleted this long after their last use (s).
-UPLOAD_KEEP_S = 24 * 3600
-
-
-def save_upload(upload) -> Path:
-    """Store an uploaded file under a name made of its content (never the user's path), so that
-    one clip uploaded again, or by several sessions, is stored once.
-
-    Uploads not used for ``UPLOAD_KEEP_S`` are deleted then, so the folder does not grow forever.
-    """
-    saved = st.session_state.setdefault("uploads", {})  # file id -> path: hashed once per session
-    path = saved.get(upload.file_id)
-    if path is not None and path.is_file():
-        path.touch()  # in use
-        return path
-    folder = Path(tempfile.gettempdir()) / "faceclust-uploads"
-    folder.mkdir(exist_ok=True)
-    for old in folder.iterdir():
-        if time.time() - old.stat().st_mtime > UPLOAD_KEEP_S:
-            old.unlink(missing_ok=True)
-    content = upload.getbuffer()
-    suffix = Path(upload.name).suffix.lower()
-    name = hashlib.sha256(content).hexdigest()[:32] + (suffix if suffix.lstrip(".") in fc.CLIP_TYPES else "")
-    path = folder / name
-    if path.is_file() and path.stat().st_size == len(content):
-        path.touch()  # in use
-    else:
-        partial = folder / f".{name}.{uuid.uuid4().hex}"  # never half-written under the final name
-        partial.write_bytes(content)
-        os.replace(partial, path)
-    saved[upload.file_id] = path
-    return path
-
-
-#: Every weight the clothing-weight slider offers.
-SLIDER_WEIGHTS = ranges.WEIGHT.offered
-
-
-def prefit_weights(extraction: fc.Extraction) -> None:
-    """Build the clustering trees of every weight the slider offers in a background thread, once
-    per extraction in the server (a thread per session competed with the pages), so that moving
-    the weight slider re-clusters in milliseconds."""
-    clusterer = extraction.clusterer
-    with _PREFIT_LOCK:
-        if clusterer in _PREFITTING:
-            return
-
-        def prefit() -> None:
-            in_background()
-            clusterer.prefit(SLIDER_WEIGHTS)
-
-        _PREFITTING[clusterer] = thread = threading.Thread(target=prefit, daemon=True, name="prefit")
-    thread.start()
-
-
-#: The prefitting thread of each clusterer (forgotten with it).
-_PREFITTING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_PREFIT_LOCK = threading.Lock()
-
-
-def in_background() -> None:
-    """Give the calling thread a lower CPU priority (Linux: threads have their own niceness), so
-    that work done ahead of time yields to the pages people are waiting for."""
-    if hasattr(os, "setpriority"):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
-
-
-@st.cache_resource
-def umap_warmer() -> threading.Thread:
-    """Compile UMAP once per server in the background, at a lower priority, so the first
-    projection is quick."""
-
-    def warm_up() -> None:
-        in_background()
-        fc.warm_up_projection()
-
-    thread = threading.Thread(target=warm_up, daemon=True, name="umap-warm-up")
-    thread.start()
-    return thread
-
-
-def tuning_sidebar(extraction: fc.Extraction | None) -> fc.ClusterParams:
-    """Clustering controls in the sidebar; their values live in session state across pages.
-
-    eps starts where the clip's own evidence puts it (``Extraction.resolve``; the Run page sets it
-    for each new clip) until it is moved. Returns the parameters, eps fixed.
-    """
-    state = st.session_state
-    # eps is on the embedder's scale; before any clip, dlib's stands in.
-    scale = extraction.thresholds if extraction else fc.thresholds("dlib")
-    low, high = scale.eps_range
-    chosen = state.get("clustering", DEFAULT_CLUSTERING)
-    chosen = replace(chosen, eps=chosen.eps or _starting_eps(extraction, chosen.algorithm))
-    chosen = replace(chosen, eps=min(max(chosen.eps, low), high))
-    state.clustering = chosen
-    sidebar = st.sidebar
-    sidebar.header("Tune")
-    edits: fc.Edits = state.setdefault("edits", fc.Edits())
-    if len(edits):
-        sidebar.warning(
-            f"You have {len(edits)} edit(s). Changing these settings re-clusters and discards them."
-        )
-    algorithms = list(fc.ALGORITHMS)
-    algorithm = sidebar.selectbox(
-        "Algorithm",
-        algorithms,
-        index=algorithms.index(chosen.algorithm),
-        key="w_algorithm",
-        on_change=_algorithm_changed,
-        args=(extraction,),
-        help="A new algorithm starts from its own eps: eps means something else to each.",
-    )
-    weight = sidebar.slider(
-        "Clothing weight",
-        *ranges.WEIGHT.slider,
-        chosen.weight,
-        ranges.WEIGHT.step,
-        key="w_weight",
-        help="0 is face only. Clothing helps within a scene; it misleads where people change clothes.",
-    )
-    eps = sidebar.slider(
-        "eps (distance)",
-        low,
-        high,
-        chosen.eps,
-        0.01,
-        key="w_eps",
-        help=f"{algorithm}: {EPS_MEANING[algorithm]} Lower splits people; higher merges look-alikes. "
-        "It starts where this clip's faces put it: by the distances between people seen together "
-        "in one frame. Its range is the face embedder's.",
-    )
-    if extraction and extraction.calibrated_eps and eps == _starting_eps(extraction, algorithm):
-        sidebar.caption(f"eps {eps:.2f} is calibrated on this clip for {algorithm}.")
-    min_samples = sidebar.slider(
-        "Min samples",
-        *map(int, ranges.MIN_SAMPLES.slider),
-        chosen.min_samples,
-        key="w_min_samples",
-        help="Smaller clusters become unassigned.",
-    )
-    params = fc.ClusterParams(algorithm, weight, eps, min_samples)
-    if params != chosen:
-        if len(edits):
-            st.toast(f"Re-clustered: {len(edits)} edit(s) discarded.")
-            state.edits = fc.Edits()
-        state.clustering = params
-    return params
-
-
-#: What eps is to each clustering algorithm (the sidebar's eps help).
-EPS_MEANING = {
-    "agglomerative": "two groups of faces join while their faces are this far apart on average.",
-    "dbscan": "faces this close are neighbours, and neighbours chain into one person, so it sits "
-    "lower than agglomerative's.",
-    "hdbscan": "people whose faces come this close are merged, so it sits lower than agglomerative's.",
-    "chinese_whispers": "faces this close are linked and take their person from their links, so "
-    "it sits lower than agglomerative's.",
-}
-
-
-def _starting_eps(extraction: fc.Extraction | None, algorithm: str) -> float:
-    """eps a clip starts from with ``algorithm`` (before any clip: the default embedder's)."""
-    if extraction is None:
-        return round(fc.thresholds("dlib").eps * fc.EPS_SHARE[algorithm], 2)
-    return extraction.resolve(fc.ClusterParams(algorithm)).eps
-
-
-def _algorithm_changed(extraction: fc.Extraction | None) -> None:
-    """A new algorithm moves the eps slider to where that algorithm starts on this clip."""
-    state = st.session_state
-    state.w_eps = _starting_eps(extraction, state.w_algorithm)
 
 
 def embedder_caption(extraction: fc.Extraction) -> None:
@@ -416,113 +205,3 @@ def swallowed_warning(labels: np.ndarray, params: fc.ClusterParams) -> None:
             f"{params.algorithm} than to agglomerative), or choose agglomerative.",
             icon=":material/warning:",
         )
-
-
-#: Colours of people: a qualitative palette (Tableau 20 without its greys), then hues a golden
-#: angle apart; unassigned faces are always grey.
-PALETTE = [
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22",
-    "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2",
-    "#dbdb8d", "#9edae5",
-]  # fmt: skip
-UNASSIGNED_GREY = "#9e9e9e"
-
-
-def colour(label: int) -> str:
-    """The colour of person ``label`` on every chart (the same on every page, whatever else is
-    shown; no two people share one); unassigned faces (-1) are grey."""
-    if label < 0:
-        return UNASSIGNED_GREY
-    return PALETTE[label] if label < len(PALETTE) else _hue(label)
-
-
-def _hue(k: int) -> str:
-    """The k-th colour beyond the palette: hues 137.5 degrees apart, medium light and strong."""
-    red, green, blue = colorsys.hls_to_rgb((k * 0.381966) % 1.0, 0.5, 0.65)
-    return f"#{round(red * 255):02x}{round(green * 255):02x}{round(blue * 255):02x}"
-
-
-#: Side of the face pictures drawn on charts, in pixels.
-CHART_FACE_PX = 48
-
-
-@st.cache_data(max_entries=4096, show_spinner=False)
-def thumbnail_uri(path: str) -> str:
-    """The face picture at ``path`` as a small square JPEG data URI, for drawing on a chart."""
-    thumb = cv2.resize(cv2.imread(path), (CHART_FACE_PX, CHART_FACE_PX), interpolation=cv2.INTER_AREA)
-    jpeg = cv2.imencode(".jpg", thumb, [cv2.IMWRITE_JPEG_QUALITY, 80])[1]
-    return "data:image/jpeg;base64," + base64.b64encode(jpeg.tobytes()).decode()
-
-
-class Projections:
-    """UMAP layouts shared by the server's sessions, keyed by (extraction, weight or None); each
-    is read from the clip's cache entry where an earlier server kept it (``Extraction.layout``).
-
-    A layout is computed once: a request for one being computed waits for it, while layouts
-    already made are served at once (the lock is held only to look them up). A background thread
-    fills in every weight the slider offers, nearest to the weight last looked at first, once
-    Compare is visited (not before: a UMAP fit holds Python's lock for seconds and would slow
-    every page), at a lower CPU priority than the pages, so that after a short while any slider
-    move shows both views at once.
-    """
-
-    def __init__(self) -> None:
-        self._layouts: dict[tuple[str, float | None], np.ndarray] = {}
-        self._computing: dict[tuple[str, float | None], threading.Event] = {}
-        self._lock = threading.Lock()
-        self._looked_at: dict[str, tuple[fc.Extraction, float]] = {}
-        self._filler: threading.Thread | None = None
-
-    def get(self, extraction: fc.Extraction, weight: float | None) -> np.ndarray:
-        """The (N, 2) layout of one extraction's faces (``weight`` None: the face vectors)."""
-        key = (extraction.faces.folder.name, None if weight is None else round(weight, 2))
-        with self._lock:
-            if key in self._layouts:
-                return self._layouts[key]
-            done = self._computing.get(key)
-            mine = done is None
-            if mine:
-                done = self._computing[key] = threading.Event()
-        if not mine:
-            done.wait()
-            return self.get(extraction, weight)  # made by the other request (or failed there)
-        try:
-            layout = extraction.layout(key[1])
-            with self._lock:
-                self._layouts[key] = layout
-            return layout
-        finally:
-            with self._lock:
-                del self._computing[key]
-            done.set()
-
-    def fill_around(self, extraction: fc.Extraction, weight: float) -> None:
-        """Compute the other slider weights' layouts in the background, nearest first; not for
-        an episode (``job.EPISODE_FACES``): there each fit holds Python's lock for tens of
-        seconds, and twenty of them would slow every page for minutes (a weight asked for is
-        fitted then)."""
-        if len(extraction.faces.table) >= EPISODE_FACES:
-            return
-        self._looked_at[extraction.faces.folder.name] = (extraction, weight)
-        if self._filler is None or not self._filler.is_alive():
-            self._filler = threading.Thread(target=self._fill, daemon=True, name="umap-fill")
-            self._filler.start()
-
-    def _next_missing(self) -> tuple[fc.Extraction, float] | None:
-        for name, (extraction, weight) in list(self._looked_at.items()):
-            missing = [w for w in SLIDER_WEIGHTS if (name, w) not in self._layouts]
-            if missing:
-                return extraction, min(missing, key=lambda w: abs(w - weight))
-            del self._looked_at[name]
-        return None
-
-    def _fill(self) -> None:
-        in_background()
-        while (todo := self._next_missing()) is not None:
-            self.get(*todo)
-
-
-@st.cache_resource
-def projections() -> Projections:
-    """The server's one store of UMAP layouts."""
-    return Projections()

@@ -8,7 +8,7 @@ import streamlit as st
 
 import faceclust as fc
 from faceclust import ranges
-from faceclust.dashboard import login, session
+from faceclust.dashboard import clips, login, session
 
 
 def clip_ui() -> tuple[Path, str, Path | None] | None:
@@ -17,7 +17,7 @@ def clip_ui() -> tuple[Path, str, Path | None] | None:
     The choice shows the clip loaded now, so that coming back to this page and pressing Run runs
     that clip again rather than the first sample."""
     state = st.session_state
-    samples = session.sample_clips()
+    samples = clips.sample_clips()
     loaded = state.get("clip_path")
     uploaded = loaded is not None and loaded not in samples
     if loaded is not None:
@@ -32,17 +32,17 @@ def clip_ui() -> tuple[Path, str, Path | None] | None:
     )
     if source == "Sample clip":
         if not samples:
-            st.info(f"No sample clips in {session.samples_dir()} (set FACECLUST_SAMPLES).")
+            st.info(f"No sample clips in {clips.samples_dir()} (set FACECLUST_SAMPLES).")
             return None
         clip = st.selectbox("Sample clip", samples, key="sample_clip", format_func=lambda p: p.name)
-        return clip, clip.name, session.labels_beside(clip)
+        return clip, clip.name, clips.labels_beside(clip)
     upload = st.file_uploader("Upload a clip", type=fc.CLIP_TYPES)
     labels = st.file_uploader("Labels file (optional, for scores)", type=["csv"])
     if upload is None:
         return (loaded, state.clip_name, state.get("labels_path")) if uploaded else None
     st.caption(f"{upload.name} ({upload.size / 1e6:.1f} MB) is ready to run.")
-    labels_path = session.save_upload(labels) if labels is not None else None
-    return session.save_upload(upload), upload.name, labels_path
+    labels_path = clips.save_upload(labels) if labels is not None else None
+    return clips.save_upload(upload), upload.name, labels_path
 
 
 def _start_form_from_the_loaded_clip() -> None:

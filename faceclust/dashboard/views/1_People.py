@@ -13,7 +13,7 @@ import streamlit as st
 
 import faceclust as fc
 from faceclust import library, ranges
-from faceclust.dashboard import login, session
+from faceclust.dashboard import charts, login, session
 
 #: What each file of a reel is, by the end of its name, for its download button.
 REEL_FILES = {
@@ -89,7 +89,7 @@ def timeline_ui(people: dict[int, fc.Person], duration: float, source: fc.Source
                 y=[who.name] * len(bars),
                 base=bars["start"],
                 x=bars["end"] - bars["start"],
-                marker={"color": session.colour(label)},
+                marker={"color": charts.colour(label)},
                 customdata=[[label, k] for k in range(len(bars))],
                 text=[
                     f"{who.name}: {a:.1f} to {b:.1f} s, {n} faces"

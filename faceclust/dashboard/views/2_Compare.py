@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import faceclust as fc
-from faceclust.dashboard import login, session
+from faceclust.dashboard import charts, login, session
 
 #: Places drawn per chart at most (a random sample above it, the same on both charts); a box or
 #: lasso still selects every face inside it, drawn or not.
@@ -63,7 +63,7 @@ def figure(
     size = (float(np.ptp(points["x"])) or 1.0) * FACE_SHARE
     for face_id, x, y in face_spots(points, size):
         fig.add_layout_image(
-            source=session.thumbnail_uri(str(faces.thumb_path(face_id))),
+            source=charts.thumbnail_uri(str(faces.thumb_path(face_id))),
             x=x,
             y=y,
             xref="x",
@@ -181,9 +181,9 @@ def main() -> None:
     faces = extraction.faces
     weight = st.session_state.clustering.weight
     with st.spinner("Projecting (the first time after the app starts compiles UMAP, about 30 s)..."):
-        face_only = session.projections().get(extraction, None)
-        fused = session.projections().get(extraction, weight)
-    session.projections().fill_around(extraction, weight)
+        face_only = charts.projections().get(extraction, None)
+        fused = charts.projections().get(extraction, weight)
+    charts.projections().fill_around(extraction, weight)
     shown = ~table["cluster"].isin(edits.hidden).to_numpy()
     located = places(
         table[["face_id", "cluster", "person", "t_sec"]]
@@ -194,7 +194,7 @@ def main() -> None:
     drawn = np.zeros(count, bool)
     drawn[np.random.default_rng(0).permutation(count)[:DRAWN_AT_MOST]] = True
     colours = {
-        name: session.colour(label) for label, name in table[["cluster", "person"]].drop_duplicates().values
+        name: charts.colour(label) for label, name in table[["cluster", "person"]].drop_duplicates().values
     }
     left, right = st.columns(2)
     with left:

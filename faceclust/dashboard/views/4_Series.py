@@ -10,7 +10,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from faceclust.dashboard import login, session
+from faceclust.dashboard import clips, login, session
 
 
 def batch_folders(root: Path) -> list[Path]:
@@ -51,7 +51,7 @@ def main() -> None:
     session.adopt_finished_extraction()  # a clip being extracted on the Run page goes on meanwhile
     session.extraction_progress()
     root = st.text_input(
-        "Batch folder (the --out of `faceclust batch`), or a folder of batches", str(session.batches_dir())
+        "Batch folder (the --out of `faceclust batch`), or a folder of batches", str(clips.batches_dir())
     )
     folders = batch_folders(Path(root).expanduser())
     if not folders:
@@ -63,12 +63,12 @@ def main() -> None:
     batch = st.selectbox("Batch", folders, format_func=lambda p: p.name) if len(folders) > 1 else folders[0]
     info = json.loads((batch / "batch.json").read_text())
     series = pd.read_csv(batch / "series.csv")
-    clips = info["clips"]
+    batch_clips = info["clips"]
     st.caption(
-        f"{info['identities']} identities across {sum(c['error'] is None for c in clips)} clips "
+        f"{info['identities']} identities across {sum(c['error'] is None for c in batch_clips)} clips "
         f"({info['engine']}, people linked at eps {info['link_eps']:.2f})"
     )
-    for clip in clips:
+    for clip in batch_clips:
         if clip["error"]:
             st.warning(f"{clip['folder']}: {clip['error']}")
     st.altair_chart(presence_chart(series), width="stretch")

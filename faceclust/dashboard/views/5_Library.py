@@ -10,7 +10,7 @@ import streamlit as st
 
 import faceclust as fc
 from faceclust import library
-from faceclust.dashboard import login, session
+from faceclust.dashboard import clips, login
 from faceclust.library import search
 
 #: Exemplar faces shown per person, and their width (px).
@@ -121,7 +121,7 @@ def move_ui(known: library.Library) -> None:
 def search_places() -> list[tuple[str, Path]]:
     """What a search can look in: the extraction cache and each batch folder (``FACECLUST_BATCHES``)."""
     places = [("Every clip in the cache", fc.cache_root())]
-    root = session.batches_dir()
+    root = clips.batches_dir()
     if (root / "batch.json").is_file():
         places.append((f"Batch {root.name}", root))
     elif root.is_dir():

@@ -1,0 +1,130 @@
+"""The tuning sidebar: the clustering controls every page shares, returned as ``ClusterParams``,
+and the trees of every clothing weight it offers, built ahead in the background."""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from dataclasses import replace
+
+import streamlit as st
+
+import faceclust as fc
+from faceclust import ranges
+from faceclust.dashboard.job import in_background
+
+DEFAULT_CLUSTERING = fc.ClusterParams()
+
+
+def prefit_weights(extraction: fc.Extraction) -> None:
+    """Build the clustering trees of every weight the slider offers in a background thread, once
+    per extraction in the server (a thread per session competed with the pages), so that moving
+    the weight slider re-clusters in milliseconds."""
+    clusterer = extraction.clusterer
+    with _PREFIT_LOCK:
+        if clusterer in _PREFITTING:
+            return
+
+        def prefit() -> None:
+            in_background()
+            clusterer.prefit(ranges.WEIGHT.offered)
+
+        _PREFITTING[clusterer] = thread = threading.Thread(target=prefit, daemon=True, name="prefit")
+    thread.start()
+
+
+#: The prefitting thread of each clusterer (forgotten with it).
+_PREFITTING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_PREFIT_LOCK = threading.Lock()
+
+
+def tuning_sidebar(extraction: fc.Extraction | None) -> fc.ClusterParams:
+    """Clustering controls in the sidebar; their values live in session state across pages.
+
+    eps starts where the clip's own evidence puts it (``Extraction.resolve``; the Run page sets it
+    for each new clip) until it is moved. Returns the parameters, eps fixed.
+    """
+    state = st.session_state
+    # eps is on the embedder's scale; before any clip, dlib's stands in.
+    scale = extraction.thresholds if extraction else fc.thresholds("dlib")
+    low, high = scale.eps_range
+    chosen = state.get("clustering", DEFAULT_CLUSTERING)
+    chosen = replace(chosen, eps=chosen.eps or _starting_eps(extraction, chosen.algorithm))
+    chosen = replace(chosen, eps=min(max(chosen.eps, low), high))
+    state.clustering = chosen
+    sidebar = st.sidebar
+    sidebar.header("Tune")
+    edits: fc.Edits = state.setdefault("edits", fc.Edits())
+    if len(edits):
+        sidebar.warning(
+            f"You have {len(edits)} edit(s). Changing these settings re-clusters and discards them."
+        )
+    algorithms = list(fc.ALGORITHMS)
+    algorithm = sidebar.selectbox(
+        "Algorithm",
+        algorithms,
+        index=algorithms.index(chosen.algorithm),
+        key="w_algorithm",
+        on_change=_algorithm_changed,
+        args=(extraction,),
+        help="A new algorithm starts from its own eps: eps means something else to each.",
+    )
+    weight = sidebar.slider(
+        "Clothing weight",
+        *ranges.WEIGHT.slider,
+        chosen.weight,
+        ranges.WEIGHT.step,
+        key="w_weight",
+        help="0 is face only. Clothing helps within a scene; it misleads where people change clothes.",
+    )
+    eps = sidebar.slider(
+        "eps (distance)",
+        low,
+        high,
+        chosen.eps,
+        0.01,
+        key="w_eps",
+        help=f"{algorithm}: {EPS_MEANING[algorithm]} Lower splits people; higher merges look-alikes. "
+        "It starts where this clip's faces put it: by the distances between people seen together "
+        "in one frame. Its range is the face embedder's.",
+    )
+    if extraction and extraction.calibrated_eps and eps == _starting_eps(extraction, algorithm):
+        sidebar.caption(f"eps {eps:.2f} is calibrated on this clip for {algorithm}.")
+    min_samples = sidebar.slider(
+        "Min samples",
+        *map(int, ranges.MIN_SAMPLES.slider),
+        chosen.min_samples,
+        key="w_min_samples",
+        help="Smaller clusters become unassigned.",
+    )
+    params = fc.ClusterParams(algorithm, weight, eps, min_samples)
+    if params != chosen:
+        if len(edits):
+            st.toast(f"Re-clustered: {len(edits)} edit(s) discarded.")
+            state.edits = fc.Edits()
+        state.clustering = params
+    return params
+
+
+#: What eps is to each clustering algorithm (the sidebar's eps help).
+EPS_MEANING = {
+    "agglomerative": "two groups of faces join while their faces are this far apart on average.",
+    "dbscan": "faces this close are neighbours, and neighbours chain into one person, so it sits "
+    "lower than agglomerative's.",
+    "hdbscan": "people whose faces come this close are merged, so it sits lower than agglomerative's.",
+    "chinese_whispers": "faces this close are linked and take their person from their links, so "
+    "it sits lower than agglomerative's.",
+}
+
+
+def _starting_eps(extraction: fc.Extraction | None, algorithm: str) -> float:
+    """eps a clip starts from with ``algorithm`` (before any clip: the default embedder's)."""
+    if extraction is None:
+        return round(fc.thresholds("dlib").eps * fc.EPS_SHARE[algorithm], 2)
+    return extraction.resolve(fc.ClusterParams(algorithm)).eps
+
+
+def _algorithm_changed(extraction: fc.Extraction | None) -> None:
+    """A new algorithm moves the eps slider to where that algorithm starts on this clip."""
+    state = st.session_state
+    state.w_eps = _starting_eps(extraction, state.w_algorithm)
