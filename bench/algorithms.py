@@ -1,4 +1,4 @@
-"""Each clustering algorithm at the eps it starts from: BCubed F now (``EPS_SHARE`` of the
+"""Each clustering algorithm at the eps it starts from: BCubed F now (``Algorithm.eps_share`` of the
 calibrated agglomerative eps) against before (agglomerative's eps for every algorithm) and the
 best eps of a fine grid, on the labelled clips, with dlib and with the ArcFace-style test model.
 

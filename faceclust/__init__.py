@@ -7,7 +7,6 @@ Parameters are frozen dataclasses, one per stage.
 """
 
 from .cache import cache_root
-from .calibrate import EPS_SHARE
 from .cluster import ALGORITHMS, ClusterParams
 from .detect import DETECTORS, DetectParams
 from .edits import EDITS_FILE, Edits, dump_edits, load_edits
@@ -31,7 +30,6 @@ __all__ = [
     "CLIP_TYPES",
     "DETECTORS",
     "EDITS_FILE",
-    "EPS_SHARE",
     "FRAME_MODES",
     "SR_METHODS",
     "BadInput",

@@ -6,7 +6,7 @@ embedding puts different East-Asian faces closer together than different Western
 the footage (pose and light vary within a track without changing who it is):
 
 - eps is set a fixed margin above the low end of the different-person distances (for average
-  linkage; algorithms that chain faces pair by pair take a share of it, ``EPS_SHARE``);
+  linkage; algorithms that chain faces pair by pair take a share of it, ``Algorithm.eps_share``);
 - a clip-specific metric whitens the directions in which a track's own faces vary (unsupervised
   metric learning from tracks, after Cinbis, Verbeek & Schmid, ICCV 2011), scaled so that
   different people stay as far apart on average as before.
@@ -21,15 +21,6 @@ import numpy as np
 import pandas as pd
 
 from .embed import Thresholds
-
-#: eps of each clustering algorithm as a share of agglomerative's (which ``calibrated_eps``
-#: gives). Average linkage joins two groups whose faces are eps apart on average; dbscan,
-#: chinese whispers and hdbscan's selection epsilon chain faces eps apart pair by pair, so one
-#: close pair of two people joins them: their eps sits lower. On multi_face.avi,
-#: short_hamilton_clip.mp4 and mudo_variety.mp4, with dlib and an ArcFace-style model, 0.75 came
-#: within 0.07 BCubed F of each one's best eps (1.000 on 9 of 18), where agglomerative's eps gave
-#: them 0.29-0.92 (``bench/algorithms.py``).
-EPS_SHARE = {"agglomerative": 1.0, "dbscan": 0.75, "hdbscan": 0.75, "chinese_whispers": 0.75}
 
 #: Fewer pairs of tracks sharing a frame than this: no calibration.
 MIN_PAIRS = 10

@@ -15,7 +15,6 @@ import pandas as pd
 
 from .cache import cached, clip_hash, entry_key
 from .calibrate import (
-    EPS_SHARE,
     MIN_PAIRS,
     Evidence,
     calibrated_eps,
@@ -23,7 +22,7 @@ from .calibrate import (
     learned_metric,
     same_person_distances,
 )
-from .cluster import Clusterer, ClusterParams
+from .cluster import ALGORITHMS, Clusterer, ClusterParams
 from .embed import Thresholds, thresholds
 from .errors import BadInput
 from .export import cluster_summary, write_run
@@ -139,7 +138,7 @@ class Extraction:
                 "value": self.resolve(params).eps,
                 "from": eps_from,
                 "rule": f"5th percentile of different-person distances + {prior.eps_margin}, "
-                f"within [{low}, {high}], x {EPS_SHARE[params.algorithm]} for {params.algorithm}",
+                f"within [{low}, {high}], x {ALGORITHMS[params.algorithm].eps_share} for {params.algorithm}",
             },
             "split_distance": {
                 "value": self.meta["params"]["tracks"]["split_distance"],
@@ -228,10 +227,10 @@ class Extraction:
 
     def resolve(self, params: ClusterParams) -> ClusterParams:
         """``params`` with eps fixed: the given one, else calibrated, else the embedder's default,
-        as eps means to ``params.algorithm`` (``EPS_SHARE`` of agglomerative's)."""
+        as eps means to ``params.algorithm`` (its ``eps_share`` of agglomerative's)."""
         if params.eps is not None:
             return params
-        eps = (self.calibrated_eps or self.thresholds.eps) * EPS_SHARE[params.algorithm]
+        eps = (self.calibrated_eps or self.thresholds.eps) * ALGORITHMS[params.algorithm].eps_share
         return replace(params, eps=round(eps, 2))
 
     def eps_source(self, params: ClusterParams) -> str:

@@ -473,7 +473,7 @@ def test_each_algorithm_starts_from_its_own_eps(extractions):
     assert agglomerative == extraction.calibrated_eps
     app.sidebar.selectbox(key="w_algorithm").select("dbscan").run()
     eps = app.sidebar.slider(key="w_eps").value
-    assert eps == round(agglomerative * fc.EPS_SHARE["dbscan"], 2) < agglomerative
+    assert eps == round(agglomerative * fc.ALGORITHMS["dbscan"].eps_share, 2) < agglomerative
     assert any(f"eps {eps:.2f} is calibrated on this clip for dbscan" in c.value for c in app.sidebar.caption)
     assert sum("faces ·" in m.value for m in app.markdown) == 3  # the three men, not one
 

@@ -84,7 +84,8 @@ def tuning_sidebar(extraction: fc.Extraction | None) -> fc.ClusterParams:
         chosen.eps,
         0.01,
         key="w_eps",
-        help=f"{algorithm}: {EPS_MEANING[algorithm]} Lower splits people; higher merges look-alikes. "
+        help=f"{algorithm}: {fc.ALGORITHMS[algorithm].meaning} Lower splits people; higher merges "
+        "look-alikes. "
         "It starts where this clip's faces put it: by the distances between people seen together "
         "in one frame. Its range is the face embedder's.",
     )
@@ -106,21 +107,10 @@ def tuning_sidebar(extraction: fc.Extraction | None) -> fc.ClusterParams:
     return params
 
 
-#: What eps is to each clustering algorithm (the sidebar's eps help).
-EPS_MEANING = {
-    "agglomerative": "two groups of faces join while their faces are this far apart on average.",
-    "dbscan": "faces this close are neighbours, and neighbours chain into one person, so it sits "
-    "lower than agglomerative's.",
-    "hdbscan": "people whose faces come this close are merged, so it sits lower than agglomerative's.",
-    "chinese_whispers": "faces this close are linked and take their person from their links, so "
-    "it sits lower than agglomerative's.",
-}
-
-
 def _starting_eps(extraction: fc.Extraction | None, algorithm: str) -> float:
     """eps a clip starts from with ``algorithm`` (before any clip: the default embedder's)."""
     if extraction is None:
-        return round(fc.thresholds("dlib").eps * fc.EPS_SHARE[algorithm], 2)
+        return round(fc.thresholds("dlib").eps * fc.ALGORITHMS[algorithm].eps_share, 2)
     return extraction.resolve(fc.ClusterParams(algorithm)).eps
 
 
