@@ -214,16 +214,23 @@ class Extraction:
             log.warning("could not keep the layout in %s: %s", path.parent, e)
         return layout
 
-    def prepare_views(self, params: ClusterParams, weights: list[float], layouts: bool) -> None:
+    def prepare_views(
+        self, params: ClusterParams, weights: list[float], layouts: bool, progress: Progress = no_progress
+    ) -> None:
         """Do now what the first look at the clip's people would: cluster at ``params`` (the tree
         of its weight kept), build the trees of ``weights`` too and, with ``layouts``, fit the
         face-only and fused layouts at its weight (kept in the cache entry), so that the
-        dashboard's pages open as reads."""
-        cluster(self, params)
-        self.clusterer.prefit(weights)
-        if layouts:
-            self.layout(None)
-            self.layout(params.weight)
+        dashboard's pages open as reads. Reports stage "prepare" after each step (a tree or a
+        fit: seconds each at an episode's size), so a callback can stop it between them."""
+        steps = [
+            lambda: cluster(self, params),
+            *(lambda w=w: self.clusterer.tree(w) for w in weights),
+            *([lambda: self.layout(None), lambda: self.layout(params.weight)] if layouts else []),
+        ]
+        for done, step in enumerate(steps):
+            progress("prepare", done, len(steps))
+            step()
+        progress("prepare", len(steps), len(steps))
 
     def resolve(self, params: ClusterParams) -> ClusterParams:
         """``params`` with eps fixed: the given one, else calibrated, else the embedder's default,

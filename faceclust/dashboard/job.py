@@ -87,13 +87,12 @@ class ExtractionJob:
         try:
             given = self.name if self.name != self.clip.name else None  # an upload: the user's name
             extraction = fc.extract(self.clip, self.params, progress=self._progress, name=given)
-            self._progress("prepare", 0, 0)
             faces = len(extraction.faces.table)
-            if faces:
+            if faces:  # a cancel stops it between two steps
                 episode = faces >= EPISODE_FACES
                 weights = ranges.WEIGHT.offered if episode else []
-                extraction.prepare_views(extraction.resolve(self.clustering), weights, layouts=episode)
-            self._progress("prepare", 1, 1)  # a cancel while preparing still cancels
+                params = extraction.resolve(self.clustering)
+                extraction.prepare_views(params, weights, episode, self._progress)
             self.extraction = extraction
         except Cancelled:
             log.info("extraction of %s cancelled", self.name)
@@ -135,13 +134,11 @@ class ExtractionJob:
         if self.stage == "hash":
             return f"Reading the clip: {self.done / 1e6:.0f} of {self.total / 1e6:.0f} MB"
         if self.stage == "prepare":
-            return "Grouping the faces into people"
+            return f"Grouping the faces into people: step {self.done} of {self.total}"
         left = self.seconds_left
         said = f", about {left:.0f} s left" if left is not None else ""
         return f"Frame {self.done} of {self.total}{said}"
 
     @property
     def fraction(self) -> float:
-        if self.stage == "prepare":
-            return 1.0
         return min(1.0, self.done / self.total) if self.total else 0.0
