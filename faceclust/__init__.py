@@ -10,7 +10,7 @@ from .cache import cache_root
 from .cluster import ALGORITHMS, ClusterParams
 from .detect import DETECTORS, DetectParams
 from .edits import EDITS_FILE, Edits, dump_edits, load_edits
-from .embed import EmbedParams, thresholds
+from .embed import EmbedParams, embedder_title, thresholds
 from .errors import BadInput
 from .evaluate import evaluate, read_labels
 from .export import cluster_summary, safe_name, write_zip
@@ -53,6 +53,7 @@ __all__ = [
     "cluster",
     "cluster_summary",
     "dump_edits",
+    "embedder_title",
     "entry_labels",
     "evaluate",
     "extract",

@@ -20,7 +20,7 @@ from .batch import ClipPeople, run_batch
 from .cache import cache_root
 from .cluster import ALGORITHMS, ClusterParams
 from .detect import DETECTORS
-from .embed import EmbedParams
+from .embed import EmbedParams, embedder_title
 from .errors import BadInput
 from .evaluate import evaluate, read_labels, read_table
 from .extract import ExtractParams
@@ -441,7 +441,8 @@ def _run(args: argparse.Namespace, progress: _Progress) -> int:
         return OK
     source = "cache" if extraction.cache_hit else "extraction"
     progress.write(
-        f"{len(labels)} faces ({source}) described by {extraction.embedder}, {len(clusters)} people, "
+        f"{len(labels)} faces ({source}) described by {embedder_title(extraction.embedder)}, "
+        f"{len(clusters)} people, "
         f"{summary['unassigned']} unassigned, eps {eps:.2f} ({summary['eps_from']}) -> {args.out}"
     )
     if extraction.evidence_note:

@@ -131,6 +131,23 @@ THRESHOLDS = {
 
 
 @dataclass(frozen=True)
+class EmbedderKind:
+    """One kind of face embedder: what a person calls it and the ``Thresholds`` it needs."""
+
+    title: str
+    thresholds: Thresholds
+
+
+#: The kinds of face embedder, by a resolved embedder name's prefix (``dlib``, ``sface``,
+#: ``onnx:PATH``): SFace and the ONNX models users bring are ArcFace-style.
+EMBEDDER_KINDS = {
+    "dlib": EmbedderKind("dlib", THRESHOLDS["dlib"]),
+    "sface": EmbedderKind("SFace", THRESHOLDS["arcface"]),
+    "onnx": EmbedderKind("ONNX model", THRESHOLDS["arcface"]),
+}
+
+
+@dataclass(frozen=True)
 class EmbedParams:
     """Which face embedder describes the faces.
 
@@ -208,7 +225,14 @@ def _model_path(embedder: str) -> Path:
 
 def thresholds(embedder: str) -> Thresholds:
     """The thresholds of a resolved embedder name (``dlib``, ``sface``, ``onnx:PATH``)."""
-    return THRESHOLDS["dlib" if embedder == "dlib" else "arcface"]
+    return EMBEDDER_KINDS[embedder.partition(":")[0]].thresholds
+
+
+def embedder_title(embedder: str) -> str:
+    """A resolved embedder name as a person reads it: ``dlib``, ``SFace``, ``ONNX model FILE``."""
+    kind, _, path = embedder.partition(":")
+    title = EMBEDDER_KINDS[kind].title
+    return f"{title} {Path(path).name}" if path else title
 
 
 def face_crop(

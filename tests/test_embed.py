@@ -200,3 +200,14 @@ def test_faces_without_landmarks_get_them_from_dlib(lfw, test_model):
     with_yunet, with_dlib = model.embed([face_crop(image, box, landmarks), face_crop(image, box, None)], sr)
     apart = np.linalg.norm(with_yunet - _embed(EmbedParams(model.name), other))
     assert np.linalg.norm(with_dlib - with_yunet) < 0.5 * apart
+
+
+def test_every_embedder_kind_has_one_record_for_its_title_and_thresholds():
+    """Names, thresholds and titles came from three places (the Library said "ONNX model", the
+    dashboard "onnx:/path/model.onnx"); a resolved name now finds one record."""
+    assert [fc.embedder_title(e) for e in ("dlib", "sface", "onnx:/models/arc.onnx")] == [
+        "dlib",
+        "SFace",
+        "ONNX model arc.onnx",
+    ]
+    assert fc.thresholds("sface") == fc.thresholds("onnx:/models/arc.onnx") != fc.thresholds("dlib")

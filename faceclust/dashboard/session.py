@@ -48,8 +48,7 @@ def embedder_caption(extraction: fc.Extraction) -> None:
             icon=":material/warning:",
         )
         return
-    shown = f"ONNX model {Path(name.removeprefix('onnx:')).name}" if name.startswith("onnx:") else name
-    st.caption(f"Faces described by {shown}.")
+    st.caption(f"Faces described by {fc.embedder_title(name)}.")
 
 
 def start_extraction(clip: Path, name: str, labels: Path | None, params: fc.ExtractParams) -> None:

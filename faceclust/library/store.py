@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..embed import EMBEDDER_KINDS
 from ..errors import BadInput
 from ..models import file_sha256, model_dirs
 
@@ -103,14 +104,14 @@ def embedder_label(key: str) -> str:
     name where a file with that sha256 lies in the models folders (``model_dirs``), else
     ``ONNX model`` and the first 8 hex digits of its sha256."""
     family, _, digest = key.partition(":")
-    if family in ("dlib", "sface"):
-        return {"dlib": "dlib", "sface": "SFace"}[family]
+    if family != "onnx":
+        return EMBEDDER_KINDS[family].title
     for folder in model_dirs():
         for path in sorted(folder.glob("*.onnx")) if folder.is_dir() else []:
             stat = path.stat()
             if _sha256_of(path, stat.st_size, stat.st_mtime_ns).startswith(digest):
                 return path.name
-    return f"ONNX model {digest[:8]}"
+    return f"{EMBEDDER_KINDS['onnx'].title} {digest[:8]}"
 
 
 @cache
