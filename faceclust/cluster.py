@@ -117,6 +117,11 @@ class Algorithm:
     eps_share: float
     meaning: str
 
+    def starting_eps(self, agglomerative_eps: float) -> float:
+        """Where this algorithm's eps starts, to 0.01, where agglomerative's is ``agglomerative_eps``
+        (a clip's calibrated eps, or an embedder's default without a clip)."""
+        return round(agglomerative_eps * self.eps_share, 2)
+
 
 #: Clustering algorithms by name. eps_share: average linkage joins two groups whose faces are eps
 #: apart on average; dbscan, chinese whispers and hdbscan's selection epsilon chain faces eps

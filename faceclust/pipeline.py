@@ -237,8 +237,8 @@ class Extraction:
         as eps means to ``params.algorithm`` (its ``eps_share`` of agglomerative's)."""
         if params.eps is not None:
             return params
-        eps = (self.calibrated_eps or self.thresholds.eps) * ALGORITHMS[params.algorithm].eps_share
-        return replace(params, eps=round(eps, 2))
+        eps = ALGORITHMS[params.algorithm].starting_eps(self.calibrated_eps or self.thresholds.eps)
+        return replace(params, eps=eps)
 
     def eps_source(self, params: ClusterParams) -> str:
         """Where ``resolve`` takes eps from: ``given``, ``calibrated`` or ``default``."""

@@ -110,7 +110,7 @@ def tuning_sidebar(extraction: fc.Extraction | None) -> fc.ClusterParams:
 def _starting_eps(extraction: fc.Extraction | None, algorithm: str) -> float:
     """eps a clip starts from with ``algorithm`` (before any clip: the default embedder's)."""
     if extraction is None:
-        return round(fc.thresholds("dlib").eps * fc.ALGORITHMS[algorithm].eps_share, 2)
+        return fc.ALGORITHMS[algorithm].starting_eps(fc.thresholds("dlib").eps)
     return extraction.resolve(fc.ClusterParams(algorithm)).eps
 
 
