@@ -8,9 +8,10 @@ Judge a change on its worst clip. Then each clip's own evidence (same-person and
 different-person distances, ``calibrate.Evidence``) with how often a face's own person is the
 nearest in other shots (``across_shots``: what linking shots on faces can reach), how far
 apart mixed and pure people's faces lie (``spreads``: why no card is flagged), and
-leave-one-clip-out for the constant that sets eps from that evidence (the margin above the
-different-person 5th percentile): the margin is chosen on the other clips (their worst F), and
-the left-out clip's F at that margin is reported against the embedder's prior margin.
+leave-one-clip-out for each constant the evidence does not set: the eps margin (above the
+different-person 5th percentile), the leftover rule's margin and the track split distance (each
+clip extracted again at each distance tried). Each is chosen on the other clips (their worst F)
+and the left-out clip's F at that value is reported against the embedder's prior.
 
     .venv/bin/python bench/quality.py          # the tables
     .venv/bin/python bench/quality.py --save   # also keep these figures as the release's
@@ -35,6 +36,11 @@ from common import DATA, EMBEDDERS, EVERY_LABELLED, identities, labels, table
 RELEASE = Path(__file__).with_name("quality_release.json")
 FIGURES = {"bcubed_f": "F", "bcubed_precision": "P", "bcubed_recall": "R", "coverage": "coverage"}
 MARGINS = np.round(np.arange(0.0, 0.201, 0.02), 2)
+#: The leftover rule's margins tried (None: leftovers stay unassigned).
+LEFTOVER_MARGINS = [None, 0.0, 0.025, 0.05, 0.1, 0.2]
+#: Track split distances tried, as shares of the embedder's; 2.0 (the largest distance between
+#: unit vectors) never splits.
+SPLIT_SHARES = [0.75, 0.875, 1.0, 1.125, 1.25]
 
 
 def figures(extraction: fc.Extraction, name: str, params: fc.ClusterParams) -> dict:
@@ -56,23 +62,45 @@ def f_at_margin(extraction: fc.Extraction, name: str, margin: float) -> float:
     return figures(extraction, name, fc.ClusterParams(eps=eps))["F"]
 
 
-def leave_one_clip_out(by_clip: dict[str, fc.Extraction], prior_margin: float) -> list[dict]:
-    """For each clip, the margin that maximises the worst F of the other clips (ties: nearest the
-    prior), and the left-out clip's F at it and at the prior margin."""
-    f = {name: [f_at_margin(e, name, m) for m in MARGINS] for name, e in by_clip.items()}
-    rows = []
-    for left_out in by_clip:
-        worst = np.min([f[name] for name in by_clip if name != left_out], axis=0)
+def f_at_leftover_margin(extraction: fc.Extraction, name: str, margin: float | None) -> float:
+    """BCubed F at the defaults with the leftover rule's ``margin`` (None: no leftover joins)."""
+    clusterer, kept = extraction.clusterer, extraction.clusterer.attach
+    apart = extraction.evidence.different
+    clusterer.attach = None if margin is None else (margin, float(np.median(apart)) if len(apart) else 0.0)
+    try:
+        return figures(extraction, name, fc.ClusterParams())["F"]
+    finally:
+        clusterer.attach = kept
+
+
+def split_distances(prior: float) -> list[float]:
+    """The track split distances tried for an embedder whose prior is ``prior``."""
+    return [round(prior * share, 3) for share in SPLIT_SHARES] + [2.0]
+
+
+def f_at_split(name: str, embedder: str, distance: float) -> float:
+    """BCubed F at the defaults of the clip extracted with tracks split at ``distance``."""
+    params = fc.ExtractParams(embed=fc.EmbedParams(embedder), tracks=fc.TrackParams(split_distance=distance))
+    return figures(fc.extract(DATA / "clips" / name, params, workers=2), name, fc.ClusterParams())["F"]
+
+
+def leave_one_clip_out(constant: str, values: list, f: dict[str, list[float]], prior) -> list[dict]:
+    """For each clip, the value of ``constant`` that maximises the worst F of the other clips
+    (ties: the one nearest the prior in ``values``' order), and the left-out clip's F at it and
+    at the prior. f: each clip's F at each of ``values``."""
+    rows, at_prior = [], values.index(prior)
+    for left_out in f:
+        worst = np.min([f[name] for name in f if name != left_out], axis=0)
         best = np.flatnonzero(worst == worst.max())
-        chosen = best[np.argmin(abs(MARGINS[best] - prior_margin))]
-        prior = int(np.argmin(abs(MARGINS - prior_margin)))
+        chosen = int(best[np.argmin(abs(best - at_prior))])
         rows.append(
             {
+                "constant": constant,
                 "left out": left_out,
-                "margin chosen on the others": float(MARGINS[chosen]),
+                "chosen on the others": values[chosen],
                 "others' worst F": float(worst[chosen]),
                 "left-out F": f[left_out][chosen],
-                f"left-out F at the prior {prior_margin}": f[left_out][prior],
+                "left-out F at the prior": f"{f[left_out][at_prior]:.3f} ({prior})",
             }
         )
     return rows
@@ -157,15 +185,23 @@ def main() -> None:
                     "own person nearest across shots": across_shots(extraction, name),
                 }
             )
-        margin = by_clip[EVERY_LABELLED[0]].thresholds.eps_margin
-        loco += [{"embedder": title, **row} for row in leave_one_clip_out(by_clip, margin)]
+        prior = by_clip[EVERY_LABELLED[0]].thresholds
+        margins = [float(m) for m in MARGINS]
+        f = {name: [f_at_margin(e, name, m) for m in margins] for name, e in by_clip.items()}
+        rows = leave_one_clip_out("eps margin", margins, f, prior.eps_margin)
+        f = {n: [f_at_leftover_margin(e, n, m) for m in LEFTOVER_MARGINS] for n, e in by_clip.items()}
+        rows += leave_one_clip_out("leftover margin", LEFTOVER_MARGINS, f, prior.attach_margin)
+        splits = split_distances(prior.split_distance)
+        f = {name: [f_at_split(name, embedder, d) for d in splits] for name in by_clip}
+        rows += leave_one_clip_out("split distance", splits, f, prior.split_distance)
+        loco += [{"embedder": title, **row} for row in rows]
     print("## Every labelled clip x embedder at the defaults: now (the previous release)\n")
     print(table(quality))
     print("\n## The clips' own evidence (face_vectors: the learned metric where there is one)\n")
     print(table(evidence))
     print("\n## Could a card say 'may be several people'? Spread / different-person p5 (people)\n")
     print(table(flags))
-    print("\n## Leave one clip out: the eps margin chosen on the other clips\n")
+    print("\n## Leave one clip out: each constant chosen on the other clips\n")
     print(table(loco))
     if "--save" in sys.argv:
         RELEASE.write_text(json.dumps(now, indent=1) + "\n")
