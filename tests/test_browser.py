@@ -251,3 +251,27 @@ def test_two_users_at_once_one_extracting_one_tuning_then_cancelling(browser, se
     while len(entries := list((server_cache / "extract").iterdir())) > 1 and time.monotonic() < deadline:
         time.sleep(0.5)
     assert len(entries) == 1 and not entries[0].name.startswith(".")  # the office clip's, only
+
+
+def test_three_uploads_at_once_all_finish(browser, data, tmp_path):
+    """Three new users upload the same clip to one fresh server at once (two of three uploads
+    failed, and their sessions took 11 minutes): each gets its people, and the times are said."""
+    env = {"FACECLUST_CACHE": str(tmp_path / "cache"), "FACECLUST_SAMPLES": str(data / "clips")}
+    with served(env, [], tmp_path / "streamlit.log") as url:
+        pages = [browser.new_context(viewport={"width": 1400, "height": 1000}).new_page() for _ in range(3)]
+        started = time.monotonic()
+        for page in pages:
+            page.set_default_timeout(WAIT_MS)  # three users on two cores
+            page.goto(url)
+            page.get_by_text("Upload", exact=True).click()
+            page.locator("input[type=file]").first.set_input_files(str(data / "clips" / "multi_face.avi"))
+        for page in pages:
+            page.get_by_text("multi_face.avi (3.0 MB) is ready to run.").wait_for()
+            page.get_by_role("button", name="Run").click()
+        seconds = []
+        for page in pages:
+            page.get_by_test_id("stMetricValue").filter(has_text="140").wait_for()
+            seconds.append(round(time.monotonic() - started))
+            people = page.get_by_test_id("stMetric").filter(has_text="People")
+            assert people.get_by_test_id("stMetricValue").inner_text() == "3"
+        print(f"three sessions at once: people shown after {seconds} s")
