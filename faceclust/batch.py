@@ -17,12 +17,10 @@ outputs are written where its task runs.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
 import socket
-import tempfile
 import time
 import zipfile
 from collections import Counter
@@ -38,6 +36,7 @@ from .cluster import Clusterer, ClusterParams
 from .errors import BadInput
 from .export import ZIP_DATE, safe_name, unique_name
 from .extract import ExtractParams
+from .folders import BATCH_FILE, CLIPS_DIR, SERIES_DIR, SERIES_FILE, publish, publishing
 from .pipeline import run
 from .progress import Progress, no_progress
 from .version import __version__
@@ -303,7 +302,7 @@ def run_batch(
         embed=extract_params.embed.resolved(),
     )
     out = Path(out)
-    clips_dir = out / "clips"
+    clips_dir = out / CLIPS_DIR
     taken: set[str] = set()
     units = [
         (
@@ -320,32 +319,34 @@ def run_batch(
     jobs = jobs or os.cpu_count() or 1
     at_once = min(jobs, len(units))
     started = time.perf_counter()
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "batch.json").unlink(missing_ok=True)  # the folder no longer holds a complete batch
-    progress("batch", 0, len(units))
 
     def finished(result: ClipPeople, done: int, total: int) -> None:
         if on_clip is not None:
             on_clip(result)
         progress("batch", done, total)
 
-    if ray:
-        results = _on_ray([(*unit, 1) for unit in units], ray, finished)
-    else:
-        results = _on_pool([(*unit, jobs // at_once) for unit in units], at_once, finished)
-    usable = [r for r in results if r.error is None and len(r.people)]
-    if not usable:
-        raise BadInput(
-            "no clip gave any people: " + "; ".join(f"{r.clip}: {r.error or 'no people'}" for r in results)
-        )
-    eps = float(np.median([r.eps for r in usable]))
-    series = series_table(usable, link_people(usable, eps))
-    _write_series(out, clips_dir, series, results, eps, cluster_params, ray, time.perf_counter() - started)
+    with publishing(out, BATCH_FILE) as scratch:
+        progress("batch", 0, len(units))
+        if ray:
+            results = _on_ray([(*unit, 1) for unit in units], ray, finished)
+        else:
+            results = _on_pool([(*unit, jobs // at_once) for unit in units], at_once, finished)
+        usable = [r for r in results if r.error is None and len(r.people)]
+        if not usable:
+            raise BadInput(
+                "no clip gave any people: "
+                + "; ".join(f"{r.clip}: {r.error or 'no people'}" for r in results)
+            )
+        eps = float(np.median([r.eps for r in usable]))
+        series = series_table(usable, link_people(usable, eps))
+        seconds = time.perf_counter() - started
+        _write_series(out, scratch, clips_dir, series, results, eps, cluster_params, ray, seconds)
     return results, series
 
 
 def _write_series(
     out: Path,
+    scratch: Path,
     clips_dir: Path,
     series: pd.DataFrame,
     results: list[ClipPeople],
@@ -354,17 +355,20 @@ def _write_series(
     ray: str | None,
     seconds: float,
 ) -> None:
-    """series.csv, series/*.zip and batch.json (last, so that it marks a complete batch)."""
-    tmp = Path(tempfile.mkdtemp(dir=out, prefix=".partial-"))
-    try:
-        series.to_csv(tmp / "series.csv", index=False)
-        (tmp / "series").mkdir()
-        for name, rows in series.groupby("name", sort=True):
-            write_series_zip(tmp / "series" / f"{name}.zip", clips_dir, rows)
-        shutil.rmtree(out / "series", ignore_errors=True)
-        os.replace(tmp / "series", out / "series")
-        os.replace(tmp / "series.csv", out / "series.csv")
-        info = {
+    """series.csv, series/*.zip and batch.json (last, so that it marks a complete batch), through
+    ``scratch`` (``folders.publishing``)."""
+    series.to_csv(scratch / SERIES_FILE, index=False)
+    (scratch / SERIES_DIR).mkdir()
+    for name, rows in series.groupby("name", sort=True):
+        write_series_zip(scratch / SERIES_DIR / f"{name}.zip", clips_dir, rows)
+    shutil.rmtree(out / SERIES_DIR, ignore_errors=True)
+    os.replace(scratch / SERIES_DIR, out / SERIES_DIR)
+    os.replace(scratch / SERIES_FILE, out / SERIES_FILE)
+    publish(
+        scratch,
+        out,
+        BATCH_FILE,
+        {
             "faceclust_version": __version__,
             "engine": f"ray {ray}" if ray else "local",
             "cluster_params": asdict(cluster_params),
@@ -381,8 +385,5 @@ def _write_series(
                 for r in results
             ],
             "seconds": round(seconds, 3),
-        }
-        (tmp / "batch.json").write_text(json.dumps(info, indent=2))
-        os.replace(tmp / "batch.json", out / "batch.json")
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        },
+    )

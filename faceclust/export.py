@@ -7,11 +7,8 @@ always complete, and a failed run leaves none.
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import shutil
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,6 +17,7 @@ from typing import BinaryIO
 import numpy as np
 import pandas as pd
 
+from .folders import CLUSTERS_FILE, FACES_FILE, RUN_FILE, publish, publishing
 from .table import FaceTable
 
 ALL_ZIP = "all_clusters.zip"
@@ -145,21 +143,14 @@ def write_run(
     clusters: pd.DataFrame,
     run_info: dict,
 ) -> None:
-    """Write a complete run into ``out``, replacing an earlier run's files there."""
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "run.json").unlink(missing_ok=True)  # the folder no longer holds a complete run
-    tmp = Path(tempfile.mkdtemp(dir=out, prefix=".partial-"))
-    try:
+    """Write a complete run folder (``folders``) into ``out``, replacing an earlier run's files."""
+    with publishing(out, RUN_FILE) as scratch:
         table = faces.table.assign(cluster=labels)
-        table.to_csv(tmp / "faces.csv", index=False)
-        clusters.to_csv(tmp / "clusters.csv", index=False)
-        zips = write_zips(faces, table, tmp)
+        table.to_csv(scratch / FACES_FILE, index=False)
+        clusters.to_csv(scratch / CLUSTERS_FILE, index=False)
+        outputs = [FACES_FILE, CLUSTERS_FILE, *write_zips(faces, table, scratch)]
         for old in [*out.glob("person_*.zip"), out / ALL_ZIP]:
             old.unlink(missing_ok=True)
-        for name in ["faces.csv", "clusters.csv", *zips]:
-            os.replace(tmp / name, out / name)
-        run_info = {**run_info, "outputs": ["faces.csv", "clusters.csv", *zips]}
-        (tmp / "run.json").write_text(json.dumps(run_info, indent=2, default=str))
-        os.replace(tmp / "run.json", out / "run.json")
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        for name in outputs:
+            os.replace(scratch / name, out / name)
+        publish(scratch, out, RUN_FILE, {**run_info, "outputs": outputs})

@@ -32,6 +32,7 @@ from urllib.parse import quote
 import numpy as np
 import pandas as pd
 
+from . import folders
 from .errors import BadInput
 from .progress import Progress, no_progress
 from .ranges import GAP, MIN_LENGTH, PAD
@@ -567,13 +568,8 @@ def _run_clip(folder: Path, clip: Path | None = None) -> tuple[dict, Source, pd.
     where given, else where it was) and its faces.csv."""
     from .cache import clip_hash
 
-    try:
-        info = json.loads((folder / "run.json").read_text())
-        meta = info["clip"]
-        faces = pd.read_csv(folder / "faces.csv")
-    except (OSError, ValueError, KeyError) as e:
-        raise BadInput(f"{folder} is not a finished faceclust run folder ({e})") from None
-    source = Source.of(meta, clip, faces)
+    info, faces = folders.read_run(folder)
+    source = Source.of(info["clip"], clip, faces)
     if not source.path.is_file():
         raise BadInput(
             f"the clip of {folder}, {source.path}, is not there any more; give its new place with --clip"
@@ -614,13 +610,13 @@ def read_batch(folder: Path, params: ReelParams) -> tuple[dict[str, Source], lis
     """The clips and the series identities of a ``faceclust batch`` folder: each identity's
     people in the clips' order (``series.csv``)."""
     try:
-        series = pd.read_csv(folder / "series.csv")
-        json.loads((folder / "batch.json").read_text())
+        series = pd.read_csv(folder / folders.SERIES_FILE)
+        json.loads((folder / folders.BATCH_FILE).read_text())
     except (OSError, ValueError) as e:
         raise BadInput(f"{folder} is not a finished faceclust batch folder ({e})") from None
     sources, faces = {}, {}
     for key in dict.fromkeys(series["clip"]):
-        _, sources[key], faces[key] = _run_clip(folder / "clips" / key)
+        _, sources[key], faces[key] = _run_clip(folder / folders.CLIPS_DIR / key)
     people = []
     for name, rows in series.groupby("name", sort=True):
         own = {}
@@ -635,7 +631,7 @@ def read_people(
     folder: Path, params: ReelParams, clip: Path | None = None
 ) -> tuple[dict[str, Source], list[Person]]:
     """``read_batch`` for a batch folder (it has ``batch.json``), else ``read_run``."""
-    if (folder / "batch.json").is_file():
+    if folders.is_batch(folder):
         if clip is not None:
             raise BadInput("--clip is for a run folder; a batch folder names each clip's run")
         return read_batch(folder, params)

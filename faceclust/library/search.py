@@ -26,6 +26,7 @@ from ..cache import cache_root, entry_key, load_entry
 from ..embed import EmbedParams, thresholds
 from ..errors import BadInput
 from ..export import cluster_name
+from ..folders import CLIPS_DIR, RUN_FILE, batch_runs, is_run, read_run
 from ..table import FaceTable
 from ..version import __version__
 from .faces import ensure_vectors, photo_exemplars
@@ -67,16 +68,16 @@ def places(paths: list[str | Path]) -> list[Place]:
     entries). BadInput for a path that is not a folder."""
     found = []
     for path in map(Path, paths):
-        if (path / "run.json").is_file():
+        if is_run(path):
             runs = [path]
-        elif (path / "clips").is_dir():
-            runs = sorted(p for p in (path / "clips").iterdir() if (p / "run.json").is_file())
+        elif (path / CLIPS_DIR).is_dir():
+            runs = batch_runs(path)
         elif path.is_dir():
             runs = []
         else:
             raise BadInput(f"no such folder: {path} (an extraction cache, a run folder or a batch folder)")
         for run in runs:
-            stat = (run / "run.json").stat()
+            stat = (run / RUN_FILE).stat()
             found.append(Place(str(run.resolve()), f"{stat.st_mtime_ns}-{stat.st_size}", "run"))
         if not runs:
             entries = (path / "extract" if (path / "extract").is_dir() else path).resolve()
@@ -100,11 +101,8 @@ def _people_of(
     upload, else its path), cache entry folder) of a place; BadInput where it cannot be read."""
     if place.kind == "run":
         run = Path(place.source)
-        try:
-            meta = json.loads((run / "run.json").read_text())["clip"]
-            table = pd.read_csv(run / "faces.csv", usecols=["face_id", "cluster"])
-        except (OSError, ValueError, KeyError) as e:
-            raise BadInput(f"{run}: not a finished run ({e})") from None
+        info, table = read_run(run, ["face_id", "cluster"])
+        meta = info["clip"]
         folder = cache_root() / "extract" / entry_key(meta["hash"], meta["params"], meta["feature_version"])
     else:
         folder = Path(place.source)

@@ -10,22 +10,16 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from faceclust import folders
 from faceclust.dashboard import clips, login, session
-
-
-def batch_folders(root: Path) -> list[Path]:
-    """``root`` when it holds a complete batch, else its sub-folders that do, by name."""
-    if (root / "batch.json").is_file():
-        return [root]
-    return sorted(p for p in root.iterdir() if (p / "batch.json").is_file()) if root.is_dir() else []
 
 
 def face_image(batch: Path, clip: str, person: str) -> bytes | None:
     """The representative face of one clip's person, from that clip's person zip."""
-    clusters = pd.read_csv(batch / "clips" / clip / "clusters.csv")
+    clusters = pd.read_csv(batch / folders.CLIPS_DIR / clip / folders.CLUSTERS_FILE)
     face_id = clusters.loc[clusters["name"] == person, "representative_face_id"]
     try:
-        with zipfile.ZipFile(batch / "clips" / clip / f"{person}.zip") as archive:
+        with zipfile.ZipFile(batch / folders.CLIPS_DIR / clip / f"{person}.zip") as archive:
             return archive.read(f"{person}/faces/{int(face_id.iloc[0])}.jpg")
     except (OSError, KeyError, IndexError, zipfile.BadZipFile):
         return None
@@ -53,16 +47,16 @@ def main() -> None:
     root = st.text_input(
         "Batch folder (the --out of `faceclust batch`), or a folder of batches", str(clips.batches_dir())
     )
-    folders = batch_folders(Path(root).expanduser())
-    if not folders:
+    batches = folders.batches_under(Path(root).expanduser())
+    if not batches:
         st.info(
             "No complete batch here. Make one with "
             "`.venv/bin/faceclust batch EPISODES_FOLDER --out batches/NAME`."
         )
         return
-    batch = st.selectbox("Batch", folders, format_func=lambda p: p.name) if len(folders) > 1 else folders[0]
-    info = json.loads((batch / "batch.json").read_text())
-    series = pd.read_csv(batch / "series.csv")
+    batch = st.selectbox("Batch", batches, format_func=lambda p: p.name) if len(batches) > 1 else batches[0]
+    info = json.loads((batch / folders.BATCH_FILE).read_text())
+    series = pd.read_csv(batch / folders.SERIES_FILE)
     batch_clips = info["clips"]
     st.caption(
         f"{info['identities']} identities across {sum(c['error'] is None for c in batch_clips)} clips "
