@@ -133,21 +133,26 @@ def selected(points: pd.DataFrame, selection: dict) -> np.ndarray:
 
 
 def chart(
-    located: pd.DataFrame, at: tuple[str, str], drawn: np.ndarray, colours, faces, title: str, key: str
+    located: pd.DataFrame,
+    one_per_place: pd.DataFrame,
+    at: tuple[str, str],
+    drawn: np.ndarray,
+    colours,
+    faces,
+    title: str,
+    key: str,
 ) -> np.ndarray:
-    """One chart of ``located`` (``places``) at its columns ``at`` (x, y); returns the faces the
-    user selected on it."""
+    """One chart of ``located`` (``places``; ``one_per_place``: its first face per place, with
+    ``count``) at its columns ``at`` (x, y); returns the faces the user selected on it."""
     st.markdown(f"**{title}**")
-    points = located.rename(columns=dict(zip(at, ("x", "y"), strict=True)))
-    first = points.groupby("place", sort=True)
-    one_per_place = first.first().assign(count=first.size()).reset_index()
+    xy = dict(zip(at, ("x", "y"), strict=True))
     event = st.plotly_chart(
-        figure(one_per_place, drawn, colours, faces),
+        figure(one_per_place.rename(columns=xy), drawn, colours, faces),
         key=key,
         on_select="rerun",
         selection_mode=("points", "box", "lasso"),
     )
-    return selected(points, event.selection if event else {})
+    return selected(located.rename(columns=xy), event.selection if event else {})
 
 
 def actions_ui(chosen: pd.DataFrame, table: pd.DataFrame, edits: fc.Edits) -> None:
@@ -190,7 +195,9 @@ def main() -> None:
         .assign(fx=face_only[:, 0], fy=face_only[:, 1], ux=fused[:, 0], uy=fused[:, 1])
         .loc[shown]
     )
-    count = located["place"].max() + 1 if len(located) else 0
+    by_place = located.groupby("place", sort=True)
+    one_per_place = by_place.first().assign(count=by_place.size()).reset_index()
+    count = len(one_per_place)
     drawn = np.zeros(count, bool)
     drawn[np.random.default_rng(0).permutation(count)[:DRAWN_AT_MOST]] = True
     colours = {
@@ -198,10 +205,10 @@ def main() -> None:
     }
     left, right = st.columns(2)
     with left:
-        picked = chart(located, ("fx", "fy"), drawn, colours, faces, "Face only", "face_only")
+        picked = chart(located, one_per_place, ("fx", "fy"), drawn, colours, faces, "Face only", "face_only")
     with right:
         title = f"Face + clothing (weight {weight:.2f})"
-        picked |= chart(located, ("ux", "uy"), drawn, colours, faces, title, "fused")
+        picked |= chart(located, one_per_place, ("ux", "uy"), drawn, colours, faces, title, "fused")
     if count > DRAWN_AT_MOST:
         st.caption(
             f"{DRAWN_AT_MOST:,} of {count:,} places drawn ({len(located):,} faces); "
