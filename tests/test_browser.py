@@ -275,3 +275,52 @@ def test_three_uploads_at_once_all_finish(browser, data, tmp_path):
             people = page.get_by_test_id("stMetric").filter(has_text="People")
             assert people.get_by_test_id("stMetricValue").inner_text() == "3"
         print(f"three sessions at once: people shown after {seconds} s")
+
+
+def _upload_and_run(page, clip: Path) -> tuple[int, int]:
+    """Upload ``clip`` on the Run page, run it, and return the Faces and People it shows."""
+    page.get_by_role("link", name="Run").first.click()  # at once, as the page opens
+    page.get_by_role("radiogroup", name="Clip").get_by_text("Upload", exact=True).click()
+    # The form starts at the defaults (a click during the page's first run had reset them to
+    # every frame and no super-resolution: 1,253 faces of mudo_variety.mp4 in 46 s, not 81).
+    assert page.get_by_role("spinbutton", name="Every Nth frame").input_value() == "15"
+    page.locator("input[type=file]").first.set_input_files(str(clip))
+    page.get_by_text(re.compile(rf"^{re.escape(clip.name)} \(.* MB\) is ready to run\.$")).wait_for()
+    page.get_by_role("button", name="Run").click()
+    page.get_by_role("heading", name=clip.name).wait_for()  # the user's name, not the upload's
+    metric = {
+        label: int(
+            page.get_by_test_id("stMetric")
+            .filter(has_text=label)
+            .get_by_test_id("stMetricValue")
+            .inner_text()
+        )
+        for label in ("Faces", "People")
+    }
+    return metric["Faces"], metric["People"]
+
+
+def test_a_new_user_s_session_on_korean_variety_and_a_street_interview(page, server, data):
+    """A new user uploads mudo_variety.mp4, looks at its people and their projections, then
+    uploads song_kbs_interview.mp4 in the same session: each clip's pages show that clip's
+    people (the cards are the people counted on the Run page). FACECLUST_SCREENSHOTS keeps a
+    picture of each page (broadcast footage: kept out of the repository)."""
+    from playwright.sync_api import expect
+
+    page.set_default_timeout(WAIT_MS)
+    page.goto(server)
+    for clip in ("mudo_variety.mp4", "song_kbs_interview.mp4"):
+        stem = Path(clip).stem
+        faces, people = _upload_and_run(page, data / "clips" / clip)
+        assert faces > 50 and people > 3, (clip, faces, people)
+        page.get_by_text(re.compile("Faces described by")).first.wait_for()
+        _shoot(page, f"{stem}_run")
+        page.get_by_role("link", name="People").first.click()
+        page.get_by_role("heading", name=f"People in {clip}").wait_for()
+        expect(page.get_by_text("faces ·")).to_have_count(people, timeout=WAIT_MS)  # drawn one by one
+        _shoot(page, f"{stem}_people")
+        page.get_by_role("link", name="Compare").first.click()
+        charts = page.get_by_test_id("stPlotlyChart")
+        charts.nth(1).locator(".point").first.wait_for()
+        assert charts.first.locator(".layer-above image").count() >= 1  # people's faces drawn
+        _shoot(page, f"{stem}_compare")

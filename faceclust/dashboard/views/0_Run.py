@@ -45,10 +45,13 @@ def clip_ui() -> tuple[Path, str, Path | None] | None:
     return clips.save_upload(upload), upload.name, labels_path
 
 
-def _start_form_from_the_loaded_clip() -> None:
-    """The form's choices start from what made the loaded clip's faces (else the defaults), so
-    that coming back to this page and pressing Run runs the same embedder and settings again:
-    widgets' own state is dropped when the user goes to another page."""
+def form_start() -> dict:
+    """Where the form's choices start: from what made the loaded clip's faces (else the
+    defaults), so that coming back to this page and pressing Run runs the same embedder and
+    settings again. Given to the widgets as their values, not written into their state: a
+    widget's state is dropped when the user goes to another page, and one written before a run
+    that a click interrupted was dropped too (the form then showed every Nth frame 1 and no
+    super-resolution, 15 times the work)."""
     state, extraction = st.session_state, st.session_state.get("extraction")
     params = fc.ExtractParams().to_dict() if extraction is None else extraction.meta["params"]
     embedder = params["embed"]["embedder"]
@@ -56,50 +59,64 @@ def _start_form_from_the_loaded_clip() -> None:
         embedder = "auto"  # fell back offline: Run tries SFace again
     low, high = map(int, ranges.STEP.slider)
     sr = params["sr"]["method"]
-    state.setdefault("run_step", min(max(int(params["sampling"]["step"]), low), high))
-    state.setdefault("run_detector", "auto" if extraction is None else params["detect"]["detector"])
-    state.setdefault("run_sr", sr if extraction and sr in session.SR_BY_COST else "fsrcnn-small_x4")
-    state.setdefault("run_embedder", "ONNX model" if embedder.startswith("onnx:") else embedder)
-    state.setdefault("run_model", embedder.removeprefix("onnx:") if embedder.startswith("onnx:") else "")
-    state.setdefault("run_frames", params["sampling"].get("frames", "exact"))
+    return {
+        "step": min(max(int(params["sampling"]["step"]), low), high),
+        "detector": "auto" if extraction is None else params["detect"]["detector"],
+        "sr": sr if extraction and sr in session.SR_BY_COST else "fsrcnn-small_x4",
+        "embedder": "ONNX model" if embedder.startswith("onnx:") else embedder,
+        "model": embedder.removeprefix("onnx:") if embedder.startswith("onnx:") else "",
+        "frames": params["sampling"].get("frames", "exact"),
+    }
 
 
 def extraction_ui() -> tuple[fc.ExtractParams, bool]:
     """The extraction form; returns its parameters and whether Run was pressed."""
-    _start_form_from_the_loaded_clip()
+    start = form_start()
     with st.form("extract"):
         left, middle, right = st.columns(3)
         step = left.number_input(
             "Every Nth frame",
             *map(int, ranges.STEP.slider),
+            start["step"],
             key="run_step",
             help="15 is 2 frames a second at 30 fps. Smaller finds more, slower.",
         )
         detectors = ["auto", *fc.DETECTORS]
         detector = middle.selectbox(
-            "Detector", detectors, key="run_detector", help="auto: YuNet (finds small and profile faces)."
+            "Detector",
+            detectors,
+            detectors.index(start["detector"]),
+            key="run_detector",
+            help="auto: YuNet (finds small and profile faces).",
         )
         sr = right.select_slider(
             "Super-resolution (by cost)",
             session.SR_BY_COST,
+            start["sr"],
             key="run_sr",
             help="Upscales faces under 80 px before they are described.",
         )
         left, right = st.columns([1, 2])
+        embedders = ["auto", "sface", "dlib", "ONNX model"]
         embedder = left.selectbox(
             "Face embedder",
-            ["auto", "sface", "dlib", "ONNX model"],
+            embedders,
+            embedders.index(start["embedder"]),
             key="run_embedder",
             help="auto: SFace (tells East-Asian faces apart better than dlib, and is faster), "
             "downloaded once; dlib where it cannot be had. ONNX model: an ArcFace-style model of "
             "your own, by its path on the server.",
         )
         model = right.text_input(
-            "ONNX model path (for ONNX model)", key="run_model", placeholder="/models/arcface.onnx"
+            "ONNX model path (for ONNX model)",
+            start["model"],
+            key="run_model",
+            placeholder="/models/arcface.onnx",
         )
         frames = st.radio(
             "Frames",
             fc.FRAME_MODES,
+            fc.FRAME_MODES.index(start["frames"]),
             key="run_frames",
             horizontal=True,
             help="exact: every Nth frame. cheap: the frame nearest to each of those times among the "
