@@ -10,7 +10,9 @@ then each page is run with Streamlit's AppTest in this process (the server's sid
 clustering, building the charts; not the browser's drawing): first visit after the extraction
 ended, a second visit, after an eps move (a re-cut of the kept tree). Payload: bytes of each
 page's chart specs and of everything the page sends, against what the Altair Compare page sent
-before (every point twice, each with its face as a data URI).
+before (every point twice, each with its face as a data URI). Then a server started again on the
+same entry (``restarted``): Compare's first visit with the trees the first server kept and,
+the baseline in the same process, without them; and the last stage there.
 
     .venv/bin/python bench/dashboard.py [FACES ...]
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -101,15 +104,36 @@ def visit(extraction: fc.Extraction, page: str) -> AppTest:
     return app
 
 
-def one_size(size: int, folder: Path, restarted: bool) -> dict:
+def restarted(size: int, folder: Path) -> dict:
+    """A server started again on the entry in ``folder`` an earlier one filled (its layouts and
+    trees kept): Compare's first visit as the entry stands, and the same without its kept trees
+    (the baseline: the clustering made again), and the extraction's last stage on it (what Run
+    does with an episode the cache holds)."""
+    base = fc.extract(DATA / "clips" / "multi_face.avi")
+    copies = round(size / len(base.faces.table))
+    trees, aside = folder / "trees", folder / "trees-aside"
+    trees.rename(aside)
+    without = timed(visit(repeated(base, copies, folder), PAGES["Compare"]))
+    shutil.rmtree(trees)
+    aside.rename(trees)
+    kept = timed(visit(repeated(base, copies, folder), PAGES["Compare"]))
+    extraction = repeated(base, copies, folder)
+    started = time.perf_counter()
+    extraction.prepare_views(extraction.resolve(sidebar.DEFAULT_CLUSTERING), ranges.WEIGHT.offered, True)
+    return {
+        "faces": len(extraction.faces.table),
+        "Compare after a restart, trees made again s": without,
+        "Compare after a restart, trees kept s": kept,
+        "last stage after a restart s": time.perf_counter() - started,
+    }
+
+
+def one_size(size: int, folder: Path) -> dict:
     """The pages at ``size`` faces in this process (a server started for it) after the
-    extraction's last stage, the cache entry in ``folder``; ``restarted``: only Compare's first
-    visit, on an entry an earlier server filled (its layouts kept, the clustering not)."""
+    extraction's last stage, the cache entry in ``folder``."""
     base = fc.extract(DATA / "clips" / "multi_face.avi")
     extraction = repeated(base, round(size / len(base.faces.table)), folder)
     faces = len(extraction.faces.table)
-    if restarted:
-        return {"faces": faces, "Compare after a restart s": timed(visit(extraction, PAGES["Compare"]))}
     started = time.perf_counter()
     extraction.prepare_views(extraction.resolve(sidebar.DEFAULT_CLUSTERING), ranges.WEIGHT.offered, True)
     prepared = time.perf_counter() - started
@@ -159,7 +183,8 @@ def main(sizes: list[int]) -> None:
 
 if __name__ == "__main__":
     if sys.argv[1:2] in (["--one"], ["--restarted"]):
-        result = one_size(int(sys.argv[2]), Path(sys.argv[3]), sys.argv[1] == "--restarted")
+        measure = restarted if sys.argv[1] == "--restarted" else one_size
+        result = measure(int(sys.argv[2]), Path(sys.argv[3]))
         print(json.dumps(result), flush=True)
         os._exit(0)  # not waiting for the pages' background threads (UMAP of every slider weight)
     else:

@@ -23,6 +23,7 @@ import shutil
 import tempfile
 import threading
 import time
+import uuid
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -79,6 +80,30 @@ def entry_key(content_hash: str, params: dict, version: int) -> str:
     """Cache key from the clip's hash, the canonical parameters and the feature version."""
     canonical = json.dumps({"clip": content_hash, "params": params, "version": version}, sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def kept_array(path: Path, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The array ``keep_array`` kept at ``path``, or None where there is none, it is damaged or
+    it is not of ``shape``."""
+    try:
+        kept = np.load(path)
+    except (OSError, ValueError, EOFError):
+        return None
+    return kept if kept.shape == shape else None
+
+
+def keep_array(path: Path, array: np.ndarray) -> None:
+    """Keep ``array`` at ``path`` in a cache entry (a layout, a clustering tree: what a restarted
+    server would otherwise compute again), written whole: of several threads or processes
+    keeping one array, the last wins. In a read-only cache it is only not kept (a warning)."""
+    try:
+        path.parent.mkdir(exist_ok=True)
+        partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+        with partial.open("wb") as f:
+            np.save(f, array)
+        os.replace(partial, path)
+    except OSError as e:
+        log.warning("could not keep %s in %s: %s", path.name, path.parent, e)
 
 
 def _save(faces: FaceTable, meta: dict) -> None:

@@ -10,12 +10,14 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 from scipy import sparse
 from scipy.cluster.hierarchy import fcluster
 
+from .cache import keep_array, kept_array
 from .errors import BadInput
 from .fuse import fused_distances, radius_graph
 from .ranges import EPS, MIN_SAMPLES, WEIGHT
@@ -223,6 +225,11 @@ def _by_size(labels: np.ndarray) -> np.ndarray:
     return out
 
 
+#: The version of how a tree is made (fused distances, same-frame constraints, linkage over
+#: points): bump it when that changes, so that trees kept in cache entries are made again.
+TREE_VERSION = 1
+
+
 class Clusterer:
     """Clusters one clip's faces, again and again as the parameters change.
 
@@ -237,7 +244,8 @@ class Clusterer:
     next such person and nearer than ``limit`` (a distance). The agglomerative
     tree depends only on the clothing weight and is kept for the last 32 weights, so a new eps
     or min_samples only re-cuts it, and ``prefit`` can build the trees of the weights a slider
-    offers ahead of time (a tree is (U-1) x 4 floats, U the ``points``).
+    offers ahead of time (a tree is (U-1) x 4 floats, U the ``points``). trees_in: a folder
+    (a cache entry's ``trees/``) where each tree is also kept for the next process, or None.
     """
 
     _TREES_KEPT = 32
@@ -251,9 +259,10 @@ class Clusterer:
         shots: np.ndarray | None = None,
         tracks: np.ndarray | None = None,
         attach: tuple[float, float] | None = None,
+        trees_in: Path | None = None,
     ):
         self.face, self.cloth, self.has_cloth, self.frames = face, cloth, has_cloth, frames
-        self.shots, self.attach = shots, attach
+        self.shots, self.attach, self.trees_in = shots, attach, trees_in
         self.track_rules = (
             None if tracks is None else TrackRules(face, cloth, has_cloth, frames, shots, tracks)
         )
@@ -308,8 +317,14 @@ class Clusterer:
             return None
         key = round(weight, 6)  # 0.15 and 0.15000000000000002 (a slider's float) are one weight
         if key not in self._trees:
-            dist = self._constrained(weight, points.first, self._points_together)
-            self._trees[key] = average_linkage(dist, points.count)
+            path = None if self.trees_in is None else self.trees_in / f"{key:.6f}_v{TREE_VERSION}.npy"
+            tree = None if path is None else kept_array(path, (len(points.first) - 1, 4))
+            if tree is None:
+                dist = self._constrained(weight, points.first, self._points_together)
+                tree = average_linkage(dist, points.count)
+                if path is not None:
+                    keep_array(path, tree)
+            self._trees[key] = tree
             while len(self._trees) > self._TREES_KEPT:
                 del self._trees[next(iter(self._trees))]
         return self._trees[key]

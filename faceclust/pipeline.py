@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
-import uuid
 from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -13,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .cache import cached, clip_hash, entry_key
+from .cache import cached, clip_hash, entry_key, keep_array, kept_array
 from .calibrate import (
     MIN_PAIRS,
     Evidence,
@@ -85,10 +83,13 @@ class Extraction:
         if margin is not None:
             apart = self.evidence.different
             attach = (margin, float(np.median(apart)) if len(apart) else 0.0)
-        return self._clusterer_of(slice(None), attach)
+        return self._clusterer_of(slice(None), attach, self.faces.folder / "trees")
 
-    def _clusterer_of(self, rows: slice | np.ndarray, attach: tuple[float, float] | None) -> Clusterer:
-        """A ``Clusterer`` of the faces at ``rows`` (a slice or row indices)."""
+    def _clusterer_of(
+        self, rows: slice | np.ndarray, attach: tuple[float, float] | None, trees_in: Path | None = None
+    ) -> Clusterer:
+        """A ``Clusterer`` of the faces at ``rows`` (a slice or row indices), its trees kept in
+        the folder ``trees_in`` where given."""
         faces, table = self.faces, self.faces.table.iloc[rows]
         frames, shots, tracks = (table[c].to_numpy() for c in ("frame_index", "shot_id", "track_id"))
         return Clusterer(
@@ -99,6 +100,7 @@ class Extraction:
             shots,
             tracks,
             attach,
+            trees_in,
         )
 
     @cached_property
@@ -182,11 +184,7 @@ class Extraction:
 
     def kept_layout(self, weight: float | None) -> np.ndarray | None:
         """The ``layout`` kept in the cache entry, or None where there is none (or it is damaged)."""
-        try:
-            kept = np.load(self._layout_path(weight))
-        except (OSError, ValueError):
-            return None
-        return kept if kept.shape == (len(self.faces.table), 2) else None
+        return kept_array(self._layout_path(weight), (len(self.faces.table), 2))
 
     def layout(self, weight: float | None) -> np.ndarray:
         """UMAP layout (N, 2) float32 of ``face_vectors`` (``weight`` None) or of the face +
@@ -204,14 +202,7 @@ class Extraction:
             vectors = fused_vectors(vectors, faces.cloth_feature, faces.has_cloth, weight)
         distinct, of_face = np.unique(vectors, axis=0, return_inverse=True)
         layout = project(distinct, ProjectParams())[of_face.ravel()]
-        try:
-            path.parent.mkdir(exist_ok=True)
-            partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-            with partial.open("wb") as f:
-                np.save(f, layout)
-            os.replace(partial, path)
-        except OSError as e:  # a read-only cache: the layout is still right, only not kept
-            log.warning("could not keep the layout in %s: %s", path.parent, e)
+        keep_array(path, layout)
         return layout
 
     def prepare_views(

@@ -147,16 +147,15 @@ def test_an_extraction_ends_with_its_people_grouped_and_an_episode_s_laid_out(ex
     from faceclust import pipeline, ranges
     from faceclust.dashboard import job as jobs
 
-    shutil.rmtree(extractions["multi_face.avi"].faces.folder / "layouts", ignore_errors=True)
+    for kept in ("layouts", "trees"):  # what earlier tests' clusterings and layouts kept
+        shutil.rmtree(extractions["multi_face.avi"].faces.folder / kept, ignore_errors=True)
     clip = data / "clips" / "multi_face.avi"
 
     def finished(weight: float) -> fc.Extraction:
         clustering = fc.ClusterParams(weight=weight)
         job = jobs.ExtractionJob(clip, "multi_face.avi", None, fc.ExtractParams(), clustering)
-        said = set()
-        while not job.wait(0.01):
-            said.add(job.describe())
-        assert job.error is None and any(s.startswith("Grouping the faces into people") for s in said)
+        assert job.wait(240) and job.error is None
+        assert job.describe().startswith("Grouping the faces into people")  # its last stage ran
         return job.extraction
 
     small = finished(0.2)
@@ -170,6 +169,9 @@ def test_an_extraction_ends_with_its_people_grouped_and_an_episode_s_laid_out(ex
     assert small.clusterer.tree(0.2) is not None
     assert all(episode.clusterer.tree(w) is not None for w in ranges.WEIGHT.offered)
     assert episode.layout(None) is not None
+    again = fc.extract(clip)  # as a server started again loads it: the trees are read back
+    assert again.clusterer is not episode.clusterer
+    assert all(again.clusterer.tree(w) is not None for w in ranges.WEIGHT.offered)
 
     # A cancel while grouping stops between two steps: nothing is handed over.
     monkeypatch.undo()

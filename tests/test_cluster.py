@@ -1,3 +1,5 @@
+import importlib
+
 import numpy as np
 import pytest
 from scipy.spatial.distance import squareform
@@ -97,6 +99,34 @@ def test_prefitted_weights_give_the_same_labels_as_fitting_on_demand():
         params = ClusterParams(weight=weight, eps=0.6)
         assert np.array_equal(prefitted.labels(params), Clusterer(*args).labels(params))
     assert len(prefitted._trees) == 2
+
+
+def test_a_tree_kept_in_a_folder_is_read_by_the_next_process_and_made_again_when_damaged(
+    tmp_path, monkeypatch
+):
+    """An episode's tree takes seconds per weight: a server started again reads the trees the
+    last one kept in the cache entry instead of linking its points again."""
+    cluster = importlib.import_module("faceclust.cluster")  # the package's `cluster` is a function
+
+    rng = np.random.default_rng(7)
+    face, _ = _people(rng, [20, 20, 20], spread=0.4)
+    args = (face, np.zeros((60, 4), np.float32), np.zeros(60, bool), np.arange(60))
+    params = ClusterParams(weight=0.2, eps=0.6)
+    expected = Clusterer(*args).labels(params)
+    assert np.array_equal(Clusterer(*args, trees_in=tmp_path).labels(params), expected)
+    (kept,) = tmp_path.glob("*.npy")
+    linked = []
+    monkeypatch.setattr(cluster, "average_linkage", lambda *a: linked.append(a) or pytest.fail("linked"))
+    assert np.array_equal(Clusterer(*args, trees_in=tmp_path).labels(params), expected)  # read back
+    kept.write_bytes(b"not a tree")
+    monkeypatch.undo()
+    assert np.array_equal(Clusterer(*args, trees_in=tmp_path).labels(params), expected)  # made again
+    assert cluster.kept_array(kept, (59, 4)) is not None
+    # A clip of other points (a cache entry is one clip's) does not take a tree of another size.
+    fewer = (face[:40], np.zeros((40, 4), np.float32), np.zeros(40, bool), np.arange(40))
+    assert np.array_equal(
+        Clusterer(*fewer, trees_in=tmp_path).labels(params), Clusterer(*fewer).labels(params)
+    )
 
 
 def test_the_tree_over_track_parts_cuts_as_average_linkage_over_every_face():
