@@ -3,7 +3,8 @@
 Layout of an entry ``$FACECLUST_CACHE/extract/<key>/``: ``faces.csv`` (the face table),
 ``arrays.npz`` (``face_embedding``, ``cloth_feature``, ``own_embedding``), ``thumbs/``, ``context/`` and
 ``meta.json`` (with the SHA-256 of the two data files, the entry's size in bytes, and as its
-modification time the entry's last use).
+modification time the entry's last use); later, what a server would otherwise compute again
+(``keep_array``): ``layouts/`` (UMAP layouts) and ``trees/`` (clustering trees).
 
 - An entry is built in a temporary folder ``.<key>-<pid>-*`` and renamed into place when
   complete, so a crash never leaves a half-written entry that reads as complete; the temporary
