@@ -225,8 +225,9 @@ def _by_size(labels: np.ndarray) -> np.ndarray:
     return out
 
 
-#: The version of how a tree is made (fused distances, same-frame constraints, linkage over
-#: points): bump it when that changes, so that trees kept in cache entries are made again.
+#: The version of how a tree is made (the face vectors a clip's learned metric gives, fused
+#: distances, same-frame constraints, linkage over points): bump it when any of that changes, so
+#: that trees kept in cache entries are made again.
 TREE_VERSION = 1
 
 

@@ -5,6 +5,7 @@ import pytest
 from scipy.spatial.distance import squareform
 
 from faceclust import fuse
+from faceclust.cache import kept_array
 from faceclust.cluster import ALGORITHMS, Clusterer, ClusterParams, cluster_faces
 from faceclust.errors import BadInput
 
@@ -121,7 +122,7 @@ def test_a_tree_kept_in_a_folder_is_read_by_the_next_process_and_made_again_when
     kept.write_bytes(b"not a tree")
     monkeypatch.undo()
     assert np.array_equal(Clusterer(*args, trees_in=tmp_path).labels(params), expected)  # made again
-    assert cluster.kept_array(kept, (59, 4)) is not None
+    assert kept_array(kept, (59, 4)) is not None
     # A clip of other points (a cache entry is one clip's) does not take a tree of another size.
     fewer = (face[:40], np.zeros((40, 4), np.float32), np.zeros(40, bool), np.arange(40))
     assert np.array_equal(
