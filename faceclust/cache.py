@@ -16,6 +16,7 @@ modification time the entry's last use); later, what a server would otherwise co
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -97,13 +98,15 @@ def keep_array(path: Path, array: np.ndarray) -> None:
     """Keep ``array`` at ``path`` in a cache entry (a layout, a clustering tree: what a restarted
     server would otherwise compute again), written whole: of several threads or processes
     keeping one array, the last wins. In a read-only cache it is only not kept (a warning)."""
+    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
     try:
         path.parent.mkdir(exist_ok=True)
-        partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
         with partial.open("wb") as f:
             np.save(f, array)
         os.replace(partial, path)
     except OSError as e:
+        with contextlib.suppress(OSError):  # a read-only folder refuses even that
+            partial.unlink(missing_ok=True)
         log.warning("could not keep %s in %s: %s", path.name, path.parent, e)
 
 
@@ -143,7 +146,8 @@ def load_entry(folder: Path) -> tuple[FaceTable, dict] | None:
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as e:
         log.warning("cache entry %s is damaged (%s); rebuilding it", folder.name, e)
         return None
-    os.utime(folder / "meta.json")  # last use, for eviction
+    with contextlib.suppress(OSError):  # a read-only cache is still read
+        os.utime(folder / "meta.json")  # last use, for eviction
     return faces, meta
 
 

@@ -6,6 +6,7 @@ largest. Two faces of one frame never share a cluster.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -225,9 +226,9 @@ def _by_size(labels: np.ndarray) -> np.ndarray:
     return out
 
 
-#: The version of how a tree is made (the face vectors a clip's learned metric gives, fused
-#: distances, same-frame constraints, linkage over points): bump it when any of that changes, so
-#: that trees kept in cache entries are made again.
+#: The version of how a tree is made from its faces' vectors (fused distances, same-frame
+#: constraints, linkage over points): bump it when that changes, so that trees kept in cache
+#: entries are made again (the vectors themselves are in a kept tree's name, ``_digest``).
 TREE_VERSION = 1
 
 
@@ -283,6 +284,16 @@ class Clusterer:
         return Points(first, of_face.ravel(), count)
 
     @cached_property
+    def _digest(self) -> str:
+        """What a tree is made from (``TREE_VERSION``, the faces' vectors, shots and frames) in
+        a few characters: a kept tree is read only by a clusterer of the same."""
+        digest = hashlib.blake2b(str(TREE_VERSION).encode(), digest_size=8)
+        shots = np.zeros(self.n) if self.shots is None else self.shots
+        for part in (self.face, self.cloth, self.has_cloth, shots, self.frames):
+            digest.update(np.ascontiguousarray(part).tobytes())
+        return digest.hexdigest()
+
+    @cached_property
     def _points_together(self) -> sparse.coo_matrix:
         """Which ``points`` hold faces of one frame (``sharing_a_frame``): the same for every weight."""
         return sharing_a_frame(self.points.of_face, self.frames).tocoo()
@@ -318,7 +329,7 @@ class Clusterer:
             return None
         key = round(weight, 6)  # 0.15 and 0.15000000000000002 (a slider's float) are one weight
         if key not in self._trees:
-            path = None if self.trees_in is None else self.trees_in / f"{key:.6f}_v{TREE_VERSION}.npy"
+            path = None if self.trees_in is None else self.trees_in / f"{key:.6f}_{self._digest}.npy"
             tree = None if path is None else kept_array(path, (len(points.first) - 1, 4))
             if tree is None:
                 dist = self._constrained(weight, points.first, self._points_together)

@@ -102,13 +102,11 @@ def test_prefitted_weights_give_the_same_labels_as_fitting_on_demand():
     assert len(prefitted._trees) == 2
 
 
-def test_a_tree_kept_in_a_folder_is_read_by_the_next_process_and_made_again_when_damaged(
-    tmp_path, monkeypatch
-):
-    """An episode's tree takes seconds per weight: a server started again reads the trees the
-    last one kept in the cache entry instead of linking its points again."""
+def test_a_kept_tree_is_read_by_a_clusterer_of_the_same_faces_only(tmp_path, monkeypatch):
+    """An episode's tree takes seconds per weight: a server started again (a new Clusterer of the
+    same faces) reads the trees the last one kept in the cache entry instead of linking its
+    points again; faces with other vectors never read it, and a damaged file is made again."""
     cluster = importlib.import_module("faceclust.cluster")  # the package's `cluster` is a function
-
     rng = np.random.default_rng(7)
     face, _ = _people(rng, [20, 20, 20], spread=0.4)
     args = (face, np.zeros((60, 4), np.float32), np.zeros(60, bool), np.arange(60))
@@ -116,18 +114,18 @@ def test_a_tree_kept_in_a_folder_is_read_by_the_next_process_and_made_again_when
     expected = Clusterer(*args).labels(params)
     assert np.array_equal(Clusterer(*args, trees_in=tmp_path).labels(params), expected)
     (kept,) = tmp_path.glob("*.npy")
-    linked = []
-    monkeypatch.setattr(cluster, "average_linkage", lambda *a: linked.append(a) or pytest.fail("linked"))
+
+    def linked(*_):
+        raise AssertionError("linked again")
+
+    monkeypatch.setattr(cluster, "average_linkage", linked)
     assert np.array_equal(Clusterer(*args, trees_in=tmp_path).labels(params), expected)  # read back
-    kept.write_bytes(b"not a tree")
+    with pytest.raises(AssertionError, match="linked again"):  # other vectors: not that tree
+        Clusterer(face * 0.99, *args[1:], trees_in=tmp_path).labels(params)
     monkeypatch.undo()
+    kept.write_bytes(b"not a tree")
     assert np.array_equal(Clusterer(*args, trees_in=tmp_path).labels(params), expected)  # made again
     assert kept_array(kept, (59, 4)) is not None
-    # A clip of other points (a cache entry is one clip's) does not take a tree of another size.
-    fewer = (face[:40], np.zeros((40, 4), np.float32), np.zeros(40, bool), np.arange(40))
-    assert np.array_equal(
-        Clusterer(*fewer, trees_in=tmp_path).labels(params), Clusterer(*fewer).labels(params)
-    )
 
 
 def test_the_tree_over_track_parts_cuts_as_average_linkage_over_every_face():
