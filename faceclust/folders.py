@@ -69,6 +69,18 @@ def read_run(folder: Path, columns: list[str] | None = None) -> tuple[dict, pd.D
     return info, faces
 
 
+def read_batch(folder: Path) -> tuple[dict, pd.DataFrame]:
+    """A complete batch folder's batch.json and its series.csv; BadInput where it is not one."""
+    try:
+        info = json.loads((folder / BATCH_FILE).read_text())
+        series = pd.read_csv(folder / SERIES_FILE)
+    except (OSError, ValueError) as e:
+        raise BadInput(f"{folder} is not a finished faceclust batch folder ({e})") from None
+    if not isinstance(info, dict) or "clips" not in info:
+        raise BadInput(f"{folder} is not a finished faceclust batch folder (its {BATCH_FILE} names no clips)")
+    return info, series
+
+
 @contextmanager
 def publishing(out: Path, marker: str) -> Iterator[Path]:
     """Write a complete run or batch into ``out``: the old ``marker`` (``RUN_FILE``,

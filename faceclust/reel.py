@@ -609,11 +609,7 @@ def read_run(
 def read_batch(folder: Path, params: ReelParams) -> tuple[dict[str, Source], list[Person]]:
     """The clips and the series identities of a ``faceclust batch`` folder: each identity's
     people in the clips' order (``series.csv``)."""
-    try:
-        series = pd.read_csv(folder / folders.SERIES_FILE)
-        json.loads((folder / folders.BATCH_FILE).read_text())
-    except (OSError, ValueError) as e:
-        raise BadInput(f"{folder} is not a finished faceclust batch folder ({e})") from None
+    _, series = folders.read_batch(folder)
     sources, faces = {}, {}
     for key in dict.fromkeys(series["clip"]):
         _, sources[key], faces[key] = _run_clip(folder / folders.CLIPS_DIR / key)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import zipfile
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+import faceclust as fc
 from faceclust import folders
 from faceclust.dashboard import clips, login, session
 
@@ -55,8 +55,11 @@ def main() -> None:
         )
         return
     batch = st.selectbox("Batch", batches, format_func=lambda p: p.name) if len(batches) > 1 else batches[0]
-    info = json.loads((batch / folders.BATCH_FILE).read_text())
-    series = pd.read_csv(batch / folders.SERIES_FILE)
+    try:
+        info, series = folders.read_batch(batch)
+    except fc.BadInput as e:
+        st.error(str(e))
+        return
     batch_clips = info["clips"]
     st.caption(
         f"{info['identities']} identities across {sum(c['error'] is None for c in batch_clips)} clips "
