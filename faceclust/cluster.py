@@ -271,13 +271,17 @@ class Clusterer:
         self.n = len(face)
         self._trees: dict[float, np.ndarray] = {}
 
+    @property
+    def _shot_of_face(self) -> np.ndarray:
+        """(N,) each face's shot, all 0 where shots are not used."""
+        return np.zeros(self.n) if self.shots is None else self.shots
+
     @cached_property
     def points(self) -> Points:
         """The faces grouped into the points they are: faces of one track share their vectors
         and shot, so the trees are built over track parts (thousands), not faces (tens of
         thousands)."""
-        shots = np.zeros(self.n) if self.shots is None else self.shots
-        key = np.column_stack([self.face, self.cloth, self.has_cloth, shots])
+        key = np.column_stack([self.face, self.cloth, self.has_cloth, self._shot_of_face])
         _, first, of_face, count = np.unique(
             key, axis=0, return_index=True, return_inverse=True, return_counts=True
         )
@@ -288,8 +292,7 @@ class Clusterer:
         """What a tree is made from (``TREE_VERSION``, the faces' vectors, shots and frames) in
         a few characters: a kept tree is read only by a clusterer of the same."""
         digest = hashlib.blake2b(str(TREE_VERSION).encode(), digest_size=8)
-        shots = np.zeros(self.n) if self.shots is None else self.shots
-        for part in (self.face, self.cloth, self.has_cloth, shots, self.frames):
+        for part in (self.face, self.cloth, self.has_cloth, self._shot_of_face, self.frames):
             digest.update(np.ascontiguousarray(part).tobytes())
         return digest.hexdigest()
 
