@@ -38,7 +38,7 @@ from faceclust.dashboard import charts, sidebar
 
 from common import DATA, table
 
-PAGES = {"People": "views/1_People.py", "Compare": "views/2_Compare.py", "Download": "views/3_Download.py"}
+PAGES = {"People": "views/people.py", "Compare": "views/compare.py", "Download": "views/download.py"}
 
 
 def repeated(extraction: fc.Extraction, copies: int, folder: Path) -> fc.Extraction:

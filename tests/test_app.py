@@ -44,6 +44,38 @@ def _with_run(page: str, extraction: fc.Extraction, labels_path=None) -> AppTest
     return app.run()
 
 
+def test_faceclust_app_and_streamlit_run_app_py_serve_the_same_pages(extractions):
+    """The top's ``pages/`` holds one thin script per view and nothing else, and each page, with a
+    clip loaded, shows the same under the router of ``faceclust app`` and ``streamlit run app.py``
+    (addressed by its view's name under both)."""
+    top = Path(__file__).resolve().parents[1]
+    pages = top / "pages"
+    assert sorted(pages.glob("*.py")) == sorted(view.top_script(pages) for view in dashboard.VIEWS)
+    entries = {
+        APP: lambda view: f"views/{view.name}.py",
+        str(top / "app.py"): lambda view: f"pages/{view.top_script(pages).name}",
+    }
+    for view in dashboard.VIEWS:
+        shown = []
+        for script, page_of in entries.items():
+            app = AppTest.from_file(script, default_timeout=TIMEOUT).run()  # routed: a server's later runs
+            app.session_state["extraction"] = extractions["multi_face.avi"]
+            app.session_state["clip_name"] = "multi_face.avi"
+            app.session_state["labels_path"] = None
+            app.switch_page(page_of(view)).run()
+            assert not app.exception
+            shown.append(
+                (
+                    [t.value for t in app.title],
+                    [h.value for h in app.subheader],
+                    [b.label for b in app.button],
+                    [link.proto.page for link in app.get("page_link")],
+                )
+            )
+        assert shown[0] == shown[1], view.name
+        assert shown[0][0], view.name  # the page itself drew, not a hint that there is no clip
+
+
 def test_umap_is_compiled_once_a_clip_is_loaded_and_never_beside_an_extraction(extractions, monkeypatch):
     """Compiling UMAP at the first page beside the first extraction made it take 24 s against 17 s
     (mudo_variety.mp4, dlib): it waits for a loaded clip and no extraction running."""
@@ -51,7 +83,7 @@ def test_umap_is_compiled_once_a_clip_is_loaded_and_never_beside_an_extraction(e
 
     started = []
     monkeypatch.setattr(charts, "umap_warmer", lambda: started.append(1))
-    app = _page("views/3_Download.py").run()  # no clip yet
+    app = _page("views/download.py").run()  # no clip yet
     assert not app.exception and not started
     app.session_state["extraction"] = extractions["multi_face.avi"]
     app.session_state["clip_name"] = "multi_face.avi"
@@ -75,8 +107,8 @@ def test_run_page_extracts_a_sample_clip_and_shows_the_people(samples, extractio
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["Faces"] == "140" and metrics["People"] == "3"
     # Back on the Run page later, it shows the loaded clip, and Run would run that one again.
-    app.switch_page("views/1_People.py").run()
-    app.switch_page("views/0_Run.py").run()
+    app.switch_page("views/people.py").run()
+    app.switch_page("views/run.py").run()
     assert any("Loaded: **multi_face.avi**" in i.value for i in app.info)
     assert app.selectbox[0].value == Path(os.environ["FACECLUST_SAMPLES"]) / "multi_face.avi"
 
@@ -95,15 +127,15 @@ def test_an_extraction_runs_on_through_slider_moves_and_page_changes(samples):
     assert app.button(key="cancel_extraction")
     assert app.button[0].disabled  # Run waits for this one to end
     app.sidebar.slider(key="w_eps").set_value(0.6).run()
-    app.switch_page("views/2_Compare.py").run()
+    app.switch_page("views/compare.py").run()
     assert not app.exception
     assert job.running and not job.cancelled
     assert any("Finding faces in" in p.proto.text for p in app.get("progress"))
     assert not any("No clip yet" in i.value for i in app.info)  # it is coming
-    app.switch_page("views/4_Series.py").run()
+    app.switch_page("views/series.py").run()
     assert any("Finding faces in" in p.proto.text for p in app.get("progress"))
     assert job.wait(TIMEOUT)
-    app.switch_page("views/0_Run.py").run()
+    app.switch_page("views/run.py").run()
     assert not app.exception
     assert app.session_state["clip_name"] == "short_hamilton_clip.mp4"
     assert "job" not in app.session_state
@@ -191,7 +223,7 @@ def test_the_run_form_keeps_the_embedder_and_settings_of_the_loaded_clip(samples
         sampling=fc.SamplingParams(step=30, frames="cheap"), embed=fc.EmbedParams(f"onnx:{model}")
     )
     extraction = fc.extract(data / "clips" / "short_hamilton_clip.mp4", params, workers=2)
-    app = _with_run("views/0_Run.py", extraction)
+    app = _with_run("views/run.py", extraction)
     assert not app.exception
     assert app.session_state["run_embedder"] == "ONNX model" and app.session_state["run_model"] == str(model)
     assert app.session_state["run_frames"] == "cheap" and app.session_state["run_step"] == 30
@@ -211,11 +243,11 @@ def test_a_fallback_from_auto_to_dlib_is_said_on_the_page(samples, extractions, 
         app.run()
     assert not app.exception and app.session_state["extraction"].embedder == "dlib"
     assert any("SFace's model could not be downloaded" in w.value for w in app.warning)
-    app.switch_page("views/1_People.py").run()
+    app.switch_page("views/people.py").run()
     assert any("SFace's model could not be downloaded" in w.value for w in app.warning)
-    app.switch_page("views/0_Run.py").run()  # back on Run: the form asks for auto again, not dlib
+    app.switch_page("views/run.py").run()  # back on Run: the form asks for auto again, not dlib
     assert app.selectbox(key="run_embedder").value == "auto"
-    app.switch_page("views/1_People.py").run()
+    app.switch_page("views/people.py").run()
     app.session_state["embedder_asked"] = "dlib"  # asked for by name: no warning
     app.run()
     assert not any("SFace" in w.value for w in app.warning)
@@ -231,12 +263,12 @@ def test_run_page_without_a_clip_explains_itself(tmp_path, monkeypatch):
 
 def test_small_things_an_audience_would_laugh_at(extractions):
     """Hidden people are not counted; the rename box says Person; no Deploy button."""
-    app = _with_run("views/0_Run.py", extractions["multi_face.avi"])
+    app = _with_run("views/run.py", extractions["multi_face.avi"])
     assert {m.label: m.value for m in app.metric}["People"] == "3"
     app.session_state["edits"] = Edits(hidden={0})
     app.run()
     assert {m.label: m.value for m in app.metric}["People"] == "2"
-    app.switch_page("views/1_People.py").run()
+    app.switch_page("views/people.py").run()
     labels = [box.label for box in app.selectbox]
     assert "Person" in labels and not any(label.startswith("fc.") for label in labels)
     assert dashboard.SETTINGS["client.toolbarMode"] == "minimal"
@@ -244,7 +276,7 @@ def test_small_things_an_audience_would_laugh_at(extractions):
 
 def test_people_page_shows_cards_scores_and_edits(extractions, data):
     labels = data / "labels" / "multi_face.avi.labels.csv"
-    app = _with_run("views/1_People.py", extractions["multi_face.avi"], labels)
+    app = _with_run("views/people.py", extractions["multi_face.avi"], labels)
     assert not app.exception
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["BCubed F"] == "1.000"
@@ -262,7 +294,7 @@ def test_people_page_shows_cards_scores_and_edits(extractions, data):
 
 
 def test_moving_a_slider_reclusters_and_discards_edits(extractions):
-    app = _with_run("views/1_People.py", extractions["multi_face.avi"])
+    app = _with_run("views/people.py", extractions["multi_face.avi"])
     app.session_state["edits"] = Edits(names={0: "Argyle"})
     app.run()
     assert any("Argyle" in m.value for m in app.markdown)
@@ -274,7 +306,7 @@ def test_moving_a_slider_reclusters_and_discards_edits(extractions):
 
 
 def test_a_person_s_reel_is_made_on_their_card_and_kept(extractions):
-    app = _with_run("views/1_People.py", extractions["short_hamilton_clip.mp4"])
+    app = _with_run("views/people.py", extractions["short_hamilton_clip.mp4"])
     app.session_state["edits"] = Edits(names={0: "Performer"})
     app.run()
     assert not app.exception
@@ -300,7 +332,7 @@ def test_compare_page_draws_both_projections_one_point_per_place(extractions):
     """Faces of one track part share their vectors, hence their place on both charts: each place
     (and person) is drawn once, so an episode's 20,000 faces are a few thousand points."""
     extraction = extractions["multi_face.avi"]
-    app = _with_run("views/2_Compare.py", extraction)
+    app = _with_run("views/compare.py", extraction)
     assert not app.exception
     clustering = app.session_state["clustering"]
     labels = fc.cluster(extraction, clustering)
@@ -324,7 +356,8 @@ def _length(values) -> int:
 
 
 def test_a_selection_reaches_every_face_inside_its_box_or_lasso():
-    compare = _page_module("2_Compare.py")
+    from faceclust.dashboard.views import compare
+
     xy = [0.0, 1.0, 2.0, 5.0]
     points = pd.DataFrame({"face_id": [10, 11, 12, 13], "place": [0, 1, 2, 2], "x": xy, "y": xy})
     # A click selects every face of the place clicked.
@@ -340,7 +373,8 @@ def test_compare_lists_people_in_order_and_draws_faces_that_do_not_overlap(tmp_p
     """Six people in one dense blob: each face drawn lands where no other is (they piled up on
     the blob before), the legend runs person_00, person_01, ... then unassigned (it followed a
     random sample before)."""
-    compare = _page_module("2_Compare.py")
+    from faceclust.dashboard.views import compare
+
     rng = np.random.default_rng(0)
     cluster = np.repeat([3, 0, 5, -1, 1, 2, 4], 40)
     points = pd.DataFrame(
@@ -371,18 +405,6 @@ def test_compare_lists_people_in_order_and_draws_faces_that_do_not_overlap(tmp_p
     assert len(fig.layout.images) == len(spots)
 
 
-def _page_module(name: str):
-    """A page script loaded as a module (its main() guarded), for its functions."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        name.removesuffix(".py"), dashboard.APP.parent / "views" / name
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_projections_fill_every_slider_weight_in_the_background(extractions):
     from faceclust import ranges
     from faceclust.dashboard import charts
@@ -399,7 +421,7 @@ def test_projections_fill_every_slider_weight_in_the_background(extractions):
 
 
 def test_download_page_offers_a_zip_per_person_beside_their_face(extractions):
-    app = _with_run("views/3_Download.py", extractions["multi_face.avi"])
+    app = _with_run("views/download.py", extractions["multi_face.avi"])
     assert not app.exception
     buttons = [b.proto.label for b in app.get("download_button")]
     assert buttons == ["All people (zip)", "Faces table (CSV)", *(f"person_{k:02d}.zip" for k in range(3))]
@@ -410,7 +432,7 @@ def test_download_page_offers_a_zip_per_person_beside_their_face(extractions):
 def test_a_reel_or_a_watched_appearance_is_not_carried_to_the_next_clip(extractions):
     """Person 0's reel made and appearance watched on one clip; the next clip's person 0 shows
     neither (they were kept by person number before)."""
-    app = _with_run("views/1_People.py", extractions["short_hamilton_clip.mp4"])
+    app = _with_run("views/people.py", extractions["short_hamilton_clip.mp4"])
     app.button(key="reel-0").click().run()
     app.button(key="first-0").click().run()
     assert len(app.get("video")) == 2 and not app.exception
@@ -423,7 +445,7 @@ def test_a_reel_or_a_watched_appearance_is_not_carried_to_the_next_clip(extracti
 
 
 def test_watching_a_person_steps_through_their_appearances(extractions):
-    app = _with_run("views/1_People.py", extractions["short_hamilton_clip.mp4"])
+    app = _with_run("views/people.py", extractions["short_hamilton_clip.mp4"])
     app.button(key="first-0").click().run()  # the performer: two appearances
     assert not app.exception
     (video,) = app.get("video")
@@ -450,7 +472,7 @@ def test_a_person_mixing_several_is_split_on_their_card_and_no_card_guesses(extr
     """Two of the three men made one "person": "Split this person" gives them back as two. No card
     says "may be several people" nor a spread: on the labelled clips it flagged pure people and
     missed mixed ones (``bench/quality.py``)."""
-    app = _with_run("views/1_People.py", extractions["multi_face.avi"])
+    app = _with_run("views/people.py", extractions["multi_face.avi"])
     app.session_state["edits"].merge([1], into=0)
     app.run()
     assert sum("faces ·" in m.value for m in app.markdown) == 2
@@ -466,7 +488,7 @@ def test_a_person_s_faces_stay_open_through_re_clustering_and_can_be_enlarged(ex
     def grids(app) -> list[int]:
         return [len(image.proto.imgs) for image in app.get("image") if len(image.proto.imgs) > 1]
 
-    app = _with_run("views/1_People.py", extractions["multi_face.avi"])
+    app = _with_run("views/people.py", extractions["multi_face.avi"])
     assert grids(app) == []  # closed: not even drawn
     app.session_state["faces-0"] = True  # what opening the expander does
     app.run()
@@ -479,7 +501,7 @@ def test_a_person_s_faces_stay_open_through_re_clustering_and_can_be_enlarged(ex
 
 def test_each_algorithm_starts_from_its_own_eps(extractions):
     extraction = extractions["multi_face.avi"]
-    app = _with_run("views/1_People.py", extraction)
+    app = _with_run("views/people.py", extraction)
     agglomerative = app.sidebar.slider(key="w_eps").value
     assert agglomerative == extraction.calibrated_eps
     app.sidebar.selectbox(key="w_algorithm").select("dbscan").run()
@@ -489,7 +511,7 @@ def test_each_algorithm_starts_from_its_own_eps(extractions):
     assert sum("faces ·" in m.value for m in app.markdown) == 3  # the three men, not one
 
 
-@pytest.mark.parametrize("page", ["views/1_People.py", "views/2_Compare.py", "views/3_Download.py"])
+@pytest.mark.parametrize("page", ["views/people.py", "views/compare.py", "views/download.py"])
 def test_pages_before_a_run_point_to_the_run_page(page):
     app = _page(page).run()
     assert not app.exception

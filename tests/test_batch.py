@@ -76,7 +76,7 @@ def test_the_series_page_shows_each_identity_per_episode_and_its_zip(season, mon
     out, _, series = season
     monkeypatch.setenv("FACECLUST_BATCHES", str(out.parent))  # a folder of batches: pick this one
     app = AppTest.from_file(str(dashboard.APP), default_timeout=120)
-    app = app.switch_page("views/4_Series.py").run()
+    app = app.switch_page("views/series.py").run()
     assert not app.exception
     app.selectbox[0].set_value(out).run()
     assert not app.exception

@@ -23,6 +23,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from faceclust import dashboard
+
 ROOT = Path(__file__).resolve().parents[1]
 FACECLUST = [sys.executable, "-m", "faceclust.cli"]
 CHROMIUM = "/usr/bin/chromium"
@@ -58,17 +60,31 @@ def server(data, server_cache, tmp_path_factory):
         yield url
 
 
+#: ``streamlit run app.py`` at the project's top, as Streamlit users and hosts start an app.
+STREAMLIT_RUN_APP_PY = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true"]
+
+
 @contextmanager
-def served(env: dict[str, str], options: list[str], log: Path) -> Iterator[str]:
-    """``faceclust app`` with ``options`` on a free local port, ``env`` added to this process's
-    environment, its output into ``log``; yields its address once its health check answers."""
+def served(
+    env: dict[str, str], options: list[str], log: Path, command: list[str] | None = None
+) -> Iterator[str]:
+    """``command`` (default ``faceclust app``) with ``options`` on a free local port, ``env``
+    added to this process's environment, its output into ``log``; yields its address once its
+    health check answers."""
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI") == "true":
             pytest.fail(f"{CHROMIUM} is missing (make test installs Debian's chromium)")
         pytest.skip(f"{CHROMIUM} is missing")
     port = _free_port()
     process = subprocess.Popen(
-        [*FACECLUST, "app", "--server.port", str(port), "--server.address", "127.0.0.1", *options],
+        [
+            *(command or [*FACECLUST, "app"]),
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            *options,
+        ],
         cwd=ROOT,
         env={**os.environ, **env},
         stdout=log.open("w"),
@@ -251,6 +267,34 @@ def test_two_users_at_once_one_extracting_one_tuning_then_cancelling(browser, se
     while len(entries := list((server_cache / "extract").iterdir())) > 1 and time.monotonic() < deadline:
         time.sleep(0.5)
     assert len(entries) == 1 and not entries[0].name.startswith(".")  # the office clip's, only
+
+
+def test_streamlit_run_app_py_guards_a_page_asked_for_by_its_address(browser, tmp_path):
+    """A fresh server started as Streamlit users do, with a password: the first request, for
+    /download, runs that page without the router (Streamlit does so beside a pages/ folder until
+    it has routed once), and the page's own check asks for the password before anything else;
+    once in, the menu leads to every page."""
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text('[faceclust]\npassword = "open sesame"\n')
+    env = {"FACECLUST_CACHE": str(tmp_path / "cache"), "FACECLUST_SAMPLES": str(tmp_path)}
+    options = ["--secrets.files", str(secrets)]
+    with served(env, options, tmp_path / "streamlit.log", STREAMLIT_RUN_APP_PY) as url:
+        page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        page.goto(f"{url}/download")
+        password = page.get_by_label("Password", exact=True)
+        password.wait_for(timeout=WAIT_MS)
+        assert not page.get_by_text("No clip yet").count()
+        password.fill("open sesame")
+        page.get_by_role("button", name="Log in").click()
+        page.get_by_text("No clip yet. Bring one on the Run page.").wait_for(timeout=WAIT_MS)
+        page.goto(url)  # a new session (asked again), routed: the menu of every page
+        page.get_by_label("Password", exact=True).fill("open sesame")
+        page.get_by_role("button", name="Log in").click()
+        page.get_by_role("heading", name="faceclust").wait_for(timeout=WAIT_MS)
+        for view in dashboard.VIEWS:
+            page.get_by_role("link", name=view.title).first.wait_for(timeout=WAIT_MS)
+        page.get_by_role("link", name="People").first.click()
+        page.wait_for_url(f"{url}/people", timeout=WAIT_MS)
 
 
 def test_three_uploads_at_once_all_finish(browser, data, tmp_path):

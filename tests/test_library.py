@@ -22,7 +22,6 @@ from faceclust import dashboard
 from faceclust.batch import run_batch
 from faceclust.cache import cache_root
 from faceclust.cli import main
-from faceclust.dashboard import session
 from faceclust.evaluate import identities
 from faceclust.library import Exemplar, Library, best_faces, clip_exemplars, name_people
 from faceclust.library.store import MIGRATIONS, SCHEMA_VERSION
@@ -342,7 +341,7 @@ def test_people_page_saves_a_person_and_later_sessions_accept_or_reject_the_name
 ):
     monkeypatch.setenv("FACECLUST_LIBRARY", str(tmp_path / "library.sqlite"))
     extraction = extractions["multi_face.avi"]
-    app = _page("views/1_People.py", extraction)
+    app = _page("views/people.py", extraction)
     assert not app.exception and not app.info  # no library yet: no suggestion, and no file made
     assert not (tmp_path / "library.sqlite").exists()
     for label, name in [(0, "Man A"), (1, "Man B")]:
@@ -353,21 +352,21 @@ def test_people_page_saves_a_person_and_later_sessions_accept_or_reject_the_name
         assert known.people()[["name", "faces"]].values.tolist() == [["Man A", 8], ["Man B", 8]]
     assert any("**Man A** ·" in m.value for m in app.markdown)  # the card is named too
     # Another session on the same clip: both suggested; Man A rejected, Man B accepted.
-    app = _page("views/1_People.py", extraction)
+    app = _page("views/people.py", extraction)
     suggested = [i.value for i in app.info if "Known as" in i.value]
     assert len(suggested) == 2 and "**Man A**" in suggested[0] and "**Man B**" in suggested[1]
     app.button(key="reject-0").click().run()
     app.button(key="accept-1").click().run()
     assert not app.exception and not [i for i in app.info if "Known as" in i.value]
     assert any("**Man B** ·" in m.value for m in app.markdown)
-    again = _page("views/1_People.py", extraction)  # the reject is remembered for this clip
+    again = _page("views/people.py", extraction)  # the reject is remembered for this clip
     assert [i.value for i in again.info if "Known as" in i.value] == [suggested[1]]
 
 
 def test_library_page_lists_edits_removes_and_searches_by_person(extractions, data, tmp_path, monkeypatch):
     monkeypatch.setenv("FACECLUST_LIBRARY", str(tmp_path / "library.sqlite"))
     names = _library_of_the_three_men(extractions["multi_face.avi"], data, tmp_path / "library.sqlite")
-    app = _page(session.LIBRARY)
+    app = _page("views/library.py")
     assert not app.exception
     shown = [m.value for m in app.markdown if " faces · described by dlib" in m.value]
     assert len(shown) == 3

@@ -10,12 +10,18 @@ from streamlit import config
 from streamlit.testing.v1 import AppTest
 
 from faceclust import dashboard
-from faceclust.dashboard import session
 
 TIMEOUT = 60
 APP = str(dashboard.APP)
-#: ``streamlit run app.py`` at the project's top: the same router, as Streamlit users start an app.
+#: ``streamlit run app.py`` at the project's top: the same router over the thin scripts of
+#: ``pages/``, as Streamlit users start an app.
 TOP_APP = str(Path(__file__).resolve().parents[1] / "app.py")
+PAGES = Path(TOP_APP).with_name("pages")
+#: Each entry with how it names the page scripts it serves (relative to itself, as AppTest asks).
+ENTRIES = {
+    "faceclust app": (APP, lambda view: f"views/{view.name}.py"),
+    "streamlit run app.py": (TOP_APP, lambda view: f"pages/{view.top_script(PAGES).name}"),
+}
 PASSWORD = "correct horse battery staple"
 AUTH = {
     "redirect_uri": "http://localhost:8501/oauth2callback",
@@ -86,17 +92,23 @@ def test_a_password_guards_every_page_until_given(no_samples):
     assert _shows_the_run_page(app)
 
 
-@pytest.mark.parametrize("entry", [APP, TOP_APP], ids=["faceclust app", "streamlit run app.py"])
+@pytest.mark.parametrize("entry", ENTRIES)
 def test_a_page_asked_for_by_its_address_is_guarded_too(no_samples, entry):
-    # AppTest starts each run as a fresh server does (no st.navigation called yet). With a folder
-    # named pages/ beside app.py, Streamlit ran such a page itself, without app.py's login.
-    app = _app(entry, faceclust={"password": PASSWORD}).switch_page(session.DOWNLOAD).run()
-    assert not app.exception
-    assert [t.label for t in app.text_input] == ["Password"]
-    assert _shows_nothing_of_a_page(app)
+    # AppTest starts each run as a fresh server does (no st.navigation called yet): beside the
+    # top's pages/ folder, Streamlit then runs the page asked for itself, without the router.
+    script, page_of = ENTRIES[entry]
+    for view in dashboard.VIEWS:
+        app = _app(script, faceclust={"password": PASSWORD}).switch_page(page_of(view)).run()
+        assert not app.exception
+        assert [t.label for t in app.text_input] == ["Password"], view.name
+        assert _shows_nothing_of_a_page(app)
 
 
-@pytest.mark.parametrize("page", [session.RUN, session.PEOPLE, session.LIBRARY])
+@pytest.mark.parametrize(
+    "page",
+    [*(view.script for view in dashboard.VIEWS), *(view.top_script(PAGES) for view in dashboard.VIEWS)],
+    ids=lambda path: f"{path.parent.name}/{path.name}",
+)
 def test_a_page_run_without_the_router_checks_the_login_itself(no_samples, page):
     app = _app(str(page), faceclust={"password": PASSWORD}).run()
     assert not app.exception

@@ -2,10 +2,43 @@
 the pages are in ``views/``, what they share in ``session``, who may look in ``login``. Nothing
 here imports Streamlit."""
 
+from dataclasses import dataclass
 from pathlib import Path
 
 #: The dashboard's entry script.
 APP = Path(__file__).with_name("app.py")
+
+
+@dataclass(frozen=True)
+class View:
+    """One page of the dashboard: its module in ``views/`` (``name``, whose ``main()`` draws it,
+    also the page's address: ``/people``), its title and its icon."""
+
+    name: str
+    title: str
+    icon: str
+
+    @property
+    def script(self) -> Path:
+        """The page's script as the wheel ships it (``faceclust app`` serves these)."""
+        return Path(__file__).with_name("views") / f"{self.name}.py"
+
+    def top_script(self, pages: Path) -> Path:
+        """The page's thin script in the project's ``pages/`` folder (``streamlit run app.py``
+        serves these): ``{position}_{name}.py``, which Streamlit orders by and addresses as
+        ``/{name}`` (as a page it runs without the router, before any has run)."""
+        return pages / f"{VIEWS.index(self)}_{self.name}.py"
+
+
+#: The pages in menu order; the first is where the dashboard opens.
+VIEWS = (
+    View("run", "Run", ":material/play_arrow:"),
+    View("people", "People", ":material/group:"),
+    View("compare", "Compare", ":material/scatter_plot:"),
+    View("download", "Download", ":material/download:"),
+    View("series", "Series", ":material/video_library:"),
+    View("library", "Library", ":material/badge:"),
+)
 
 #: Streamlit settings ``faceclust app`` starts with (the user's options come after and win):
 #: listening on this machine only (share it with ``--server.address 0.0.0.0`` and a login, see

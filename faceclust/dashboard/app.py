@@ -1,30 +1,38 @@
 """faceclust dashboard: bring a clip, run extraction, then tune, inspect, compare and download.
 
-Start it with `make app`. This file is the router; the pages are in views/. Every page runs
-after it, so its login (login.py) guards them all.
+Start it with `make app` (``faceclust app``) or ``streamlit run app.py`` at the project's top.
+This file is the router; the pages are in views/. Every page runs after it, so its login
+(login.py) guards them all.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
-from faceclust.dashboard import charts, login, session
+from faceclust.dashboard import VIEWS, charts, login, session
 from faceclust.dashboard.job import EPISODE_FACES
 
 
-def main() -> None:
+def main(pages_folder: Path | None = None) -> None:
+    """Route to the page asked for, after the login. pages_folder: where the page scripts are
+    (the project's ``pages/``, one thin script per view); None: the views the wheel ships."""
     st.set_page_config(page_title="faceclust", page_icon=":material/movie:", layout="wide")
-    pages = [
-        st.Page(session.RUN, title="Run", icon=":material/play_arrow:", default=True),
-        st.Page(session.PEOPLE, title="People", icon=":material/group:"),
-        st.Page(session.COMPARE, title="Compare", icon=":material/scatter_plot:"),
-        st.Page(session.DOWNLOAD, title="Download", icon=":material/download:"),
-        st.Page(session.SERIES, title="Series", icon=":material/video_library:"),
-        st.Page(session.LIBRARY, title="Library", icon=":material/badge:"),
-    ]
+    pages = {
+        view.name: st.Page(
+            view.script if pages_folder is None else view.top_script(pages_folder),
+            title=view.title,
+            icon=view.icon,
+            url_path=view.name,
+            default=view == VIEWS[0],
+        )
+        for view in VIEWS
+    }
+    session.serve(pages)
     # The page asked for is known before the login (its menu hidden, nothing of it run), so that
     # logging in leads to it.
-    page = st.navigation(pages, position="sidebar" if login.allowed() else "hidden")
+    page = st.navigation(list(pages.values()), position="sidebar" if login.allowed() else "hidden")
     login.require_login()  # before anything of a page is made: stops here until logged in
     extraction = st.session_state.get("extraction")
     # Not beside an extraction (it made mudo_variety.mp4's 17 s take 24), nor for an episode,

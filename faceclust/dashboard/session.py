@@ -28,12 +28,22 @@ for _module in ("sklearn.cluster", "sklearn.covariance", "sklearn.decomposition"
 
 #: Super-resolution choices ordered by cost, cheapest first.
 SR_BY_COST = ["none", "bicubic_x4", "fsrcnn-small_x4", "fsrcnn_x4", "espcn_x4", "lapsrn_x4", "edsr_x4"]
-#: The page scripts, by absolute path: the router serves them whichever script started it
-#: (``faceclust app``'s ``faceclust/dashboard/app.py`` or ``streamlit run app.py`` at the top).
-RUN, PEOPLE, COMPARE, DOWNLOAD, SERIES, LIBRARY = (
-    str(Path(__file__).with_name("views") / name)
-    for name in ("0_Run.py", "1_People.py", "2_Compare.py", "3_Download.py", "4_Series.py", "5_Library.py")
-)
+#: Where the router keeps the pages it serves (``serve``), by view name.
+PAGES = "pages"
+
+
+def serve(pages: dict) -> None:
+    """Note the pages (``st.Page`` by view name) the router serves, for ``link``: the scripts
+    differ by what started it (``faceclust app``: the views; ``streamlit run app.py``: ``pages/``)."""
+    st.session_state[PAGES] = pages
+
+
+def link(name: str, label: str, icon: str, where=st) -> None:
+    """A link to the page of view ``name`` (``views/{name}.py``) in ``where`` (a container); none
+    where the page runs without the router (it serves no other page then)."""
+    page = st.session_state.get(PAGES, {}).get(name)
+    if page is not None:
+        where.page_link(page, label=label, icon=icon)
 
 
 def embedder_caption(extraction: fc.Extraction) -> None:
@@ -136,7 +146,7 @@ def current(on_run_page: bool = False) -> tuple[fc.Extraction, pd.DataFrame, fc.
             st.info("No clip yet: choose a sample clip or upload one above, then press Run.")
         elif state.get("job") is None:
             st.info("No clip yet. Bring one on the Run page.")
-            st.page_link(RUN, label="Go to Run", icon=":material/play_arrow:")
+            link("run", label="Go to Run", icon=":material/play_arrow:")
         return None
     prefit_weights(extraction)
     edits: fc.Edits = state.edits

@@ -178,9 +178,9 @@ def main() -> None:
     elif people <= 1:
         st.info("Everyone here looks like one person at these settings. Lower eps to split them.")
     left, middle, right = st.columns(3)
-    left.page_link(session.PEOPLE, label="See the people", icon=":material/group:")
-    middle.page_link(session.COMPARE, label="Compare projections", icon=":material/scatter_plot:")
-    right.page_link(session.DOWNLOAD, label="Download", icon=":material/download:")
+    session.link("people", "See the people", ":material/group:", left)
+    session.link("compare", "Compare projections", ":material/scatter_plot:", middle)
+    session.link("download", "Download", ":material/download:", right)
 
 
 # Guarded: extraction's worker processes are spawned and re-import the running script, which

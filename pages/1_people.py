@@ -1,0 +1,7 @@
+"""People: ``faceclust/dashboard/views/people.py``, which checks the login itself."""
+
+from faceclust.dashboard.views.people import main
+
+# Guarded: spawned worker processes re-import the running script (as "__mp_main__").
+if __name__ == "__main__":
+    main()

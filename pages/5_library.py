@@ -1,0 +1,7 @@
+"""Library: ``faceclust/dashboard/views/library.py``, which checks the login itself."""
+
+from faceclust.dashboard.views.library import main
+
+# Guarded: spawned worker processes re-import the running script (as "__mp_main__").
+if __name__ == "__main__":
+    main()
