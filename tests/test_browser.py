@@ -347,6 +347,49 @@ def _upload_and_run(page, clip: Path) -> tuple[int, int]:
     return faces, int(metric("People").inner_text())
 
 
+def test_an_episode_s_people_and_compare_open_right_after_its_extraction(browser, data, tmp_path):
+    """A clip of an episode's size (multi_face.avi 37 times: 14.5 minutes, over 5,000 faces) run
+    from the Run page: its extraction ends with the clustering trees of every slider weight and
+    both UMAP layouts kept in its cache entry, so People and Compare, opened right after, read
+    them (their first-visit seconds are printed; bench/dashboard.py sets them beside goals)."""
+    from faceclust import ranges
+    from faceclust.dashboard.job import EPISODE_FACES
+
+    clip = tmp_path / "episode.avi"
+    listing = tmp_path / "episode.txt"
+    listing.write_text(f"file '{data / 'clips' / 'multi_face.avi'}'\n" * 37)
+    concat = ["ffmpeg", "-v", "error", "-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy"]
+    subprocess.run([*concat, str(clip)], check=True)
+    cache = tmp_path / "cache"
+    with served(
+        {"FACECLUST_CACHE": str(cache), "FACECLUST_SAMPLES": str(tmp_path)}, [], tmp_path / "log"
+    ) as url:
+        page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        page.set_default_timeout(2 * WAIT_MS)  # a quarter of an hour of video on two cores
+        page.goto(url)
+        faces, people = _upload_and_run(page, clip)
+        assert faces >= EPISODE_FACES
+        (entry,) = (cache / "extract").iterdir()
+        assert len(list((entry / "trees").glob("*.npy"))) == len(ranges.WEIGHT.offered)
+        assert len(list((entry / "layouts").glob("*.npy"))) == 2  # face only, and fused at its weight
+        seconds = {}
+        started = time.monotonic()
+        page.get_by_role("link", name="People").first.click()
+        page.get_by_text("faces ·").first.wait_for()
+        seconds["People"] = round(time.monotonic() - started, 1)
+        assert page.get_by_text("faces ·").count() == people
+        started = time.monotonic()
+        page.get_by_role("link", name="Compare").first.click()
+        charts = page.get_by_test_id("stPlotlyChart")
+        charts.nth(1).locator("path.point").first.wait_for()
+        seconds["Compare"] = round(time.monotonic() - started, 1)
+        assert not page.get_by_text("Projecting").count()
+        # One point per stretch of a track, at most DRAWN_AT_MOST of them with their faces.
+        points = charts.first.locator("path.point").count()
+        assert 0 < points < faces
+        print(f"an episode of {faces:,} faces: first visits after its extraction {seconds} s")
+
+
 def test_a_new_user_s_session_on_korean_variety_and_a_street_interview(page, server, data):
     """A new user uploads mudo_variety.mp4, looks at its people and their projections, then
     uploads song_kbs_interview.mp4 in the same session: each clip's pages show that clip's

@@ -117,7 +117,7 @@ def test_nothing_of_any_page_before_the_password(browser, server, known):
     received, requested = [], []
     page.on("websocket", lambda ws: ws.on("framereceived", lambda frame: received.append(frame)))
     page.on("request", lambda request: requested.append(request.url))
-    for path in ("", "/Library", "/People", "/Download"):
+    for path in ("", "/library", "/people", "/download"):
         page.goto(server + path)
         page.get_by_label("Password", exact=True).wait_for()
         page.wait_for_timeout(1000)  # anything else the page would draw
@@ -143,7 +143,7 @@ def _card_title(page, name: str):
 def test_known_people_named_accepted_and_found_by_photo(browser, server, known, extractions, data, tmp_path):
     _, names = known
     page = _new_page(browser)
-    page.goto(server + "/Library")  # logging in leads to the page asked for
+    page.goto(server + "/library")  # logging in leads to the page asked for
     page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     page.get_by_role("heading", name="Library of known people").wait_for()
@@ -248,7 +248,7 @@ def test_known_people_named_accepted_and_found_by_photo(browser, server, known, 
 
     # The login is the session's: another browser is asked for the password again.
     other = _new_page(browser)
-    other.goto(server + "/Library")
+    other.goto(server + "/library")
     other.get_by_label("Password", exact=True).wait_for()
     _only_the_password_field(other)
     other.context.close()
