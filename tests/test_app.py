@@ -58,7 +58,9 @@ def test_faceclust_app_and_streamlit_run_app_py_serve_the_same_pages(extractions
     for view in dashboard.VIEWS:
         shown = []
         for script, page_of in entries.items():
-            app = AppTest.from_file(script, default_timeout=TIMEOUT).run()  # routed: a server's later runs
+            # The first run routes (and keeps the pages for links); AppTest then runs the page
+            # asked for as a fresh server does: under app.py, the pages/ script without the router.
+            app = AppTest.from_file(script, default_timeout=TIMEOUT).run()
             app.session_state["extraction"] = extractions["multi_face.avi"]
             app.session_state["clip_name"] = "multi_face.avi"
             app.session_state["labels_path"] = None

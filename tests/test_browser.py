@@ -279,7 +279,8 @@ def test_streamlit_run_app_py_guards_a_page_asked_for_by_its_address(browser, tm
     env = {"FACECLUST_CACHE": str(tmp_path / "cache"), "FACECLUST_SAMPLES": str(tmp_path)}
     options = ["--secrets.files", str(secrets)]
     with served(env, options, tmp_path / "streamlit.log", STREAMLIT_RUN_APP_PY) as url:
-        page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
         page.goto(f"{url}/download")
         password = page.get_by_label("Password", exact=True)
         password.wait_for(timeout=WAIT_MS)
@@ -291,10 +292,14 @@ def test_streamlit_run_app_py_guards_a_page_asked_for_by_its_address(browser, tm
         page.get_by_label("Password", exact=True).fill("open sesame")
         page.get_by_role("button", name="Log in").click()
         page.get_by_role("heading", name="faceclust").wait_for(timeout=WAIT_MS)
-        for view in dashboard.VIEWS:
-            page.get_by_role("link", name=view.title).first.wait_for(timeout=WAIT_MS)
-        page.get_by_role("link", name="People").first.click()
+        for view in dashboard.VIEWS:  # the router's menu (Streamlit's own names them "run", ...)
+            page.get_by_role("link", name=view.title, exact=True).first.wait_for(timeout=WAIT_MS)
+        page.get_by_role("link", name="People", exact=True).first.click()
         page.wait_for_url(f"{url}/people", timeout=WAIT_MS)
+        page.get_by_text("No clip yet. Bring one on the Run page.").wait_for(timeout=WAIT_MS)
+        page.get_by_role("link", name="Go to Run").click()  # pages/1_people.py, routed: its link
+        page.get_by_role("heading", name="faceclust").wait_for(timeout=WAIT_MS)
+        context.close()
 
 
 def test_three_uploads_at_once_all_finish(browser, data, tmp_path):
@@ -364,7 +369,8 @@ def test_an_episode_s_people_and_compare_open_right_after_its_extraction(browser
     with served(
         {"FACECLUST_CACHE": str(cache), "FACECLUST_SAMPLES": str(tmp_path)}, [], tmp_path / "log"
     ) as url:
-        page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
         page.set_default_timeout(2 * WAIT_MS)  # a quarter of an hour of video on two cores
         page.goto(url)
         faces, people = _upload_and_run(page, clip)
@@ -388,6 +394,7 @@ def test_an_episode_s_people_and_compare_open_right_after_its_extraction(browser
         points = charts.first.locator("path.point").count()
         assert 0 < points < faces
         print(f"an episode of {faces:,} faces: first visits after its extraction {seconds} s")
+        context.close()
 
 
 def test_a_new_user_s_session_on_korean_variety_and_a_street_interview(page, server, data):

@@ -102,6 +102,10 @@ def test_a_page_asked_for_by_its_address_is_guarded_too(no_samples, entry):
         assert not app.exception
         assert [t.label for t in app.text_input] == ["Password"], view.name
         assert _shows_nothing_of_a_page(app)
+        app.text_input[0].input(PASSWORD)
+        app.button[0].click().run()  # logging in leads to the page asked for, not to Run
+        assert not app.exception
+        assert _shows_the_run_page(app) == (view == dashboard.VIEWS[0]), view.name
 
 
 @pytest.mark.parametrize(

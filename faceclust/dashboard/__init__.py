@@ -12,7 +12,7 @@ APP = Path(__file__).with_name("app.py")
 @dataclass(frozen=True)
 class View:
     """One page of the dashboard: its module in ``views/`` (``name``, whose ``main()`` draws it,
-    also the page's address: ``/people``), its title and its icon."""
+    also the page's address: ``/people``; the first page's is ``/``), its title and its icon."""
 
     name: str
     title: str

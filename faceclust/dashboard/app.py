@@ -1,8 +1,10 @@
 """faceclust dashboard: bring a clip, run extraction, then tune, inspect, compare and download.
 
 Start it with `make app` (``faceclust app``) or ``streamlit run app.py`` at the project's top.
-This file is the router; the pages are in views/. Every page runs after it, so its login
-(login.py) guards them all.
+This file is the router over the pages of ``VIEWS``: the modules in views/ as the wheel ships
+them, or the project's pages/ scripts under ``streamlit run app.py``. Pages run after its login
+(login.py); each also checks the login itself, for a page Streamlit runs without the router (a
+fresh server's first session asking for a pages/ page by its address).
 """
 
 from __future__ import annotations

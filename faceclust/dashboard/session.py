@@ -10,6 +10,7 @@ import importlib
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,7 +30,7 @@ for _module in ("sklearn.cluster", "sklearn.covariance", "sklearn.decomposition"
 #: Super-resolution choices ordered by cost, cheapest first.
 SR_BY_COST = ["none", "bicubic_x4", "fsrcnn-small_x4", "fsrcnn_x4", "espcn_x4", "lapsrn_x4", "edsr_x4"]
 #: Where the router keeps the pages it serves (``serve``), by view name.
-PAGES = "pages"
+PAGES = "faceclust_pages"
 
 
 def serve(pages: dict) -> None:
@@ -38,9 +39,9 @@ def serve(pages: dict) -> None:
     st.session_state[PAGES] = pages
 
 
-def link(name: str, label: str, icon: str, where=st) -> None:
-    """A link to the page of view ``name`` (``views/{name}.py``) in ``where`` (a container); none
-    where the page runs without the router (it serves no other page then)."""
+def link(name: str, label: str, icon: str, where: Any = st) -> None:
+    """A link to the page of view ``name`` (``dashboard.VIEWS``) in ``where`` (``st`` or a
+    container); none where no router has run in this session (it serves no other page then)."""
     page = st.session_state.get(PAGES, {}).get(name)
     if page is not None:
         where.page_link(page, label=label, icon=icon)
