@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from faceclust import dashboard
+
 from corpus import ffmpeg
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -16,6 +18,17 @@ LABELS = DATA / "labels"
 MODELS = DATA / "models"
 SR_MODELS = DATA / "sr_models"
 EPISODE_FRAMES = 240  # a multiple of the labels' step (15), so labelled frames stay sampled
+#: The project's top: ``streamlit run app.py`` starts its ``app.py``, which serves ``pages/``.
+TOP = Path(__file__).resolve().parents[1]
+#: The dashboard's two entries, by how one starts them: the entry script, and each view's page
+#: script as that entry serves it, relative to the script (as AppTest's ``switch_page`` asks).
+DASHBOARD_ENTRIES = {
+    "faceclust app": (str(dashboard.APP), lambda view: f"views/{view.name}.py"),
+    "streamlit run app.py": (
+        str(TOP / "app.py"),
+        lambda view: f"pages/{view.top_script(TOP / 'pages').name}",
+    ),
+}
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import DASHBOARD_ENTRIES, TOP
 from streamlit.testing.v1 import AppTest
 
 import faceclust as fc
@@ -48,16 +49,11 @@ def test_faceclust_app_and_streamlit_run_app_py_serve_the_same_pages(extractions
     """The top's ``pages/`` holds one thin script per view and nothing else, and each page, with a
     clip loaded, shows the same under the router of ``faceclust app`` and ``streamlit run app.py``
     (addressed by its view's name under both)."""
-    top = Path(__file__).resolve().parents[1]
-    pages = top / "pages"
+    pages = TOP / "pages"
     assert sorted(pages.glob("*.py")) == sorted(view.top_script(pages) for view in dashboard.VIEWS)
-    entries = {
-        APP: lambda view: f"views/{view.name}.py",
-        str(top / "app.py"): lambda view: f"pages/{view.top_script(pages).name}",
-    }
     for view in dashboard.VIEWS:
         shown = []
-        for script, page_of in entries.items():
+        for script, page_of in DASHBOARD_ENTRIES.values():
             # The first run routes (and keeps the pages for links); AppTest then runs the page
             # asked for as a fresh server does: under app.py, the pages/ script without the router.
             app = AppTest.from_file(script, default_timeout=TIMEOUT).run()

@@ -3,9 +3,8 @@ secrets guards every page (AppTest, headless; no provider is contacted)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from conftest import DASHBOARD_ENTRIES, TOP
 from streamlit import config
 from streamlit.testing.v1 import AppTest
 
@@ -13,15 +12,7 @@ from faceclust import dashboard
 
 TIMEOUT = 60
 APP = str(dashboard.APP)
-#: ``streamlit run app.py`` at the project's top: the same router over the thin scripts of
-#: ``pages/``, as Streamlit users start an app.
-TOP_APP = str(Path(__file__).resolve().parents[1] / "app.py")
-PAGES = Path(TOP_APP).with_name("pages")
-#: Each entry with how it names the page scripts it serves (relative to itself, as AppTest asks).
-ENTRIES = {
-    "faceclust app": (APP, lambda view: f"views/{view.name}.py"),
-    "streamlit run app.py": (TOP_APP, lambda view: f"pages/{view.top_script(PAGES).name}"),
-}
+PAGES = TOP / "pages"
 PASSWORD = "correct horse battery staple"
 AUTH = {
     "redirect_uri": "http://localhost:8501/oauth2callback",
@@ -62,9 +53,9 @@ def _shows_nothing_of_a_page(app: AppTest) -> bool:
     )
 
 
-@pytest.mark.parametrize("entry", [APP, TOP_APP], ids=["faceclust app", "streamlit run app.py"])
+@pytest.mark.parametrize("entry", DASHBOARD_ENTRIES)
 def test_without_secrets_there_is_no_login(no_samples, entry):
-    app = _app(entry).run()
+    app = _app(DASHBOARD_ENTRIES[entry][0]).run()
     assert not app.exception
     assert _shows_the_run_page(app)
     assert "Password" not in [t.label for t in app.text_input]
@@ -92,11 +83,11 @@ def test_a_password_guards_every_page_until_given(no_samples):
     assert _shows_the_run_page(app)
 
 
-@pytest.mark.parametrize("entry", ENTRIES)
+@pytest.mark.parametrize("entry", DASHBOARD_ENTRIES)
 def test_a_page_asked_for_by_its_address_is_guarded_too(no_samples, entry):
     # AppTest starts each run as a fresh server does (no st.navigation called yet): beside the
     # top's pages/ folder, Streamlit then runs the page asked for itself, without the router.
-    script, page_of = ENTRIES[entry]
+    script, page_of = DASHBOARD_ENTRIES[entry]
     for view in dashboard.VIEWS:
         app = _app(script, faceclust={"password": PASSWORD}).switch_page(page_of(view)).run()
         assert not app.exception

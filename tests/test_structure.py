@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from conftest import TOP
+
 import faceclust
 import faceclust.library
 
@@ -82,12 +84,11 @@ def test_the_dashboard_uses_only_the_library_s_public_api():
     """Pages and their helpers import the package, the people library, its search, the ranges and
     the run and batch folders' contract, nothing deeper, and use only their public names (a page
     reaching into a stage module breaks when the stage changes)."""
-    top = Path(__file__).resolve().parents[1]  # streamlit run app.py: its router and pages/
     for path in [
         *DASHBOARD.glob("*.py"),
         *(DASHBOARD / "views").glob("*.py"),
-        top / "app.py",
-        *(top / "pages").glob("*.py"),
+        TOP / "app.py",  # streamlit run app.py: its router and pages/
+        *(TOP / "pages").glob("*.py"),
     ]:
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
