@@ -24,7 +24,7 @@ import numpy as np
 
 import faceclust as fc
 
-from common import DATA, concatenated, table
+from common import DATA, TEST_MODEL, concatenated, table
 
 STEP = 15
 
@@ -146,6 +146,50 @@ def breakdown(clip: Path) -> list[dict]:
     return [{"part": k, "mean ms": f"{1000 * np.mean(v):.1f}", "count": len(v)} for k, v in costs.items()]
 
 
+def runtime_table(repeats: int = 20) -> list[dict]:
+    """Milliseconds per call on one thread of each ONNX network faceclust runs: ONNX Runtime (as
+    faceclust runs it) against OpenCV's dnn module (as faceclust ran it before): YuNet with its
+    decoding and suppression on a 720p frame of mudo_variety.mp4, the test embedder on one batch
+    of chips."""
+    import cv2
+
+    from faceclust.detect import DetectParams, detect_faces
+    from faceclust.embed import _input_layout
+    from faceclust.inference import network, run
+    from faceclust.video import iter_frames
+
+    cv2.setNumThreads(1)
+    frame = next(iter_frames(DATA / "clips" / "mudo_variety.mp4", STEP)).image
+    yunet_path = DATA / "models" / "face_detection_yunet_2026may.onnx"
+    yunet = cv2.FaceDetectorYN.create(str(yunet_path), "", frame.shape[1::-1], 0.6, 0.3, 5000)
+    model = Path(TEST_MODEL.removeprefix("onnx:"))
+    layout, batch = _input_layout(model)
+    chips = np.zeros((batch or 1, 112, 112, 3) if layout == "NHWC" else (batch or 1, 3, 112, 112), np.float32)
+    opencv_net, session = cv2.dnn.readNetFromONNX(str(model)), network(model)
+    calls = {
+        "YuNet, 1280x720 frame": (
+            lambda: detect_faces(frame, DetectParams(detector="yunet", min_score=0.6)),
+            lambda: yunet.detect(frame),
+        ),
+        f"test embedder, batch of {len(chips)}": (
+            lambda: run(session, chips),
+            lambda: (opencv_net.setInput(chips), opencv_net.forward()),
+        ),
+    }
+    rows = []
+    for name, (onnx_runtime, opencv) in calls.items():
+        ms = {}
+        for title, call in (("ONNX Runtime", onnx_runtime), ("OpenCV dnn", opencv)):
+            call()
+            started = time.perf_counter()
+            for _ in range(repeats):
+                call()
+            ms[title] = 1000 * (time.perf_counter() - started) / repeats
+        rows.append({"network": name, **{f"{k} ms": f"{v:.1f}" for k, v in ms.items()}})
+        rows[-1]["OpenCV / ONNX Runtime"] = f"{ms['OpenCV dnn'] / ms['ONNX Runtime']:.2f}"
+    return rows
+
+
 def synthetic(n: int, rng: np.random.Generator) -> tuple:
     """n faces of n/20 people (L2-normalised, 128-d), clothing, and about 3 faces per frame."""
     people = max(2, n // 20)
@@ -227,6 +271,8 @@ def main() -> None:
         print(table(pipeline_table([source, long], tmp)))
     print("\nParts of extraction, one core, multi_face.avi:\n")
     print(table(breakdown(source)))
+    print("\nEach ONNX network on one thread (what a worker gets):\n")
+    print(table(runtime_table()))
     print("\nRe-clustering (agglomerative), synthetic faces:\n")
     print(table(recluster_table()))
     print("\nUMAP to 2-D, synthetic faces:\n")

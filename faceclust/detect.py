@@ -13,6 +13,7 @@ from functools import cache
 import cv2
 import numpy as np
 
+from . import inference
 from .dlib_models import face_locations
 from .errors import BadInput
 from .models import available, fetch_model, find_model
@@ -78,22 +79,45 @@ class DetectParams:
         return replace(self, detector="hog")
 
 
+#: YuNet's feature strides (px) and the multiple its input is padded to (px).
+YUNET_STRIDES = (8, 16, 32)
+#: Overlap (IoU) above which the weaker of two boxes is dropped, and how many boxes are kept.
+NMS_IOU, TOP_K = 0.3, 5000
+
+
 @cache
-def _yunet() -> cv2.FaceDetectorYN:
-    path = find_model("yunet_2026may") or fetch_model("yunet")
-    return cv2.FaceDetectorYN.create(str(path), "", (320, 320), 0.5, 0.3, 5000)
+def _yunet() -> inference.ort.InferenceSession:
+    return inference.network(find_model("yunet_2026may") or fetch_model("yunet"))
 
 
 def _detect_yunet(image: np.ndarray, params: DetectParams) -> list[Detection]:
+    """YuNet (2023 layout: cls, obj, bbox and kps outputs per stride) on ``image`` padded with
+    black to a multiple of 32 px, decoded as OpenCV's ``FaceDetectorYN`` decodes it."""
     net = _yunet()
     height, width = image.shape[:2]
-    net.setInputSize((width, height))
-    net.setScoreThreshold(DEFAULT_MIN_SCORE if params.min_score is None else params.min_score)
-    _, faces = net.detect(image)
+    pad = YUNET_STRIDES[-1]
+    rows, cols = -(-height // pad) * pad, -(-width // pad) * pad
+    padded = cv2.copyMakeBorder(image, 0, rows - height, 0, cols - width, cv2.BORDER_CONSTANT, value=0)
+    out = inference.run(net, padded.transpose(2, 0, 1)[None])
+    min_score = DEFAULT_MIN_SCORE if params.min_score is None else params.min_score
+    boxes, scores, points = [], [], []
+    for stride in YUNET_STRIDES:
+        cls, obj = (np.clip(out[f"{name}_{stride}"][0, :, 0], 0, 1) for name in ("cls", "obj"))
+        score = np.sqrt(cls * obj)
+        keep = np.flatnonzero(score >= min_score)
+        cell = np.stack([keep % (cols // stride), keep // (cols // stride)], axis=1)  # x, y of each cell
+        bbox, kps = out[f"bbox_{stride}"][0, keep], out[f"kps_{stride}"][0, keep].reshape(-1, 5, 2)
+        size = np.exp(bbox[:, 2:]) * stride
+        boxes.append(np.concatenate([(cell + bbox[:, :2]) * stride - size / 2, size], axis=1))  # x, y, w, h
+        scores.append(score[keep])
+        points.append((kps + cell[:, None]) * stride)
+    boxes, scores, points = np.concatenate(boxes), np.concatenate(scores), np.concatenate(points)
+    kept = cv2.dnn.NMSBoxes(boxes.astype(int).tolist(), scores.tolist(), min_score, NMS_IOU, top_k=TOP_K)
     found = []
-    for x, y, w, h, *points, score in faces if faces is not None else ():
+    for i in np.asarray(kept, int).ravel():
+        x, y, w, h = boxes[i]
         box = (round(y), round(x + w), round(y + h), round(x))
-        found.append((box, float(score), np.array(points, np.float32).reshape(5, 2)))
+        found.append((box, float(scores[i]), points[i].astype(np.float32)))
     return found
 
 

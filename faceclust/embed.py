@@ -32,6 +32,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from . import inference
 from .detect import DEFAULT_MIN_SCORE
 from .dlib_models import encoding, landmarks68
 from .errors import BadInput
@@ -403,7 +404,8 @@ def _input_layout(path: Path) -> tuple[str, int]:
     try:
         shape = _input_shape(path.read_bytes())
     except (OSError, ValueError, StopIteration, IndexError, KeyError, UnicodeDecodeError) as e:
-        raise BadInput(f"embedder model {path} cannot be read as an ONNX model ({_first_line(e)})") from None
+        reason = inference.first_line(e)
+        raise BadInput(f"embedder model {path} cannot be read as an ONNX model ({reason})") from None
     if len(shape) == 4 and shape[1:] == [3, CHIP_PX, CHIP_PX]:
         return "NCHW", shape[0]
     if len(shape) == 4 and shape[1:] == [CHIP_PX, CHIP_PX, 3]:
@@ -415,20 +417,18 @@ def _input_layout(path: Path) -> tuple[str, int]:
 
 
 class OnnxEmbedder(Embedder):
-    """An ArcFace-style ONNX model run by OpenCV's dnn module, on one core per process."""
+    """An ArcFace-style ONNX model run by ONNX Runtime, on one core per process."""
 
     every_face = True
 
     def __init__(self, name: str, path: Path, spec: OnnxSpec):
-        try:
-            self.net = cv2.dnn.readNetFromONNX(str(path))
-        except cv2.error as e:
-            raise BadInput(f"embedder model {path} cannot be loaded by OpenCV ({_first_line(e)})") from None
+        self.session = inference.network(path)
         self.name, self.spec = name, spec
         try:
             self.dim = self._run([np.zeros((CHIP_PX, CHIP_PX, 3), np.uint8)]).shape[1]
-        except (cv2.error, ValueError) as e:
-            raise BadInput(f"embedder model {path} does not run on a face chip ({_first_line(e)})") from None
+        except Exception as e:  # ONNX Runtime's own exception types
+            reason = inference.first_line(e)
+            raise BadInput(f"embedder model {path} does not run on a face chip ({reason})") from None
 
     def _run(self, chips: list[np.ndarray]) -> np.ndarray:
         """Raw outputs (len(chips), D) for BGR uint8 chips, in batches of the model's size."""
@@ -445,9 +445,8 @@ class OnnxEmbedder(Embedder):
             batch = (batch - spec.mean) * spec.scale
             if spec.layout == "NCHW":
                 batch = batch.transpose(0, 3, 1, 2)
-            self.net.setInput(np.ascontiguousarray(batch))
-            output = self.net.forward().reshape(size, -1)
-            outputs.append(output[:count])
+            output = next(iter(inference.run(self.session, batch).values()))  # the first output
+            outputs.append(output.reshape(size, -1)[:count])
         return np.concatenate(outputs)
 
     def embed(self, faces: list[FaceInput], sr: SRParams) -> np.ndarray:
@@ -459,11 +458,6 @@ class OnnxEmbedder(Embedder):
             return np.zeros((0, self.dim), np.float32)
         vectors = self._run(chips)
         return (vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)).astype(np.float32)
-
-
-def _first_line(error: Exception) -> str:
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return lines[-1] if lines else type(error).__name__
 
 
 @cache

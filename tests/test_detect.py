@@ -24,6 +24,29 @@ def test_yunet_finds_the_three_labelled_faces(first_frame):
     assert (iou(labelled, boxes).max(axis=1) > 0.5).all()
 
 
+@pytest.mark.parametrize("clip", ["multi_face.avi", "mudo_variety.mp4", "song_kbs_interview.mp4"])
+def test_yunet_run_by_onnx_runtime_finds_what_opencv_s_face_detector_finds(data, clip):
+    """YuNet is run by ONNX Runtime and decoded here; OpenCV's FaceDetectorYN is the reference."""
+    model = data / "models" / "face_detection_yunet_2026may.onnx"
+    found = 0
+    for frame in list(iter_frames(data / "clips" / clip, 15))[:8]:
+        image = frame.image
+        opencv = cv2.FaceDetectorYN.create(str(model), "", image.shape[1::-1], 0.6, 0.3, 5000)
+        reference = opencv.detect(image)[1]
+        reference = [] if reference is None else sorted(reference, key=lambda face: -face[-1])
+        ours = detect_faces(image, DetectParams(detector="yunet", min_score=0.6))
+        assert len(ours) == len(reference)
+        for (box, score, landmarks), face in zip(ours, reference, strict=True):
+            x, y, w, h = face[:4]
+            top, right, bottom, left = round(y), round(x + w), round(y + h), round(x)
+            height, width = image.shape[:2]  # boxes are clipped to the image
+            assert box == (max(0, top), min(width, right), min(height, bottom), max(0, left))
+            assert score == pytest.approx(face[-1], abs=1e-3)
+            assert np.abs(landmarks - face[4:14].reshape(5, 2)).max() < 0.05
+        found += len(ours)
+    assert found >= 8
+
+
 def test_large_frames_are_detected_downscaled_and_boxes_mapped_back(first_frame):
     big = cv2.resize(first_frame, (2560, 1920))  # 4x: detected on a 1280-px copy
     params = DetectParams(detector="yunet")

@@ -10,6 +10,7 @@ import pytest
 
 import faceclust as fc
 import faceclust.models as models
+from faceclust import inference
 from faceclust.cache import entry_key
 from faceclust.detect import DetectParams, detect_faces
 from faceclust.embed import (
@@ -96,6 +97,9 @@ def test_embedder_names_and_their_errors(tmp_path, data):
     garbage.write_bytes(b"\x08\x07not a model" * 50)
     with pytest.raises(BadInput, match="cannot be read as an ONNX model"):
         EmbedParams(f"onnx:{garbage}").resolved()
+    with pytest.raises(BadInput, match="cannot be loaded by ONNX Runtime") as error:
+        inference.network(garbage)
+    assert "\n" not in str(error.value)
     # A real network of the wrong kind: YuNet, the face detector, takes whole frames.
     detector = data / "models" / "face_detection_yunet_2026may.onnx"
     with pytest.raises(BadInput, match=r"input of shape \[1, 3, 0, 0\]"):
