@@ -7,8 +7,10 @@ everywhere in faceclust.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from functools import cache
+from functools import cache, partial
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -18,6 +20,9 @@ from .dlib_models import face_locations
 from .errors import BadInput
 from .models import available, fetch_model, find_model
 from .table import Box
+
+if TYPE_CHECKING:
+    from onnxruntime import InferenceSession
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +40,8 @@ class DetectParams:
 
     detector: ``auto`` (YuNet where its model is present or can be fetched, else HOG with a
         notice), ``yunet``
-        (OpenCV's CNN: finds small and profile faces, ~30 ms per 640x480 frame), ``hog``
+        (a small CNN: finds small and profile faces, ~38 ms per 1280x720 frame on one core),
+        ``hog``
         (face_recognition HOG: frontal faces only, ~140 ms) or ``cnn`` (dlib's CNN: ~10 s).
     upsample: for hog/cnn, times to upsample the frame; higher finds smaller faces, slower.
     min_score: YuNet's confidence threshold; lower finds more faces and more false ones. None:
@@ -69,7 +75,7 @@ class DetectParams:
         """These parameters with ``auto`` replaced by the detector that will really run."""
         if self.detector != "auto":
             return self
-        if find_model("yunet_2026may") or available("yunet"):
+        if available("yunet") or find_model("yunet_2023mar"):
             return replace(self, detector="yunet")
         log.warning(
             "YuNet's model file is not in the models folder (FACECLUST_MODELS) and cannot be "
@@ -83,24 +89,32 @@ class DetectParams:
 YUNET_STRIDES = (8, 16, 32)
 #: Overlap (IoU) above which the weaker of two boxes is dropped, and how many boxes are kept.
 NMS_IOU, TOP_K = 0.3, 5000
+#: What YuNet gives for an image: one row per face, x, y, width, height of its box, five
+#: landmarks (x, y each) and its score, in the image's pixels: (N, 15) float32.
+YunetRows = np.ndarray
 
 
 @cache
-def _yunet() -> inference.ort.InferenceSession:
-    return inference.network(find_model("yunet_2026may") or fetch_model("yunet"))
+def _yunet() -> Callable[[np.ndarray, float], YunetRows]:
+    """YuNet, loaded once per process: the 2026 export (frames of any size) run by ONNX Runtime
+    and decoded here; where a models folder holds only the 2023 export (fixed at 640 x 640 and
+    nothing can be fetched), that file through OpenCV's ``FaceDetectorYN``, which reshapes it."""
+    found = available("yunet")
+    if found is not None:
+        return partial(_yunet_onnx_runtime, inference.network(found))
+    older = find_model("yunet_2023mar") or fetch_model("yunet")  # fetch_model says why it cannot
+    return partial(_yunet_opencv, cv2.FaceDetectorYN.create(str(older), "", (320, 320), 0.5, NMS_IOU, TOP_K))
 
 
-def _detect_yunet(image: np.ndarray, params: DetectParams) -> list[Detection]:
-    """YuNet (2023 layout: cls, obj, bbox and kps outputs per stride) on ``image`` padded with
-    black to a multiple of 32 px, decoded as OpenCV's ``FaceDetectorYN`` decodes it."""
-    net = _yunet()
+def _yunet_onnx_runtime(net: InferenceSession, image: np.ndarray, min_score: float) -> YunetRows:
+    """YuNet's rows for ``image`` padded with black to a multiple of 32 px, decoded from its
+    outputs (cls, obj, bbox, kps per stride) as OpenCV's ``FaceDetectorYN`` decodes them."""
     height, width = image.shape[:2]
     pad = YUNET_STRIDES[-1]
     rows, cols = -(-height // pad) * pad, -(-width // pad) * pad
     padded = cv2.copyMakeBorder(image, 0, rows - height, 0, cols - width, cv2.BORDER_CONSTANT, value=0)
     out = inference.run(net, padded.transpose(2, 0, 1)[None])
-    min_score = DEFAULT_MIN_SCORE if params.min_score is None else params.min_score
-    boxes, scores, points = [], [], []
+    found = []
     for stride in YUNET_STRIDES:
         cls, obj = (np.clip(out[f"{name}_{stride}"][0, :, 0], 0, 1) for name in ("cls", "obj"))
         score = np.sqrt(cls * obj)
@@ -108,16 +122,28 @@ def _detect_yunet(image: np.ndarray, params: DetectParams) -> list[Detection]:
         cell = np.stack([keep % (cols // stride), keep // (cols // stride)], axis=1)  # x, y of each cell
         bbox, kps = out[f"bbox_{stride}"][0, keep], out[f"kps_{stride}"][0, keep].reshape(-1, 5, 2)
         size = np.exp(bbox[:, 2:]) * stride
-        boxes.append(np.concatenate([(cell + bbox[:, :2]) * stride - size / 2, size], axis=1))  # x, y, w, h
-        scores.append(score[keep])
-        points.append((kps + cell[:, None]) * stride)
-    boxes, scores, points = np.concatenate(boxes), np.concatenate(scores), np.concatenate(points)
-    kept = cv2.dnn.NMSBoxes(boxes.astype(int).tolist(), scores.tolist(), min_score, NMS_IOU, top_k=TOP_K)
+        corner = (cell + bbox[:, :2]) * stride - size / 2
+        points = ((kps + cell[:, None]) * stride).reshape(-1, 10)
+        found.append(np.concatenate([corner, size, points, score[keep, None]], axis=1))
+    found = np.concatenate(found).astype(np.float32)
+    boxes = found[:, :4].astype(int).tolist()  # whole pixels, as OpenCV suppresses them
+    kept = cv2.dnn.NMSBoxes(boxes, found[:, 14].tolist(), min_score, NMS_IOU, top_k=TOP_K)
+    return found[np.asarray(kept, int).ravel()]
+
+
+def _yunet_opencv(net: cv2.FaceDetectorYN, image: np.ndarray, min_score: float) -> YunetRows:
+    net.setInputSize(image.shape[1::-1])
+    net.setScoreThreshold(min_score)
+    _, faces = net.detect(image)
+    return np.zeros((0, 15), np.float32) if faces is None else faces
+
+
+def _detect_yunet(image: np.ndarray, params: DetectParams) -> list[Detection]:
+    min_score = DEFAULT_MIN_SCORE if params.min_score is None else params.min_score
     found = []
-    for i in np.asarray(kept, int).ravel():
-        x, y, w, h = boxes[i]
+    for x, y, w, h, *points, score in _yunet()(image, min_score):
         box = (round(y), round(x + w), round(y + h), round(x))
-        found.append((box, float(scores[i]), points[i].astype(np.float32)))
+        found.append((box, float(score), np.array(points, np.float32).reshape(5, 2)))
     return found
 
 

@@ -404,7 +404,7 @@ def _input_layout(path: Path) -> tuple[str, int]:
     try:
         shape = _input_shape(path.read_bytes())
     except (OSError, ValueError, StopIteration, IndexError, KeyError, UnicodeDecodeError) as e:
-        reason = inference.first_line(e)
+        reason = inference.error_line(e)
         raise BadInput(f"embedder model {path} cannot be read as an ONNX model ({reason})") from None
     if len(shape) == 4 and shape[1:] == [3, CHIP_PX, CHIP_PX]:
         return "NCHW", shape[0]
@@ -417,18 +417,18 @@ def _input_layout(path: Path) -> tuple[str, int]:
 
 
 class OnnxEmbedder(Embedder):
-    """An ArcFace-style ONNX model run by ONNX Runtime, on one core per process."""
+    """An ArcFace-style ONNX model run by ONNX Runtime (``inference``)."""
 
     every_face = True
 
     def __init__(self, name: str, path: Path, spec: OnnxSpec):
         self.session = inference.network(path)
+        self.output = self.session.get_outputs()[0].name  # the embedding: the model's first output
         self.name, self.spec = name, spec
         try:
-            self.dim = self._run([np.zeros((CHIP_PX, CHIP_PX, 3), np.uint8)]).shape[1]
-        except Exception as e:  # ONNX Runtime's own exception types
-            reason = inference.first_line(e)
-            raise BadInput(f"embedder model {path} does not run on a face chip ({reason})") from None
+            self.dim = self._run([np.zeros((CHIP_PX, CHIP_PX, 3), np.uint8)] * 2).shape[1]
+        except BadInput as e:
+            raise BadInput(f"embedder model {path} does not run on face chips: {e}") from None
 
     def _run(self, chips: list[np.ndarray]) -> np.ndarray:
         """Raw outputs (len(chips), D) for BGR uint8 chips, in batches of the model's size."""
@@ -445,7 +445,7 @@ class OnnxEmbedder(Embedder):
             batch = (batch - spec.mean) * spec.scale
             if spec.layout == "NCHW":
                 batch = batch.transpose(0, 3, 1, 2)
-            output = next(iter(inference.run(self.session, batch).values()))  # the first output
+            output = inference.run(self.session, batch, [self.output])[self.output]
             outputs.append(output.reshape(size, -1)[:count])
         return np.concatenate(outputs)
 

@@ -56,15 +56,17 @@ _YUNET_URL = f"{_ZOO_URL}/face_detection_yunet"
 
 #: Every model file faceclust knows, by the name users type (file stem in lower case).
 MODEL_FILES: dict[str, ModelFile] = {
+    # YuNet: the 2026 export takes frames of any size (ONNX Runtime needs that); the 2023 one,
+    # fixed at 640 x 640, is still used where a models folder holds it and not the 2026 one.
     "yunet": ModelFile(
-        "face_detection_yunet_2023mar.onnx",
-        f"{_YUNET_URL}/face_detection_yunet_2023mar.onnx",
-        "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4",
-    ),
-    "yunet_2026may": ModelFile(
         "face_detection_yunet_2026may.onnx",
         f"{_YUNET_URL}/face_detection_yunet_2026may.onnx",
         "ebafce4e3c118d6554634be5c27ab333b4c047a9a8c3faf1d7cf93101c22f0f0",
+    ),
+    "yunet_2023mar": ModelFile(
+        "face_detection_yunet_2023mar.onnx",
+        f"{_YUNET_URL}/face_detection_yunet_2023mar.onnx",
+        "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4",
     ),
     # OpenCV Zoo's SFace face embedder (Apache-2.0): the current file (24,227,283 bytes, per
     # opencv_zoo's Git LFS pointer) and the earlier one most projects pin.

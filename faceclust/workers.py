@@ -1,4 +1,5 @@
-"""Worker processes: spawned (never forked), one thread of OpenCV each, and gone with their parent.
+"""Worker processes: spawned (never forked), one thread of OpenCV (and so of ONNX Runtime) each,
+and gone with their parent.
 
 Extraction (frames of one clip) and batch (clips) both run on such pools. A fork of a process whose
 OpenCV/FFmpeg threads hold locks can deadlock, so workers are spawned; each watches the process
