@@ -132,6 +132,7 @@ def _yunet_onnx_runtime(net: InferenceSession, image: np.ndarray, min_score: flo
 
 
 def _yunet_opencv(net: cv2.FaceDetectorYN, image: np.ndarray, min_score: float) -> YunetRows:
+    """YuNet's rows for ``image`` from OpenCV's ``FaceDetectorYN`` (the 2023 export's path)."""
     net.setInputSize(image.shape[1::-1])
     net.setScoreThreshold(min_score)
     _, faces = net.detect(image)
