@@ -57,12 +57,19 @@ class Edits:
 
     def apply(self, labels: np.ndarray, face_ids: np.ndarray) -> np.ndarray:
         """Labels (N,) after merges and moves; face_ids (N,) says which face each row is."""
-        out = np.array([self.target(int(label)) if label >= 0 else -1 for label in labels], dtype=int)
-        position = {int(face_id): i for i, face_id in enumerate(face_ids)}
-        for face_id, label in self.moved.items():
-            if face_id in position:
-                out[position[face_id]] = self.target(label) if label >= 0 else -1
+        numbers, of_face = np.unique(np.asarray(labels, dtype=int), return_inverse=True)
+        out = np.array([self.target(int(n)) if n >= 0 else -1 for n in numbers], dtype=int)[of_face]
+        if self.moved:
+            position = {int(face_id): i for i, face_id in enumerate(face_ids)}
+            for face_id, label in self.moved.items():
+                if face_id in position:
+                    out[position[face_id]] = self.target(label) if label >= 0 else -1
         return out
+
+    def names_of(self, labels: np.ndarray) -> np.ndarray:
+        """Each label's display name (``name``): object (N,), one lookup per person."""
+        numbers, of_face = np.unique(np.asarray(labels, dtype=int), return_inverse=True)
+        return np.array([self.name(int(n)) for n in numbers], dtype=object)[of_face]
 
 
 #: A run folder's edits file: written from the dashboard, applied by ``faceclust reel``.

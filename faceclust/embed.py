@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from functools import cache
 from pathlib import Path
@@ -349,63 +348,11 @@ class OnnxSpec:
 SFACE_NORMALISATION = {"mean": 0.0, "scale": 1.0, "rgb": True}
 
 
-def _fields(data: memoryview) -> Iterator[tuple[int, int | memoryview]]:
-    """The (field number, value) pairs of one protobuf message: ints for varint fields,
-    memoryviews for length-delimited ones (fixed-width fields are skipped)."""
-    at = 0
-    while at < len(data):
-        key, at = _varint(data, at)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, at = _varint(data, at)
-            yield number, value
-        elif wire == 2:
-            size, at = _varint(data, at)
-            yield number, data[at : at + size]
-            at += size
-        elif wire in (1, 5):
-            at += 8 if wire == 1 else 4
-        else:
-            raise ValueError(f"unsupported protobuf wire type {wire}")
-
-
-def _varint(data: memoryview, at: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        byte = data[at]
-        value, at, shift = value | (byte & 0x7F) << shift, at + 1, shift + 7
-        if not byte & 0x80:
-            return value, at
-
-
-def _input_shape(model: bytes) -> list[int]:
-    """The shape of an ONNX model's one input that is not a weight (0 for a named or unknown
-    dimension), read from its protobuf: ModelProto.graph (7) -> GraphProto.input (11) and
-    .initializer (5, names in field 8) -> ValueInfoProto name (1), type (2) -> TypeProto
-    tensor_type (1) -> shape (2) -> dim (1) -> dim_value (1)."""
-    graph = next(value for number, value in _fields(memoryview(model)) if number == 7)
-    inputs, weights = {}, set()
-    for number, value in _fields(graph):
-        if number == 11:
-            fields = dict(_fields(value))
-            inputs[bytes(fields[1]).decode()] = fields.get(2)
-        elif number == 5:
-            weights |= {bytes(v).decode() for n, v in _fields(value) if n == 8}
-    (kind,) = [kind for name, kind in inputs.items() if name not in weights]
-    tensor = next(value for number, value in _fields(kind) if number == 1)
-    shape = next(value for number, value in _fields(tensor) if number == 2)
-    dims = [dim for number, dim in _fields(shape) if number == 1]
-    return [next((v for n, v in _fields(dim) if n == 1), 0) for dim in dims]
-
-
 def _input_layout(path: Path) -> tuple[str, int]:
     """The layout (``NCHW`` or ``NHWC``) and fixed batch size (0: any) of an ONNX face embedder's
     input, read from the model; BadInput where it is no model or does not take 112 x 112 chips."""
-    try:
-        shape = _input_shape(path.read_bytes())
-    except (OSError, ValueError, StopIteration, IndexError, KeyError, UnicodeDecodeError) as e:
-        reason = inference.error_line(e)
-        raise BadInput(f"embedder model {path} cannot be read as an ONNX model ({reason})") from None
+    # A named or unknown dimension (ONNX Runtime gives its name or None) shows as 0.
+    shape = [dim if isinstance(dim, int) else 0 for dim in inference.network(path).get_inputs()[0].shape]
     if len(shape) == 4 and shape[1:] == [3, CHIP_PX, CHIP_PX]:
         return "NCHW", shape[0]
     if len(shape) == 4 and shape[1:] == [CHIP_PX, CHIP_PX, 3]:

@@ -13,7 +13,7 @@ from functools import cached_property
 import numpy as np
 from scipy import sparse
 
-from .fuse import fused_distances
+from .fuse import upper_blocks
 
 #: A track whose mean distance to the rest of its person is not at least this fraction below its
 #: mean distance to the nearest other person is ambiguous (a profile, a blur, a face from archive
@@ -84,14 +84,7 @@ class TrackRules:
         meets = together @ (members > 0) > 0  # track t shares a frame with person k
         own = np.argmax(members, axis=1)
         others = members.sum(axis=0)[None, :] - members  # faces of person k outside track t
-        between = fused_distances(
-            self.face[first],
-            self.cloth[first],
-            self.has_cloth[first],
-            weight,
-            shots=None if self.shots is None else self.shots[first],
-        )
-        distance = between @ members / np.maximum(others, 1)
+        distance = self._summed_distances(first, members, weight) / np.maximum(others, 1)
         distance[meets | (others == 0)] = np.inf
         rows = np.arange(len(first))
         mine = np.where(np.isfinite(distance[rows, own]), distance[rows, own], np.nan)  # nan: alone
@@ -99,6 +92,24 @@ class TrackRules:
         nearest = distance.min(axis=1)
         ambiguous = nearest - mine < AMBIGUITY * nearest  # False where nan or nearest is inf
         return np.where(ambiguous[of_face], -1, labels)
+
+    def _summed_distances(self, first: np.ndarray, members: np.ndarray, weight: float) -> np.ndarray:
+        """Each track's summed fused distance to the faces of each person: (T, K), from the
+        tracks' ``first`` faces (T,) and ``members`` (T, K). A block of tracks at a time, each pair
+        once (``upper_blocks``): memory O(T x 1024), not the T x T distances."""
+        summed = np.zeros_like(members)
+        blocks = upper_blocks(
+            self.face[first],
+            self.cloth[first],
+            self.has_cloth[first],
+            weight,
+            shots=None if self.shots is None else self.shots[first],
+        )
+        for rows, block in blocks:  # block: distances from tracks rows to tracks rows[0]..T-1
+            start, end = rows[0], rows[-1] + 1
+            summed[start:end] += block @ members[start:]
+            summed[end:] += block[:, end - start :].T @ members[start:end]  # the pairs mirrored
+        return summed
 
     def unassign_glimpses(self, labels: np.ndarray) -> np.ndarray:
         """Unassign the people whose every track is one face, where the clip's faces are mostly

@@ -82,7 +82,7 @@ def test_bad_input_exits_2_with_one_line_and_no_output(tmp_path, make, args, mes
         ("sface", "run 'faceclust models fetch sface'"),
         ("arcface", "unknown embedder 'arcface'"),
         ("onnx:{tmp}/missing.onnx", "does not exist"),
-        ("onnx:{tmp}/garbage.onnx", "cannot be read as an ONNX model"),
+        ("onnx:{tmp}/garbage.onnx", "cannot be loaded by ONNX Runtime"),
         ("onnx:{models}/face_detection_yunet_2026may.onnx", "takes input of shape [1, 3, 0, 0]"),
     ],
 )

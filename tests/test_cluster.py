@@ -223,6 +223,27 @@ def test_every_distance_route_is_symmetric_whatever_the_blocks(monkeypatch, bloc
         assert np.array_equal(labels, person), algorithm
 
 
+@pytest.mark.parametrize("block", [7, 13, 1024])
+def test_the_ambiguity_rule_sums_each_track_s_distances_to_each_person_whatever_the_blocks(
+    monkeypatch, block
+):
+    """Summed over blocks of tracks (each pair once, mirrored) as over the whole T x T matrix."""
+    from faceclust.track_rules import TrackRules
+
+    monkeypatch.setattr(fuse, "_BLOCK", block)
+    rng = np.random.default_rng(9)
+    face, person = _people(rng, [40, 35, 25], spread=0.4)
+    cloth = rng.random((100, 16)).astype(np.float32)
+    cloth /= np.linalg.norm(cloth, axis=1, keepdims=True)
+    has, shots = rng.random(100) > 0.2, np.arange(100) // 25
+    members = np.zeros((100, 3), np.float32)
+    members[np.arange(100), person] = rng.integers(1, 4, 100)  # one track per face, 1-3 faces each
+    rules = TrackRules(face, cloth, has, np.arange(100), shots, np.arange(100))
+    summed = rules._summed_distances(np.arange(100), members, 0.3)
+    dense = fuse.fused_distances(face, cloth, has, 0.3, shots=shots) @ members
+    np.testing.assert_allclose(summed, dense, rtol=1e-5)
+
+
 def test_a_leftover_joins_only_a_person_it_is_clearly_nearest_to():
     rng = np.random.default_rng(8)
     face, _ = _people(rng, [10, 10], spread=0.1)

@@ -16,6 +16,13 @@ def test_merge_move_rename_and_hide():
     assert list(edits.apply(labels, ids)) == [-1, 0, 0, 0, 0, 0]
     assert edits.name(0) == "Yoo Jae-suk" and edits.name(1) == "person_01" and edits.name(-1) == "unassigned"
     assert len(edits) == 6
+    assert list(edits.names_of(np.array([1, 0, -1, 1]))) == [
+        "person_01",
+        "Yoo Jae-suk",
+        "unassigned",
+        "person_01",
+    ]
+    assert edits.names_of(np.array([], int)).shape == (0,)
 
 
 def test_merging_into_itself_changes_nothing():

@@ -10,7 +10,6 @@ import pytest
 
 import faceclust as fc
 import faceclust.models as models
-from faceclust import inference
 from faceclust.cache import entry_key
 from faceclust.detect import DetectParams, detect_faces
 from faceclust.embed import (
@@ -95,10 +94,8 @@ def test_embedder_names_and_their_errors(tmp_path, data):
         EmbedParams(f"onnx:{tmp_path / 'missing.onnx'}").resolved()
     garbage = tmp_path / "garbage.onnx"
     garbage.write_bytes(b"\x08\x07not a model" * 50)
-    with pytest.raises(BadInput, match="cannot be read as an ONNX model"):
-        EmbedParams(f"onnx:{garbage}").resolved()
     with pytest.raises(BadInput, match="cannot be loaded by ONNX Runtime") as error:
-        inference.network(garbage)
+        EmbedParams(f"onnx:{garbage}").resolved()
     assert "\n" not in str(error.value)
     # A real network of the wrong kind: YuNet, the face detector, takes whole frames.
     detector = data / "models" / "face_detection_yunet_2026may.onnx"

@@ -154,7 +154,7 @@ def current(on_run_page: bool = False) -> tuple[fc.Extraction, pd.DataFrame, fc.
     labels = edits.apply(clustered(extraction, params), extraction.faces.table["face_id"].to_numpy())
     table = extraction.faces.table.assign(cluster=labels)
     swallowed_warning(labels, params)
-    return extraction, table.assign(person=[edits.name(label) for label in labels]), edits
+    return extraction, table.assign(person=edits.names_of(labels)), edits
 
 
 def library_matches(extraction: fc.Extraction, table: pd.DataFrame) -> dict[int, library.Match]:
