@@ -20,7 +20,7 @@ from scipy import sparse
 _BLOCK = 1024
 
 
-def _squared(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Squared Euclidean distances between rows of a (m, d) and b (n, d): float32 (m, n)."""
     a, b = a.astype(np.float32, copy=False), b.astype(np.float32, copy=False)
     d2 = a @ b.T
@@ -47,23 +47,26 @@ def _fused(
     has_cloth: np.ndarray,
     weight: float,
     rows: np.ndarray,
-    start: int,
+    columns: slice | np.ndarray,
     shots: np.ndarray | None,
 ) -> np.ndarray:
-    """Fused distances from faces ``rows`` to faces ``start``..N-1: float32 (len(rows), N - start),
-    a face's distance to itself exactly 0; not yet symmetric (see ``_mirror_upper``)."""
-    d2 = _squared(face[rows], face[start:])
+    """Fused distances from faces ``rows`` to faces ``columns`` (a slice, or indices in ascending
+    order): float32 (len(rows), C), a face's distance to itself exactly 0; not yet symmetric (see
+    ``_mirror_upper``)."""
+    d2 = squared_distances(face[rows], face[columns])
     if weight > 0:
-        # d2 += w * (c2 - d2) on pairs where both have clothing; in place, no (rows, N) masks.
-        change = _squared(cloth[rows], cloth[start:])
+        # d2 += w * (c2 - d2) on pairs where both have clothing; in place, no (rows, C) masks.
+        change = squared_distances(cloth[rows], cloth[columns])
         change -= d2
         change *= has_cloth[rows][:, None].astype(np.float32) * np.float32(weight)
-        change *= has_cloth[None, start:]
+        change *= has_cloth[None, columns]
         if shots is not None:
-            change *= shots[rows][:, None] == shots[None, start:]
+            change *= shots[rows][:, None] == shots[None, columns]
         d2 += change
-    itself = np.flatnonzero(rows >= start)
-    d2[itself, rows[itself] - start] = 0.0
+    ids = np.arange(len(face))[columns]
+    at = np.minimum(np.searchsorted(ids, rows), max(len(ids) - 1, 0))
+    itself = np.flatnonzero(ids[at] == rows) if len(ids) else at[:0]
+    d2[itself, at[itself]] = 0.0
     return np.sqrt(d2, out=d2)
 
 
@@ -74,16 +77,20 @@ def fused_distances(
     weight: float,
     rows: np.ndarray | None = None,
     shots: np.ndarray | None = None,
+    columns: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Fused distances from faces ``rows`` to all faces: float32 (len(rows), N); with ``rows``
-    None, all faces: (N, N), symmetric by construction.
+    """Fused distances from faces ``rows`` to faces ``columns`` (ascending; None: all faces):
+    float32 (len(rows), len(columns)); with ``rows`` None, all faces to all faces: (N, N),
+    symmetric by construction.
 
     face: (N, D) face vectors and cloth: (N, K) L2-normalised; has_cloth: (N,) bool; shots: (N,) shot
     of each face, or None to use clothing across the whole clip. Computed in float32 (4x faster
     than float64 here); a face's distance to itself is exactly 0.
     """
     if rows is not None:
-        return _fused(face, cloth, has_cloth, weight, rows, 0, shots)
+        return _fused(
+            face, cloth, has_cloth, weight, rows, slice(None) if columns is None else columns, shots
+        )
     n = len(face)
     square = np.empty((n, n), np.float32)  # filled a block of rows at a time: no second N x N
     for block_rows, block in upper_blocks(face, cloth, has_cloth, weight, shots=shots):
@@ -114,11 +121,31 @@ def upper_blocks(
     n = len(face)
     for start in range(0, n, _BLOCK):
         rows = np.arange(start, min(n, start + _BLOCK))
-        dist = _fused(face, cloth, has_cloth, weight, rows, start, shots)
+        dist = _fused(face, cloth, has_cloth, weight, rows, slice(start, None), shots)
         if frames is not None:
             dist[frames[rows][:, None] == frames[None, start:]] = same_frame
         _mirror_upper(dist[:, : len(rows)])
         yield rows, dist
+
+
+def weighted_sums(
+    face: np.ndarray,
+    cloth: np.ndarray,
+    has_cloth: np.ndarray,
+    weight: float,
+    counts: np.ndarray,
+    shots: np.ndarray | None = None,
+) -> np.ndarray:
+    """Each face's fused distances to every face, weighted by ``counts`` (N,) and summed: float32
+    (N,), sum_j d(i, j) * counts[j]. Each pair computed once (``upper_blocks``); memory O(N x
+    1024). Other arguments as in ``fused_distances``."""
+    summed = np.zeros(len(face), np.float32)
+    counts = counts.astype(np.float32, copy=False)
+    for rows, block in upper_blocks(face, cloth, has_cloth, weight, shots=shots):
+        start, end = rows[0], rows[-1] + 1  # block: faces rows to faces start..N-1
+        summed[start:end] += block @ counts[start:]
+        summed[end:] += block[:, end - start :].T @ counts[start:end]  # the pairs mirrored
+    return summed
 
 
 def radius_graph(

@@ -13,7 +13,7 @@ from functools import cached_property
 import numpy as np
 from scipy import sparse
 
-from .fuse import upper_blocks
+from .fuse import fused_distances, squared_distances, weighted_sums
 
 #: A track whose mean distance to the rest of its person is not at least this fraction below its
 #: mean distance to the nearest other person is ambiguous (a profile, a blur, a face from archive
@@ -74,42 +74,68 @@ class TrackRules:
 
         Works on one row per track (a track's faces share their vectors and shot): a track's
         distance to a person is the mean over that person's faces outside the track; a person
-        with a face in one of the track's frames is infinitely far.
+        with a face in one of the track's frames is infinitely far. Only the pairs that can
+        decide are measured: the mean distance to a person is at least sqrt(1 - weight) times the
+        face distance to the person's mean face vector (the fused distance is at least
+        sqrt(1 - weight) times the face distance, and the mean of distances at least the distance
+        to the mean), so a person whose bound already says "clearly farther" is not measured.
         """
         if labels.max(initial=-1) < 1:
             return labels
         first, of_face, _, together = self._by_track
         members = np.zeros((len(first), labels.max() + 1), np.float32)  # faces of track t in person k
         np.add.at(members, (of_face[labels >= 0], labels[labels >= 0]), 1)
-        meets = together @ (members > 0) > 0  # track t shares a frame with person k
-        own = np.argmax(members, axis=1)
         others = members.sum(axis=0)[None, :] - members  # faces of person k outside track t
-        distance = self._summed_distances(first, members, weight) / np.maximum(others, 1)
-        distance[meets | (others == 0)] = np.inf
-        rows = np.arange(len(first))
-        mine = np.where(np.isfinite(distance[rows, own]), distance[rows, own], np.nan)  # nan: alone
-        distance[rows, own] = np.inf
-        nearest = distance.min(axis=1)
-        ambiguous = nearest - mine < AMBIGUITY * nearest  # False where nan or nearest is inf
+        comparable = ~(together @ (members > 0) > 0) & (others > 0)  # no shared frame, someone left
+        rows, own = np.arange(len(first)), np.argmax(members, axis=1)
+        mine = np.full(len(first), np.nan, np.float32)  # nan: alone, or no own person to be near
+        known = comparable[rows, own] & (members[rows, own] > 0)
+        mine[known] = self._mean_distances(first, members, others, weight, rows[known], own[known])
+        # The bound (see above), a hair lower for float rounding; persons that share faces with
+        # the track (a track cut between two people) are always measured.
+        points = self.face[first]
+        centres = members.T @ points / np.maximum(members.sum(axis=0), 1)[:, None]
+        bound = np.sqrt(max(1.0 - weight, 0.0) * squared_distances(points, centres)) * (1 - 1e-4)
+        close = bound - mine[:, None] < AMBIGUITY * bound  # False where mine is nan
+        candidates = comparable & (close | ((members > 0) & ~np.isnan(mine)[:, None]))
+        candidates[rows, own] = False
+        tracks, people = np.nonzero(candidates)
+        distance = self._mean_distances(first, members, others, weight, tracks, people)
+        ambiguous = np.zeros(len(first), bool)
+        ambiguous[tracks[distance - mine[tracks] < AMBIGUITY * distance]] = True
         return np.where(ambiguous[of_face], -1, labels)
 
-    def _summed_distances(self, first: np.ndarray, members: np.ndarray, weight: float) -> np.ndarray:
-        """Each track's summed fused distance to the faces of each person: (T, K), from the
-        tracks' ``first`` faces (T,) and ``members`` (T, K). A block of tracks at a time, each pair
-        once (``upper_blocks``): memory O(T x 1024), not the T x T distances."""
-        summed = np.zeros_like(members)
-        blocks = upper_blocks(
-            self.face[first],
-            self.cloth[first],
-            self.has_cloth[first],
-            weight,
-            shots=None if self.shots is None else self.shots[first],
-        )
-        for rows, block in blocks:  # block: distances from tracks rows to tracks rows[0]..T-1
-            start, end = rows[0], rows[-1] + 1
-            summed[start:end] += block @ members[start:]
-            summed[end:] += block[:, end - start :].T @ members[start:end]  # the pairs mirrored
-        return summed
+    def _mean_distances(
+        self,
+        first: np.ndarray,
+        members: np.ndarray,
+        others: np.ndarray,
+        weight: float,
+        tracks: np.ndarray,
+        people: np.ndarray,
+    ) -> np.ndarray:
+        """The mean fused distance from each of ``tracks`` (P,) to the faces of the matching one of
+        ``people`` (P,) outside that track: (P,), from the tracks' ``first`` faces (T,), ``members``
+        (T, K) and ``others`` (T, K) as in ``unassign_ambiguous``. One person at a time: the
+        tracks asking against the person's tracks, never all tracks against all; among the person's
+        own tracks, each pair once."""
+        out = np.zeros(len(tracks), np.float32)
+        shots = np.zeros(len(first), int) if self.shots is None else self.shots[first]  # 0: one shot
+        face, cloth, has_cloth = self.face[first], self.cloth[first], self.has_cloth[first]
+        for person in np.unique(people):
+            asking = np.flatnonzero(people == person)
+            theirs = np.flatnonzero(members[:, person])
+            count = members[theirs, person]
+            inside = np.isin(tracks[asking], theirs)  # the person's own tracks: each pair once
+            summed = np.zeros(len(asking), np.float32)
+            if inside.any():
+                at = np.searchsorted(theirs, tracks[asking[inside]])
+                subset = face[theirs], cloth[theirs], has_cloth[theirs]
+                summed[inside] = weighted_sums(*subset, weight, count, shots[theirs])[at]
+            outside = tracks[asking[~inside]]
+            summed[~inside] = fused_distances(face, cloth, has_cloth, weight, outside, shots, theirs) @ count
+            out[asking] = summed / others[tracks[asking], person]
+        return out
 
     def unassign_glimpses(self, labels: np.ndarray) -> np.ndarray:
         """Unassign the people whose every track is one face, where the clip's faces are mostly

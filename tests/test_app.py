@@ -483,6 +483,8 @@ def test_a_person_mixing_several_is_split_on_their_card_and_no_card_guesses(extr
 
 
 def test_a_person_s_faces_stay_open_through_re_clustering_and_can_be_enlarged(extractions):
+    """A grid of faces is drawn only while its expander is open, the unassigned faces' too."""
+
     def grids(app) -> list[int]:
         return [len(image.proto.imgs) for image in app.get("image") if len(image.proto.imgs) > 1]
 
@@ -495,6 +497,14 @@ def test_a_person_s_faces_stay_open_through_re_clustering_and_can_be_enlarged(ex
     assert app.session_state["faces-0"] and grids(app) == [47]
     app.get("button_group")[0].set_value("Large").run()
     assert not app.exception and app.session_state["face_size"] == "Large" and grids(app) == [47]
+    app.session_state["edits"].moved.update({1: -1, 2: -1, 3: -1})  # three more faces unassigned
+    app.session_state["faces-0"] = False
+    app.run()
+    (label,) = [e.proto.label for e in app.expander if e.proto.label.startswith("Unassigned faces")]
+    unassigned = int(label.split("(")[1].rstrip(")"))
+    assert grids(app) == [] and unassigned >= 3  # closed: not drawn
+    app.session_state["faces-unassigned"] = True
+    assert grids(app.run()) == [unassigned]
 
 
 def test_each_algorithm_starts_from_its_own_eps(extractions):

@@ -223,25 +223,53 @@ def test_every_distance_route_is_symmetric_whatever_the_blocks(monkeypatch, bloc
         assert np.array_equal(labels, person), algorithm
 
 
-@pytest.mark.parametrize("block", [7, 13, 1024])
-def test_the_ambiguity_rule_sums_each_track_s_distances_to_each_person_whatever_the_blocks(
-    monkeypatch, block
-):
-    """Summed over blocks of tracks (each pair once, mirrored) as over the whole T x T matrix."""
+def _ambiguous_by_every_distance(rules, labels: np.ndarray, weight: float) -> np.ndarray:
+    """The ambiguity rule's definition, over the whole T x T matrix of track distances."""
+    first, of_face, _, together = rules._by_track
+    members = np.zeros((len(first), labels.max() + 1), np.float32)
+    np.add.at(members, (of_face[labels >= 0], labels[labels >= 0]), 1)
+    between = fuse.fused_distances(
+        rules.face[first], rules.cloth[first], rules.has_cloth[first], weight, shots=rules.shots[first]
+    )
+    others = members.sum(axis=0)[None, :] - members
+    distance = between @ members / np.maximum(others, 1)
+    distance[(together @ (members > 0) > 0) | (others == 0)] = np.inf
+    rows, own = np.arange(len(first)), np.argmax(members, axis=1)
+    mine = np.where(np.isfinite(distance[rows, own]), distance[rows, own], np.nan)
+    distance[rows, own] = np.inf
+    nearest = distance.min(axis=1)
+    return np.where((nearest - mine < 0.05 * nearest)[of_face], -1, labels)
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.3, 1.0])
+def test_the_ambiguity_rule_measures_only_the_pairs_that_can_decide_and_decides_as_every_pair(weight):
+    """Tracks between people, tracks cut between two people, people sharing a frame: the rule
+    unassigns what its definition over every pair of tracks unassigns, whatever the weight."""
     from faceclust.track_rules import TrackRules
 
-    monkeypatch.setattr(fuse, "_BLOCK", block)
-    rng = np.random.default_rng(9)
-    face, person = _people(rng, [40, 35, 25], spread=0.4)
-    cloth = rng.random((100, 16)).astype(np.float32)
+    rng = np.random.default_rng(11)
+    face, person = _people(rng, [60, 50, 40, 30], spread=0.9)
+    cloth = rng.random((180, 16)).astype(np.float32)
     cloth /= np.linalg.norm(cloth, axis=1, keepdims=True)
-    has, shots = rng.random(100) > 0.2, np.arange(100) // 25
-    members = np.zeros((100, 3), np.float32)
-    members[np.arange(100), person] = rng.integers(1, 4, 100)  # one track per face, 1-3 faces each
-    rules = TrackRules(face, cloth, has, np.arange(100), shots, np.arange(100))
-    summed = rules._summed_distances(np.arange(100), members, 0.3)
-    dense = fuse.fused_distances(face, cloth, has, 0.3, shots=shots) @ members
-    np.testing.assert_allclose(summed, dense, rtol=1e-5)
+    has, shots = rng.random(180) > 0.2, np.arange(180) // 45
+    tracks = np.sort(rng.integers(0, 90, 180))  # tracks of 0-5 faces, sharing their vectors
+    _, first = np.unique(tracks, return_index=True)
+    face, cloth, has, shots = (
+        a[first][np.searchsorted(tracks[first], tracks)] for a in (face, cloth, has, shots)
+    )
+    frames = rng.integers(0, 120, 180)  # some faces of different tracks share a frame
+    rules = TrackRules(face, cloth, has, frames, shots, tracks)
+    unassigned = 0
+    for trial in range(6):
+        labels = np.where(
+            rng.random(180) < 0.15,
+            rng.integers(-1, 4, 180),
+            person[first][np.searchsorted(tracks[first], tracks)],
+        )
+        got = rules.unassign_ambiguous(labels, weight)
+        assert np.array_equal(got, _ambiguous_by_every_distance(rules, labels, weight)), trial
+        unassigned += int(((got == -1) & (labels >= 0)).sum())
+    assert unassigned > 0  # the rule did decide something
 
 
 def test_a_leftover_joins_only_a_person_it_is_clearly_nearest_to():

@@ -1,6 +1,8 @@
 import numpy as np
+import pytest
 
-from faceclust.fuse import fused_distances, radius_graph
+from faceclust import fuse
+from faceclust.fuse import fused_distances, radius_graph, weighted_sums
 
 
 def _unit(rng, n, d):
@@ -20,6 +22,8 @@ def test_fusion_rule_and_the_missing_clothing_rule():
     # A face without clothing keeps its face-only distance to everyone.
     assert np.allclose(fused[3], df[3], atol=1e-5) and np.allclose(fused[:, 3], df[:, 3], atol=1e-5)
     assert np.allclose(fused_distances(face, cloth, has, 0.3, np.array([2, 4])), fused[[2, 4]])
+    part = fused_distances(face, cloth, has, 0.3, np.array([4, 1]), columns=np.array([1, 3]))
+    assert np.allclose(part, fused[np.ix_([4, 1], [1, 3])]) and part[1, 0] == 0.0  # itself: exactly 0
 
 
 def test_radius_graph_matches_dense_distances_without_same_frame_pairs():
@@ -36,3 +40,13 @@ def test_radius_graph_matches_dense_distances_without_same_frame_pairs():
     assert np.allclose(
         graph[expect & ~np.eye(n, dtype=bool)], dense[expect & ~np.eye(n, dtype=bool)], atol=1e-5
     )
+
+
+@pytest.mark.parametrize("block", [7, 13, 1024])
+def test_weighted_sums_match_the_dense_matrix_whatever_the_blocks(monkeypatch, block):
+    monkeypatch.setattr(fuse, "_BLOCK", block)  # 7 and 13 split the 100 rows unevenly
+    rng = np.random.default_rng(3)
+    face, cloth = _unit(rng, 100, 32), _unit(rng, 100, 8)
+    has, shots, counts = rng.random(100) > 0.2, np.arange(100) // 30, rng.integers(0, 4, 100)
+    dense = fused_distances(face, cloth, has, 0.3, shots=shots) @ counts
+    np.testing.assert_allclose(weighted_sums(face, cloth, has, 0.3, counts, shots), dense, rtol=1e-5)

@@ -230,8 +230,9 @@ def cards_ui(
                 reel_ui(row.cluster, people[row.cluster], source)
     unassigned = table[table["cluster"] < 0]
     if len(unassigned):
-        with st.expander(f"Unassigned faces ({len(unassigned)})"):
-            grid(faces, unassigned, width, "unassigned-page")
+        with st.expander(f"Unassigned faces ({len(unassigned)})", key="faces-unassigned", on_change="rerun"):
+            if st.session_state.get("faces-unassigned"):
+                grid(faces, unassigned, width, "unassigned-page")
 
 
 #: Widths of the faces in a person's grid (px), by the name the user picks.
