@@ -223,15 +223,23 @@ def _model_path(embedder: str) -> Path:
     return path
 
 
+def _kind(embedder: str) -> EmbedderKind:
+    """The kind of a resolved embedder name (``dlib``, ``sface``, ``onnx:PATH``)."""
+    kind = EMBEDDER_KINDS.get(embedder.partition(":")[0])
+    if kind is None:
+        raise ValueError(f"'{embedder}' is no resolved embedder name: EmbedParams(...).resolved() gives one")
+    return kind
+
+
 def thresholds(embedder: str) -> Thresholds:
     """The thresholds of a resolved embedder name (``dlib``, ``sface``, ``onnx:PATH``)."""
-    return EMBEDDER_KINDS[embedder.partition(":")[0]].thresholds
+    return _kind(embedder).thresholds
 
 
 def embedder_title(embedder: str) -> str:
     """A resolved embedder name as a person reads it: ``dlib``, ``SFace``, ``ONNX model FILE``."""
-    kind, _, path = embedder.partition(":")
-    title = EMBEDDER_KINDS[kind].title
+    path = embedder.partition(":")[2]
+    title = _kind(embedder).title
     return f"{title} {Path(path).name}" if path else title
 
 
@@ -351,8 +359,12 @@ SFACE_NORMALISATION = {"mean": 0.0, "scale": 1.0, "rgb": True}
 def _input_layout(path: Path) -> tuple[str, int]:
     """The layout (``NCHW`` or ``NHWC``) and fixed batch size (0: any) of an ONNX face embedder's
     input, read from the model; BadInput where it is no model or does not take 112 x 112 chips."""
+    try:
+        model = inference.network(path)
+    except BadInput as e:
+        raise BadInput(f"embedder {e}") from None
     # A named or unknown dimension (ONNX Runtime gives its name or None) shows as 0.
-    shape = [dim if isinstance(dim, int) else 0 for dim in inference.network(path).get_inputs()[0].shape]
+    shape = [dim if isinstance(dim, int) else 0 for dim in model.get_inputs()[0].shape]
     if len(shape) == 4 and shape[1:] == [3, CHIP_PX, CHIP_PX]:
         return "NCHW", shape[0]
     if len(shape) == 4 and shape[1:] == [CHIP_PX, CHIP_PX, 3]:

@@ -16,8 +16,8 @@ from collections.abc import Iterator
 import numpy as np
 from scipy import sparse
 
-# Rows per block of distances: bounds memory to _BLOCK x N floats.
-_BLOCK = 1024
+#: Rows per block of distances: bounds memory to BLOCK x N floats.
+BLOCK = 1024
 
 
 def squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -50,8 +50,8 @@ def _fused(
     columns: slice | np.ndarray,
     shots: np.ndarray | None,
 ) -> np.ndarray:
-    """Fused distances from faces ``rows`` to faces ``columns`` (a slice, or indices in ascending
-    order): float32 (len(rows), C), a face's distance to itself exactly 0; not yet symmetric (see
+    """Fused distances from faces ``rows`` to faces ``columns`` (a slice, or indices in strictly
+    ascending order): float32 (len(rows), C), a face's distance to itself exactly 0; not yet symmetric (see
     ``_mirror_upper``)."""
     d2 = squared_distances(face[rows], face[columns])
     if weight > 0:
@@ -63,9 +63,10 @@ def _fused(
         if shots is not None:
             change *= shots[rows][:, None] == shots[None, columns]
         d2 += change
-    ids = np.arange(len(face))[columns]
-    at = np.minimum(np.searchsorted(ids, rows), max(len(ids) - 1, 0))
-    itself = np.flatnonzero(ids[at] == rows) if len(ids) else at[:0]
+    ids = np.arange(len(face))[columns]  # the columns' faces, ascending
+    at = np.searchsorted(ids, rows)  # where each row's own face would be among them
+    itself = np.flatnonzero(at < len(ids))
+    itself = itself[ids[at[itself]] == rows[itself]]
     d2[itself, at[itself]] = 0.0
     return np.sqrt(d2, out=d2)
 
@@ -79,14 +80,16 @@ def fused_distances(
     shots: np.ndarray | None = None,
     columns: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Fused distances from faces ``rows`` to faces ``columns`` (ascending; None: all faces):
-    float32 (len(rows), len(columns)); with ``rows`` None, all faces to all faces: (N, N),
-    symmetric by construction.
+    """Fused distances from faces ``rows`` to faces ``columns`` (strictly ascending; None: all
+    faces): float32 (len(rows), len(columns)); with ``rows`` None (and ``columns`` None), all faces
+    to all faces: (N, N), symmetric by construction.
 
     face: (N, D) face vectors and cloth: (N, K) L2-normalised; has_cloth: (N,) bool; shots: (N,) shot
     of each face, or None to use clothing across the whole clip. Computed in float32 (4x faster
     than float64 here); a face's distance to itself is exactly 0.
     """
+    if rows is None and columns is not None:
+        raise ValueError("columns are chosen only with rows")
     if rows is not None:
         return _fused(
             face, cloth, has_cloth, weight, rows, slice(None) if columns is None else columns, shots
@@ -109,7 +112,7 @@ def upper_blocks(
     same_frame: float = 0.0,
     shots: np.ndarray | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Each pair's fused distance once, ``_BLOCK`` rows at a time: (rows, float32 (len(rows),
+    """Each pair's fused distance once, ``BLOCK`` rows at a time: (rows, float32 (len(rows),
     N - rows[0])), the distances from faces ``rows`` to faces rows[0]..N-1, with every pair of
     faces sharing a frame (a face and itself included) set to ``same_frame``.
 
@@ -119,8 +122,8 @@ def upper_blocks(
     set no pair apart; shots as in ``fused_distances``. Memory is O(N x 1024), not O(N^2).
     """
     n = len(face)
-    for start in range(0, n, _BLOCK):
-        rows = np.arange(start, min(n, start + _BLOCK))
+    for start in range(0, n, BLOCK):
+        rows = np.arange(start, min(n, start + BLOCK))
         dist = _fused(face, cloth, has_cloth, weight, rows, slice(start, None), shots)
         if frames is not None:
             dist[frames[rows][:, None] == frames[None, start:]] = same_frame

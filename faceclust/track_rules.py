@@ -13,7 +13,7 @@ from functools import cached_property
 import numpy as np
 from scipy import sparse
 
-from .fuse import fused_distances, squared_distances, weighted_sums
+from .fuse import BLOCK, fused_distances, squared_distances, weighted_sums
 
 #: A track whose mean distance to the rest of its person is not at least this fraction below its
 #: mean distance to the nearest other person is ambiguous (a profile, a blur, a face from archive
@@ -23,6 +23,9 @@ AMBIGUITY = 0.05
 #: this frame step), a person seen only in single-face tracks is left unassigned: glimpses (a
 #: motion blur, a turned head, a passer-by) that found each other by their blur, not by who they are.
 TRACKED_SHARE = 0.5
+#: More than float32's rounding of a squared distance between unit vectors: taken off the squares
+#: of the ambiguity rule's lower bound, so that rounding never rules out a pair that decides.
+ROUNDING = 1e-4
 
 
 def sharing_a_frame(groups: np.ndarray, frames: np.ndarray) -> sparse.csr_matrix:
@@ -75,10 +78,12 @@ class TrackRules:
         Works on one row per track (a track's faces share their vectors and shot): a track's
         distance to a person is the mean over that person's faces outside the track; a person
         with a face in one of the track's frames is infinitely far. Only the pairs that can
-        decide are measured: the mean distance to a person is at least sqrt(1 - weight) times the
-        face distance to the person's mean face vector (the fused distance is at least
-        sqrt(1 - weight) times the face distance, and the mean of distances at least the distance
-        to the mean), so a person whose bound already says "clearly farther" is not measured.
+        decide are measured. The mean distance to a person is at least sqrt(1 - weight) times the
+        face distance to the mean face vector of all the person's faces: the fused distance is at
+        least sqrt(1 - weight) times the face distance (weight in 0..1), the mean of distances at
+        least the distance to the mean, and the track's own faces in the person (one vector) only
+        pull that mean towards the track. A person whose bound already says "clearly farther" is
+        not measured.
         """
         if labels.max(initial=-1) < 1:
             return labels
@@ -91,13 +96,11 @@ class TrackRules:
         mine = np.full(len(first), np.nan, np.float32)  # nan: alone, or no own person to be near
         known = comparable[rows, own] & (members[rows, own] > 0)
         mine[known] = self._mean_distances(first, members, others, weight, rows[known], own[known])
-        # The bound (see above), a hair lower for float rounding; persons that share faces with
-        # the track (a track cut between two people) are always measured.
         points = self.face[first]
         centres = members.T @ points / np.maximum(members.sum(axis=0), 1)[:, None]
-        bound = np.sqrt(max(1.0 - weight, 0.0) * squared_distances(points, centres)) * (1 - 1e-4)
-        close = bound - mine[:, None] < AMBIGUITY * bound  # False where mine is nan
-        candidates = comparable & (close | ((members > 0) & ~np.isnan(mine)[:, None]))
+        # The bound (see above), its squares lowered by more than float32's rounding.
+        bound = np.sqrt((1 - weight) * np.maximum(squared_distances(points, centres) - ROUNDING, 0))
+        candidates = comparable & (bound - mine[:, None] < AMBIGUITY * bound)  # False where nan
         candidates[rows, own] = False
         tracks, people = np.nonzero(candidates)
         distance = self._mean_distances(first, members, others, weight, tracks, people)
@@ -116,24 +119,29 @@ class TrackRules:
     ) -> np.ndarray:
         """The mean fused distance from each of ``tracks`` (P,) to the faces of the matching one of
         ``people`` (P,) outside that track: (P,), from the tracks' ``first`` faces (T,), ``members``
-        (T, K) and ``others`` (T, K) as in ``unassign_ambiguous``. One person at a time: the
-        tracks asking against the person's tracks, never all tracks against all; among the person's
-        own tracks, each pair once."""
+        (T, K) and ``others`` (T, K) as in ``unassign_ambiguous``. One person at a time, the tracks
+        asking against the person's tracks, never all tracks against all: where most of the
+        person's own tracks ask, each pair among them once (``weighted_sums``); memory O(BLOCK x T)."""
         out = np.zeros(len(tracks), np.float32)
-        shots = np.zeros(len(first), int) if self.shots is None else self.shots[first]  # 0: one shot
         face, cloth, has_cloth = self.face[first], self.cloth[first], self.has_cloth[first]
+        shots = None if self.shots is None else self.shots[first]
         for person in np.unique(people):
             asking = np.flatnonzero(people == person)
             theirs = np.flatnonzero(members[:, person])
             count = members[theirs, person]
-            inside = np.isin(tracks[asking], theirs)  # the person's own tracks: each pair once
             summed = np.zeros(len(asking), np.float32)
-            if inside.any():
-                at = np.searchsorted(theirs, tracks[asking[inside]])
+            inside = np.isin(tracks[asking], theirs)
+            pairwise = 2 * inside.sum() > len(theirs)  # most of the person's tracks ask
+            if pairwise:
                 subset = face[theirs], cloth[theirs], has_cloth[theirs]
-                summed[inside] = weighted_sums(*subset, weight, count, shots[theirs])[at]
-            outside = tracks[asking[~inside]]
-            summed[~inside] = fused_distances(face, cloth, has_cloth, weight, outside, shots, theirs) @ count
+                within = weighted_sums(*subset, weight, count, None if shots is None else shots[theirs])
+                summed[inside] = within[np.searchsorted(theirs, tracks[asking[inside]])]
+            rest = np.flatnonzero(~inside) if pairwise else np.arange(len(asking))
+            for block in np.array_split(rest, max(1, len(rest) // BLOCK)):
+                distances = fused_distances(
+                    face, cloth, has_cloth, weight, tracks[asking[block]], shots, columns=theirs
+                )
+                summed[block] = distances @ count
             out[asking] = summed / others[tracks[asking], person]
         return out
 

@@ -8,6 +8,7 @@ from faceclust import fuse
 from faceclust.cache import kept_array
 from faceclust.cluster import ALGORITHMS, Clusterer, ClusterParams, cluster_faces
 from faceclust.errors import BadInput
+from faceclust.track_rules import AMBIGUITY, TrackRules
 
 
 def _people(rng, sizes, spread=0.08, dim=128):
@@ -203,7 +204,7 @@ def test_a_person_seen_only_in_single_face_glimpses_is_unassigned_where_tracking
 def test_every_distance_route_is_symmetric_whatever_the_blocks(monkeypatch, block):
     """Exact equality, not closeness: HDBSCAN rejects a matrix that is symmetric only up to
     rounding, and the BLAS kernel (so the rounding) depends on the block's shape and the CPU."""
-    monkeypatch.setattr(fuse, "_BLOCK", block)  # 7 and 13 split the 100 rows unevenly
+    monkeypatch.setattr(fuse, "BLOCK", block)  # 7 and 13 split the 100 rows unevenly
     rng = np.random.default_rng(7)
     face, person = _people(rng, [50, 30, 20], spread=0.3)
     cloth = rng.random((100, 16)).astype(np.float32)
@@ -229,7 +230,11 @@ def _ambiguous_by_every_distance(rules, labels: np.ndarray, weight: float) -> np
     members = np.zeros((len(first), labels.max() + 1), np.float32)
     np.add.at(members, (of_face[labels >= 0], labels[labels >= 0]), 1)
     between = fuse.fused_distances(
-        rules.face[first], rules.cloth[first], rules.has_cloth[first], weight, shots=rules.shots[first]
+        rules.face[first],
+        rules.cloth[first],
+        rules.has_cloth[first],
+        weight,
+        shots=None if rules.shots is None else rules.shots[first],
     )
     others = members.sum(axis=0)[None, :] - members
     distance = between @ members / np.maximum(others, 1)
@@ -238,14 +243,15 @@ def _ambiguous_by_every_distance(rules, labels: np.ndarray, weight: float) -> np
     mine = np.where(np.isfinite(distance[rows, own]), distance[rows, own], np.nan)
     distance[rows, own] = np.inf
     nearest = distance.min(axis=1)
-    return np.where((nearest - mine < 0.05 * nearest)[of_face], -1, labels)
+    return np.where((nearest - mine < AMBIGUITY * nearest)[of_face], -1, labels)
 
 
-@pytest.mark.parametrize("weight", [0.0, 0.3, 1.0])
-def test_the_ambiguity_rule_measures_only_the_pairs_that_can_decide_and_decides_as_every_pair(weight):
+@pytest.mark.parametrize(("weight", "by_shot"), [(0.0, True), (0.3, True), (0.3, False), (1.0, True)])
+def test_the_ambiguity_rule_measures_only_the_pairs_that_can_decide_and_decides_as_every_pair(
+    weight, by_shot
+):
     """Tracks between people, tracks cut between two people, people sharing a frame: the rule
     unassigns what its definition over every pair of tracks unassigns, whatever the weight."""
-    from faceclust.track_rules import TrackRules
 
     rng = np.random.default_rng(11)
     face, person = _people(rng, [60, 50, 40, 30], spread=0.9)
@@ -258,7 +264,7 @@ def test_the_ambiguity_rule_measures_only_the_pairs_that_can_decide_and_decides_
         a[first][np.searchsorted(tracks[first], tracks)] for a in (face, cloth, has, shots)
     )
     frames = rng.integers(0, 120, 180)  # some faces of different tracks share a frame
-    rules = TrackRules(face, cloth, has, frames, shots, tracks)
+    rules = TrackRules(face, cloth, has, frames, shots if by_shot else None, tracks)
     unassigned = 0
     for trial in range(6):
         labels = np.where(

@@ -94,7 +94,7 @@ def test_embedder_names_and_their_errors(tmp_path, data):
         EmbedParams(f"onnx:{tmp_path / 'missing.onnx'}").resolved()
     garbage = tmp_path / "garbage.onnx"
     garbage.write_bytes(b"\x08\x07not a model" * 50)
-    with pytest.raises(BadInput, match="cannot be loaded by ONNX Runtime") as error:
+    with pytest.raises(BadInput, match=r"embedder model .* cannot be loaded by ONNX Runtime") as error:
         EmbedParams(f"onnx:{garbage}").resolved()
     assert "\n" not in str(error.value)
     # A real network of the wrong kind: YuNet, the face detector, takes whole frames.
@@ -212,3 +212,5 @@ def test_every_embedder_kind_has_one_record_for_its_title_and_thresholds():
         "ONNX model arc.onnx",
     ]
     assert fc.thresholds("sface") == fc.thresholds("onnx:/models/arc.onnx") != fc.thresholds("dlib")
+    with pytest.raises(ValueError, match="'auto' is no resolved embedder name"):
+        fc.thresholds("auto")  # which thresholds depends on what auto resolves to

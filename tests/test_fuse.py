@@ -44,7 +44,7 @@ def test_radius_graph_matches_dense_distances_without_same_frame_pairs():
 
 @pytest.mark.parametrize("block", [7, 13, 1024])
 def test_weighted_sums_match_the_dense_matrix_whatever_the_blocks(monkeypatch, block):
-    monkeypatch.setattr(fuse, "_BLOCK", block)  # 7 and 13 split the 100 rows unevenly
+    monkeypatch.setattr(fuse, "BLOCK", block)  # 7 and 13 split the 100 rows unevenly
     rng = np.random.default_rng(3)
     face, cloth = _unit(rng, 100, 32), _unit(rng, 100, 8)
     has, shots, counts = rng.random(100) > 0.2, np.arange(100) // 30, rng.integers(0, 4, 100)
