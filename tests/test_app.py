@@ -272,6 +272,20 @@ def test_small_things_an_audience_would_laugh_at(extractions):
     assert dashboard.SETTINGS["client.toolbarMode"] == "minimal"
 
 
+def test_streamlit_run_app_py_starts_with_faceclust_app_s_settings():
+    """``streamlit run app.py`` from the checkout reads .streamlit/config.toml: the same settings
+    as ``faceclust app`` (no Deploy button among them)."""
+    import tomllib
+
+    config = tomllib.loads((TOP / ".streamlit" / "config.toml").read_text())
+    flat = {
+        f"{section}.{key}": str(value).lower() if isinstance(value, bool) else str(value)
+        for section, options in config.items()
+        for key, value in options.items()
+    }
+    assert flat == dashboard.SETTINGS
+
+
 def test_people_page_shows_cards_scores_and_edits(extractions, data):
     labels = data / "labels" / "multi_face.avi.labels.csv"
     app = _with_run("views/people.py", extractions["multi_face.avi"], labels)
