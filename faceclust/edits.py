@@ -57,8 +57,7 @@ class Edits:
 
     def apply(self, labels: np.ndarray, face_ids: np.ndarray) -> np.ndarray:
         """Labels (N,) after merges and moves; face_ids (N,) says which face each row is."""
-        numbers, of_face = np.unique(np.asarray(labels, dtype=int), return_inverse=True)
-        out = np.array([self.target(int(n)) if n >= 0 else -1 for n in numbers], dtype=int)[of_face]
+        out = _per_label(labels, lambda label: self.target(label) if label >= 0 else -1, int)
         if self.moved:
             position = {int(face_id): i for i, face_id in enumerate(face_ids)}
             for face_id, label in self.moved.items():
@@ -68,8 +67,13 @@ class Edits:
 
     def names_of(self, labels: np.ndarray) -> np.ndarray:
         """Each label's display name (``name``): object (N,), one lookup per person."""
-        numbers, of_face = np.unique(np.asarray(labels, dtype=int), return_inverse=True)
-        return np.array([self.name(int(n)) for n in numbers], dtype=object)[of_face]
+        return _per_label(labels, self.name, object)
+
+
+def _per_label(labels: np.ndarray, value, dtype) -> np.ndarray:
+    """``value(label)`` of each of ``labels`` (N,) as ``dtype`` (N,), called once per distinct label."""
+    numbers, of_face = np.unique(np.asarray(labels, dtype=int), return_inverse=True)
+    return np.array([value(int(number)) for number in numbers], dtype=dtype)[of_face]
 
 
 #: A run folder's edits file: written from the dashboard, applied by ``faceclust reel``.

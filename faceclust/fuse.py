@@ -51,8 +51,8 @@ def _fused(
     shots: np.ndarray | None,
 ) -> np.ndarray:
     """Fused distances from faces ``rows`` to faces ``columns`` (a slice, or indices in strictly
-    ascending order): float32 (len(rows), C), a face's distance to itself exactly 0; not yet symmetric (see
-    ``_mirror_upper``)."""
+    ascending order): float32 (len(rows), C), a face's distance to itself exactly 0; not yet
+    symmetric (see ``_mirror_upper``)."""
     d2 = squared_distances(face[rows], face[columns])
     if weight > 0:
         # d2 += w * (c2 - d2) on pairs where both have clothing; in place, no (rows, C) masks.

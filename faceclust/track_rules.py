@@ -72,6 +72,18 @@ class TrackRules:
         )
         return first, of_face, length, sharing_a_frame(of_face, self.frames)
 
+    @cached_property
+    def _track_vectors(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """Each track's face (T, D), clothing (T, K), has-clothing (T,) and shot (T,) or None:
+        those of its first face, which its other faces share."""
+        first = self._by_track[0]
+        return (
+            self.face[first],
+            self.cloth[first],
+            self.has_cloth[first],
+            None if self.shots is None else self.shots[first],
+        )
+
     def unassign_ambiguous(self, labels: np.ndarray, weight: float) -> np.ndarray:
         """Unassign the faces of tracks hardly closer to their own person than to another.
 
@@ -95,22 +107,21 @@ class TrackRules:
         rows, own = np.arange(len(first)), np.argmax(members, axis=1)
         mine = np.full(len(first), np.nan, np.float32)  # nan: alone, or no own person to be near
         known = comparable[rows, own] & (members[rows, own] > 0)
-        mine[known] = self._mean_distances(first, members, others, weight, rows[known], own[known])
-        points = self.face[first]
+        mine[known] = self._mean_distances(members, others, weight, rows[known], own[known])
+        points = self._track_vectors[0]
         centres = members.T @ points / np.maximum(members.sum(axis=0), 1)[:, None]
         # The bound (see above), its squares lowered by more than float32's rounding.
         bound = np.sqrt((1 - weight) * np.maximum(squared_distances(points, centres) - ROUNDING, 0))
         candidates = comparable & (bound - mine[:, None] < AMBIGUITY * bound)  # False where nan
         candidates[rows, own] = False
         tracks, people = np.nonzero(candidates)
-        distance = self._mean_distances(first, members, others, weight, tracks, people)
+        distance = self._mean_distances(members, others, weight, tracks, people)
         ambiguous = np.zeros(len(first), bool)
         ambiguous[tracks[distance - mine[tracks] < AMBIGUITY * distance]] = True
         return np.where(ambiguous[of_face], -1, labels)
 
     def _mean_distances(
         self,
-        first: np.ndarray,
         members: np.ndarray,
         others: np.ndarray,
         weight: float,
@@ -118,13 +129,12 @@ class TrackRules:
         people: np.ndarray,
     ) -> np.ndarray:
         """The mean fused distance from each of ``tracks`` (P,) to the faces of the matching one of
-        ``people`` (P,) outside that track: (P,), from the tracks' ``first`` faces (T,), ``members``
-        (T, K) and ``others`` (T, K) as in ``unassign_ambiguous``. One person at a time, the tracks
+        ``people`` (P,) outside that track: (P,), from ``members`` (T, K) and ``others`` (T, K) as in
+        ``unassign_ambiguous``. One person at a time, the tracks
         asking against the person's tracks, never all tracks against all: where most of the
         person's own tracks ask, each pair among them once (``weighted_sums``); memory O(BLOCK x T)."""
         out = np.zeros(len(tracks), np.float32)
-        face, cloth, has_cloth = self.face[first], self.cloth[first], self.has_cloth[first]
-        shots = None if self.shots is None else self.shots[first]
+        face, cloth, has_cloth, shots = self._track_vectors
         for person in np.unique(people):
             asking = np.flatnonzero(people == person)
             theirs = np.flatnonzero(members[:, person])
