@@ -81,7 +81,9 @@ def tuning_sidebar(extraction: fc.Extraction | None) -> fc.ClusterParams:
         "eps (distance)",
         low,
         high,
-        chosen.eps,
+        # Once the Run page or the algorithm box has set it, the state alone gives the value:
+        # a default besides would make Streamlit warn on every rerun.
+        None if "w_eps" in state else chosen.eps,
         0.01,
         key="w_eps",
         help=f"{algorithm}: {fc.ALGORITHMS[algorithm].meaning} Lower splits people; higher merges "
