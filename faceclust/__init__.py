@@ -17,7 +17,7 @@ from .export import cluster_summary, safe_name, write_zip
 from .extract import ExtractParams
 from .features import FeatureParams
 from .pipeline import Extraction, cluster, entry_labels, extract, run
-from .project import fused_vectors, project, warm_up_projection
+from .project import EXACT_BELOW, fused_vectors, project, warm_up_projection
 from .reel import Person, ReelParams, Source, cached_reel, person, preview
 from .superres import SR_METHODS, SRParams
 from .table import FaceTable
@@ -30,6 +30,7 @@ __all__ = [
     "CLIP_TYPES",
     "DETECTORS",
     "EDITS_FILE",
+    "EXACT_BELOW",
     "FRAME_MODES",
     "SR_METHODS",
     "BadInput",

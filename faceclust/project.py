@@ -1,8 +1,9 @@
 """2-D projections (UMAP) of face and fused face + clothing vectors, for looking at clusters.
 
-umap-learn costs ~4 s to import and ~10-35 s of JIT compilation on its first fits in a process,
-then seconds per fit: call ``warm_up_projection`` once when an app starts (in the background), reduce to
-``pca_dims`` first, and cache projections by their inputs.
+umap-learn costs ~4 s to import and ~10-50 s of JIT compilation on its first fits in a process,
+then seconds per fit: call ``warm_up_projection`` for the path a clip's fits will take once its
+clip is loaded (in the background), reduce to ``pca_dims`` first, and cache projections by their
+inputs.
 """
 
 from __future__ import annotations
@@ -78,13 +79,15 @@ def _project(vectors: np.ndarray, params: ProjectParams) -> np.ndarray:
     return model.fit_transform(vectors).astype(np.float32)
 
 
-# umap-learn finds neighbours exactly below 4,096 points and with NN-descent above: each path
-# compiles on first use (~10 s and ~25 s here).
-_WARM_UP_SIZES = (64, 4200)
+#: umap-learn finds neighbours exactly below this many points and with NN-descent from it on:
+#: each path compiles on its first use in a process (~10 s and ~50 s here).
+EXACT_BELOW = 4096
 
 
-def warm_up_projection() -> None:
-    """Import umap and compile both of its neighbour-search paths with quick fits."""
+def warm_up_projection(exact: bool) -> None:
+    """Import umap and compile, with a quick fit, the neighbour search of fits below
+    ``EXACT_BELOW`` points (``exact``) or from it on (NN-descent). One path at a time: a fit
+    waiting behind the other path's compile waits for nothing it needs."""
+    size = 64 if exact else EXACT_BELOW + 104
     rng = np.random.default_rng(0)
-    for n in _WARM_UP_SIZES:
-        project(rng.normal(size=(n, 8)).astype(np.float32), ProjectParams(n_epochs=10))
+    project(rng.normal(size=(size, 8)).astype(np.float32), ProjectParams(n_epochs=10))

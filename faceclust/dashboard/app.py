@@ -13,6 +13,7 @@ from pathlib import Path
 
 import streamlit as st
 
+import faceclust as fc
 from faceclust.dashboard import VIEWS, charts, login, session
 from faceclust.dashboard.job import EPISODE_FACES
 
@@ -41,7 +42,9 @@ def main(pages_folder: Path | None = None) -> None:
     # whose layouts its extraction made (compiling beside its first pages made People take 8 s).
     idle = extraction is not None and st.session_state.get("job") is None
     if idle and len(extraction.faces.table) < EPISODE_FACES:
-        charts.umap_warmer()
+        # Only the path its fits take: compiling NN-descent first kept a small clip's first
+        # Compare waiting 50 s.
+        charts.umap_warmer(len(extraction.clusterer.points.first) < fc.EXACT_BELOW)
     page.run()
 
 

@@ -17,13 +17,14 @@ from faceclust.dashboard.job import EPISODE_FACES, in_background
 
 
 @st.cache_resource
-def umap_warmer() -> threading.Thread:
-    """Compile UMAP once per server in the background, at a lower priority, so the first
-    projection is quick."""
+def umap_warmer(exact: bool) -> threading.Thread:
+    """Compile UMAP's neighbour search (``exact`` or NN-descent, ``warm_up_projection``) once
+    per server in the background, at a lower priority, so that the first projection on it is
+    quick."""
 
     def warm_up() -> None:
         in_background()
-        fc.warm_up_projection()
+        fc.warm_up_projection(exact)
 
     thread = threading.Thread(target=warm_up, daemon=True, name="umap-warm-up")
     thread.start()
