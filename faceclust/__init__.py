@@ -16,7 +16,7 @@ from .evaluate import evaluate, read_labels
 from .export import cluster_summary, safe_name, write_zip
 from .extract import ExtractParams
 from .features import FeatureParams
-from .pipeline import Extraction, cluster, entry_labels, extract, run
+from .pipeline import Extraction, cluster, entry_labels, extract, kept_extraction, run
 from .project import EXACT_BELOW, fused_vectors, project, warm_up_projection
 from .reel import Person, ReelParams, Source, cached_reel, person, preview
 from .superres import SR_METHODS, SRParams
@@ -59,6 +59,7 @@ __all__ = [
     "evaluate",
     "extract",
     "fused_vectors",
+    "kept_extraction",
     "load_edits",
     "person",
     "preview",

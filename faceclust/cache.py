@@ -21,6 +21,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -149,6 +150,15 @@ def load_entry(folder: Path) -> tuple[FaceTable, dict] | None:
     with contextlib.suppress(OSError):  # a read-only cache is still read
         os.utime(folder / "meta.json")  # last use, for eviction
     return faces, meta
+
+
+def kept_entry(key: str) -> tuple[FaceTable, dict] | None:
+    """The sound entry named ``key`` (an ``entry_key``) as ``load_entry`` reads it, or None where
+    there is none: never made, evicted, damaged, or ``key`` is no entry's name."""
+    if not re.fullmatch(r"[0-9a-f]{32}", key):
+        return None
+    folder = cache_root() / "extract" / key
+    return load_entry(folder) if folder.is_dir() else None
 
 
 def _remove(folder: Path) -> None:

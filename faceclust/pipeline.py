@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .cache import cached, clip_hash, entry_key, keep_array, kept_array
+from .cache import cached, clip_hash, entry_key, keep_array, kept_array, kept_entry
 from .calibrate import (
     MIN_PAIRS,
     Evidence,
@@ -49,6 +49,11 @@ class Extraction:
     faces: FaceTable
     meta: dict
     cache_hit: bool
+
+    @property
+    def key(self) -> str:
+        """The name of its cache entry: ``kept_extraction`` finds it again."""
+        return self.faces.folder.name
 
     @property
     def embedder(self) -> str:
@@ -291,6 +296,13 @@ def extract(
         log.info("extraction of %s loaded from the cache (%d faces)", clip, len(faces.table))
     meta = {**meta, "path": str(clip), "name": name}  # the entry may have been made from another copy
     return Extraction(faces, meta, hit)
+
+
+def kept_extraction(key: str) -> Extraction | None:
+    """The extraction kept in the cache under ``key`` (``Extraction.key``), its ``meta`` as the run
+    that made it wrote it, or None where the cache holds none (``cache.kept_entry``)."""
+    loaded = kept_entry(key)
+    return None if loaded is None else Extraction(*loaded, cache_hit=True)
 
 
 def cluster(extraction: Extraction, params: ClusterParams | None = None) -> np.ndarray:

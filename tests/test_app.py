@@ -21,6 +21,7 @@ from streamlit.testing.v1 import AppTest
 
 import faceclust as fc
 from faceclust import dashboard
+from faceclust.dashboard import clips
 from faceclust.edits import Edits
 
 TIMEOUT = 180
@@ -111,6 +112,35 @@ def test_run_page_extracts_a_sample_clip_and_shows_the_people(samples, extractio
     app.switch_page("views/run.py").run()
     assert any("Loaded: **multi_face.avi**" in i.value for i in app.info)
     assert app.selectbox[0].value == Path(os.environ["FACECLUST_SAMPLES"]) / "multi_face.avi"
+
+
+def test_a_refresh_shows_the_clip_the_address_names(samples, extractions):
+    """A refresh, or a page asked for by its address, starts a new Streamlit session: the address
+    names the clip shown (its cache entry), and a new session shows it again."""
+    app = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    names = [str(o) for o in app.selectbox[0].options]
+    app.selectbox[0].select_index(names.index("multi_face.avi")).run()
+    app.button[0].click().run()
+    key = extractions["multi_face.avi"].key
+    assert app.query_params["clip"] == key
+    app.switch_page("views/people.py").run()  # a page change clears the address's parameters
+    assert app.query_params["clip"] == key
+
+    again = _page("views/people.py")
+    again.query_params["clip"] = key
+    again.run()
+    assert not again.exception
+    assert [t.value for t in again.title] == ["People in multi_face.avi"]
+    labels = clips.labels_beside(Path(os.environ["FACECLUST_SAMPLES"]) / "multi_face.avi")
+    assert labels is not None and again.session_state["labels_path"] == labels  # scored as before
+
+    gone = _page("views/people.py")
+    gone.query_params["clip"] = "0" * 32  # evicted, say
+    gone.run()
+    assert not gone.exception
+    assert "no longer in the cache" in gone.warning[0].value
+    assert "clip" not in gone.query_params
+    assert any("No clip yet" in i.value for i in gone.info)
 
 
 def test_an_extraction_runs_on_through_slider_moves_and_page_changes(samples):

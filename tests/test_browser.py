@@ -226,6 +226,14 @@ def test_upload_tune_compare_download(page, browser, server, server_log, data, t
         manifest = pd.read_csv(io.BytesIO(archive.read("person_01/manifest.csv")))
     assert len(manifest) >= 80
     assert names == {"person_01/manifest.csv", *manifest["face_file"], *manifest["context_file"]}
+    # A refresh starts a new Streamlit session: the address names the clip, which comes back
+    # under the uploaded file's own name, from its calibrated eps and without edits.
+    assert "clip=" in page.url
+    page.reload()
+    page.get_by_role("button", name="person_00.zip").wait_for(timeout=WAIT_MS)
+    assert page.get_by_role("slider", name="eps (distance)").get_attribute("aria-valuetext") == f"{start:.2f}"
+    page.get_by_role("link", name="People").first.click()
+    page.get_by_role("heading", name="People in multi_face.avi").wait_for(timeout=WAIT_MS)
     # The sliders set by the Run page and by hand never made Streamlit warn.
     assert "set via the Session State API" not in server_log.read_text()
 

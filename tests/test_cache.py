@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from faceclust.cache import cached, entry_key
+from faceclust.cache import cached, entry_key, kept_entry
 from faceclust.extract import FEATURE_VERSION, ExtractParams
 from faceclust.models import file_sha256
 from faceclust.table import CLOTH_BOX, COLUMNS, FaceTable
@@ -84,6 +84,21 @@ def test_a_damaged_entry_is_detected_and_rebuilt(cache, damage):
     assert _rebuilt("k")
     again, _, hit = cached("k", _build)
     assert hit and np.array_equal(again.face_embedding, faces.face_embedding)
+
+
+def test_an_entry_is_found_again_by_its_name_and_by_nothing_else(cache):
+    """``kept_entry`` reads an entry by the name an address carries (the dashboard's refresh):
+    only an entry's name, never a path out of the cache."""
+    key = entry_key("clip", {}, FEATURE_VERSION)
+    faces, _, _ = cached(key, _build)
+    again, meta = kept_entry(key)
+    assert meta["clip"] == "test" and np.array_equal(again.face_embedding, faces.face_embedding)
+    (cache / "x").mkdir()
+    assert kept_entry("0" * 32) is None  # evicted, say
+    for name in ("x", f"../extract/{key}", key.upper(), f"{key}/"):
+        assert kept_entry(name) is None, name
+    (faces.folder / "arrays.npz").write_bytes(b"damaged")
+    assert kept_entry(key) is None
 
 
 def test_one_entry_asked_for_by_three_sessions_at_once_is_built_once(cache):

@@ -90,7 +90,7 @@ class Projections:
 
     def get(self, extraction: fc.Extraction, weight: float | None) -> np.ndarray:
         """The (N, 2) layout of one extraction's faces (``weight`` None: the face vectors)."""
-        key = (extraction.faces.folder.name, None if weight is None else round(weight, 2))
+        key = (extraction.key, None if weight is None else round(weight, 2))
         with self._lock:
             if key in self._layouts:
                 return self._layouts[key]
@@ -118,7 +118,7 @@ class Projections:
         fitted then)."""
         if len(extraction.faces.table) >= EPISODE_FACES:
             return
-        self._looked_at[extraction.faces.folder.name] = (extraction, weight)
+        self._looked_at[extraction.key] = (extraction, weight)
         if self._filler is None or not self._filler.is_alive():
             self._filler = threading.Thread(target=self._fill, daemon=True, name="umap-fill")
             self._filler.start()

@@ -18,6 +18,7 @@ import streamlit as st
 
 import faceclust as fc
 from faceclust import library
+from faceclust.dashboard import clips
 from faceclust.dashboard.job import ExtractionJob
 from faceclust.dashboard.sidebar import DEFAULT_CLUSTERING, prefit_weights, tuning_sidebar
 
@@ -79,17 +80,33 @@ JOB_WAIT_S = 1.0
 JOB_POLL_S = 0.5
 
 
+#: The address's parameter naming the session's clip (``Extraction.key``): a refresh, or a page
+#: asked for by its address, starts a new Streamlit session, which shows that clip again.
+CLIP_PARAM = "clip"
+
+
 def adopt_finished_extraction() -> None:
-    """Take a finished background extraction in as the session's clip (a new clip starts from its
-    own calibrated eps, on the slider too); ``job_outcome`` keeps (succeeded, what to say).
-    Called before any sidebar widget exists: the eps slider's value may be set only then."""
+    """Take a finished background extraction in as the session's clip (``job_outcome`` keeps
+    (succeeded, what to say)); a new session with no clip takes the one its address names. The
+    address then names the session's clip. Called before any sidebar widget exists: the eps
+    slider's value may be set only then."""
     state = st.session_state
     job: ExtractionJob | None = state.get("job")
-    if job is None or job.running:
-        return
-    del state.job
+    if job is not None and not job.running:
+        del state.job
+        _adopt(job)
+    elif job is None and "extraction" not in state and CLIP_PARAM in st.query_params:
+        _restore(st.query_params[CLIP_PARAM])
+    extraction = state.get("extraction")
+    # Set again after every page change: Streamlit clears the address's parameters on one.
+    if extraction is not None and st.query_params.get(CLIP_PARAM) != extraction.key:
+        st.query_params[CLIP_PARAM] = extraction.key
+
+
+def _adopt(job: ExtractionJob) -> None:
+    """Take the finished ``job``'s clip in, or say why there is none."""
     if job.extraction is None:
-        state.job_outcome = (
+        st.session_state.job_outcome = (
             False,
             "Extraction cancelled. Nothing of it was kept; Run starts it again."
             if job.cancelled
@@ -97,19 +114,35 @@ def adopt_finished_extraction() -> None:
         )
         return
     extraction = job.extraction
-    state.extraction, state.clip_path, state.clip_name, state.labels_path = (
-        extraction,
-        job.clip,
-        job.name,
-        job.labels,
-    )
-    state.embedder_asked = job.params.embed.embedder  # "auto" may have fallen back to dlib
+    _show(extraction, job.clip, job.name, job.labels, job.params.embed.embedder)
+    how = "loaded from the cache" if extraction.cache_hit else f"in {time.perf_counter() - job.started:.0f} s"
+    st.session_state.job_outcome = True, f"{job.name}: {len(extraction.faces.table)} faces, {how}"
+
+
+def _restore(key: str) -> None:
+    """Show the clip kept in the cache under ``key`` again, as its run left it (its labels where
+    they lie beside it); edits and settings start afresh."""
+    extraction = fc.kept_extraction(key)
+    if extraction is None:
+        del st.query_params[CLIP_PARAM]
+        st.warning("The clip this address showed is no longer in the cache: bring it again on the Run page.")
+        return
+    clip = Path(extraction.meta["path"])
+    name = extraction.meta["name"] or clip.name
+    _show(extraction, clip, name, clips.labels_beside(clip), extraction.embedder)
+
+
+def _show(extraction: fc.Extraction, clip: Path, name: str, labels: Path | None, asked: str) -> None:
+    """Make ``extraction`` (of ``clip``, called ``name``) the session's clip, with no edits, from
+    its own calibrated eps (on the slider too); ``asked``: the embedder asked for ("auto" may
+    have fallen back to dlib)."""
+    state = st.session_state
+    state.extraction, state.clip_path, state.clip_name, state.labels_path = extraction, clip, name, labels
+    state.embedder_asked = asked
     state.edits = fc.Edits()
     chosen = state.get("clustering", DEFAULT_CLUSTERING)
     clustering = extraction.resolve(replace(chosen, eps=None))
     state.clustering, state.w_eps = clustering, clustering.eps
-    how = "loaded from the cache" if extraction.cache_hit else f"in {time.perf_counter() - job.started:.0f} s"
-    state.job_outcome = True, f"{job.name}: {len(extraction.faces.table)} faces, {how}"
 
 
 @st.fragment(run_every=JOB_POLL_S)
@@ -180,7 +213,7 @@ def library_matches(extraction: fc.Extraction, table: pd.DataFrame) -> dict[int,
 def clustered(extraction: fc.Extraction, params: fc.ClusterParams) -> np.ndarray:
     """``fc.cluster``, kept for the session's last clip and parameters: a page change or a click
     that changes neither does not cluster again (seconds at 20,000 faces)."""
-    key = (extraction.faces.folder.name, params)
+    key = (extraction.key, params)
     last = st.session_state.get("clustered")
     if last is None or last[0] != key:
         st.session_state.clustered = last = key, fc.cluster(extraction, params)
