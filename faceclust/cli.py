@@ -588,8 +588,8 @@ def _search(args: argparse.Namespace, library: Library, progress: _Progress) -> 
     for row in results.itertuples():
         known = f" ({row.known_as})" if row.known_as else ""
         print(
-            f"{row.clip}: {row.person}{known}, {row.match} at {row.distance:.2f} ({row.embedder}), "
-            f"{row.appearances} [{row.place}]"
+            f"{row.clip}: {row.person}{known}, {row.match} at {row.distance:.2f} "
+            f"({row.embedder}; {row.settings}), {row.appearances} [{row.place}]"
         )
     if results.empty:
         print(f"not found in {len({p.source for p in found})} clips")

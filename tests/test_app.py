@@ -122,15 +122,13 @@ def test_a_refresh_shows_the_clip_the_address_names(samples, extractions):
     app.selectbox[0].select_index(names.index("multi_face.avi")).run()
     app.button[0].click().run()
     key = extractions["multi_face.avi"].key
-    assert app.query_params["clip"] == key
-    app.switch_page("views/people.py").run()  # a page change clears the address's parameters
-    assert app.query_params["clip"] == key
+    assert (app.query_params["clip"], app.query_params["name"]) == (key, "multi_face.avi")
 
     again = _page("views/people.py")
-    again.query_params["clip"] = key
+    again.query_params.update(clip=key, name="My clip.avi")  # the same content, uploaded as that
     again.run()
     assert not again.exception
-    assert [t.value for t in again.title] == ["People in multi_face.avi"]
+    assert [t.value for t in again.title] == ["People in My clip.avi"]
     labels = clips.labels_beside(Path(os.environ["FACECLUST_SAMPLES"]) / "multi_face.avi")
     assert labels is not None and again.session_state["labels_path"] == labels  # scored as before
 
@@ -139,13 +137,29 @@ def test_a_refresh_shows_the_clip_the_address_names(samples, extractions):
     gone.run()
     assert not gone.exception
     assert "no longer in the cache" in gone.warning[0].value
-    assert "clip" not in gone.query_params
+    assert not gone.query_params
     assert any("No clip yet" in i.value for i in gone.info)
+
+
+def test_a_moved_slider_keeps_its_value_across_page_changes(samples, extractions):
+    """A page change drops the widgets' own state: the sidebar gives each slider the session's
+    setting back (eps went to the bottom of its range when it was not given)."""
+    app = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    names = [str(o) for o in app.selectbox[0].options]
+    app.selectbox[0].select_index(names.index("multi_face.avi")).run()
+    app.button[0].click().run()
+    moved = round(app.sidebar.slider(key="w_eps").value + 0.05, 2)
+    app.sidebar.slider(key="w_eps").set_value(moved).run()
+    for page in ("views/people.py", "views/download.py", "views/run.py"):
+        app.switch_page(page).run()
+        assert not app.exception
+        assert app.sidebar.slider(key="w_eps").value == moved == app.session_state["clustering"].eps, page
 
 
 def test_an_extraction_runs_on_through_slider_moves_and_page_changes(samples):
     """The extraction runs in the background: a slider move and a page change while it runs
-    neither stop it nor lose it; every page shows its progress; its end brings the clip in."""
+    neither stop it nor lose it; every page shows its progress; its end brings the clip in, at
+    the eps moved meanwhile (it was reset to the clip's calibrated one)."""
     app = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     names = [str(o) for o in app.selectbox[0].options]
     app.selectbox[0].select_index(names.index("short_hamilton_clip.mp4"))
@@ -172,8 +186,10 @@ def test_an_extraction_runs_on_through_slider_moves_and_page_changes(samples):
     faces = len(app.session_state["extraction"].faces.table)
     assert {m.label: m.value for m in app.metric}["Faces"] == str(faces)
     assert any(f"short_hamilton_clip.mp4: {faces} faces, in " in s.value for s in app.success)
-    # A new clip starts from its own calibrated eps: the move made while it ran is not kept.
-    assert app.session_state["clustering"].eps == app.session_state["extraction"].calibrated_eps
+    # The move made while it ran is kept: on dlib's scale, which the clip's faces are on too.
+    assert app.session_state["extraction"].embedder == "dlib"
+    assert app.session_state["clustering"].eps == app.sidebar.slider(key="w_eps").value == 0.6
+    assert app.session_state["extraction"].calibrated_eps != 0.6
 
 
 def test_a_cancelled_extraction_keeps_nothing_and_names_no_server_path(data, tmp_path):

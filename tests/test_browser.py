@@ -149,9 +149,11 @@ def test_upload_tune_compare_download(page, browser, server, server_log, data, t
     page.locator("input[type=file]").first.set_input_files(str(data / "clips" / "multi_face.avi"))
     page.get_by_text("multi_face.avi (3.0 MB) is ready to run.").wait_for(timeout=WAIT_MS)
     page.get_by_role("button", name="Run").click()
-    # The extraction runs in the background: moving a slider meanwhile does not stop it.
+    # The extraction runs in the background: moving a slider meanwhile does not stop it (eps
+    # stays untouched here: a move would be kept, tests/test_app.py).
     page.get_by_text("Finding faces in multi_face.avi").wait_for(timeout=WAIT_MS)
-    _move_slider(page, "eps (distance)", 3)
+    _move_slider(page, "Min samples", 1)
+    _move_slider(page, "Min samples", -1)
     page.get_by_text("Finding faces in multi_face.avi").wait_for(timeout=WAIT_MS)  # still running
     page.get_by_test_id("stMetricValue").filter(has_text="140").wait_for(timeout=WAIT_MS)
     people = page.get_by_test_id("stMetric").filter(has_text="People")
@@ -200,6 +202,9 @@ def test_upload_tune_compare_download(page, browser, server, server_log, data, t
     title = page.get_by_text(re.compile(r"^\d+ selected faces$"))
     title.wait_for(timeout=WAIT_MS)
     assert int(title.inner_text().split()[0]) >= len(boxes)  # all of them (a rectangle may hold others)
+    named = page.get_by_text(re.compile(r"^#\d+ · person_\d+ · [\d.]+s$"))  # each face its id
+    named.first.wait_for(timeout=WAIT_MS)
+    assert named.count() >= len(boxes)
     _shoot(page, "compare")
     # ... and moving them to another person leaves two people.
     page.get_by_role("combobox", name="Move them to").click()
@@ -234,7 +239,7 @@ def test_upload_tune_compare_download(page, browser, server, server_log, data, t
     assert page.get_by_role("slider", name="eps (distance)").get_attribute("aria-valuetext") == f"{start:.2f}"
     page.get_by_role("link", name="People").first.click()
     page.get_by_role("heading", name="People in multi_face.avi").wait_for(timeout=WAIT_MS)
-    # The sliders set by the Run page and by hand never made Streamlit warn.
+    # The eps slider set by the Run page and given its value never made Streamlit warn.
     assert "set via the Session State API" not in server_log.read_text()
 
 

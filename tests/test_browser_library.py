@@ -236,7 +236,7 @@ def test_known_people_named_accepted_and_found_by_photo(browser, server, known, 
     assert mine and mine[0].startswith(f"multi_face.avi · {cluster_name(label)} (known as {names[label]}) ·")
     # Every likely hit of the library's embedder is him (other tests may have cached clips
     # described by another embedder, whose people the library has no vectors of).
-    likely = [f for f in found if " · likely · " in f and "(dlib)" in f]
+    likely = [f for f in found if " · likely · " in f and "(dlib; step " in f]  # and its settings
     assert likely and all(f"(known as {names[label]})" in f for f in likely)
     assert not [f for f in found if "short_hamilton_clip.mp4" in f]
     for result in results.all():

@@ -284,6 +284,7 @@ def test_a_photo_of_one_man_finds_his_clip_and_episodes_not_hamilton(
     assert "multi_face.avi" in clips and "short_hamilton_clip.mp4" not in clips
     assert {"episode_1", "episode_2", "episode_3"} <= {Path(p).name for p in likely["place"]}
     assert found["distance"].is_monotonic_increasing and found["appearances"].str.contains(" s").all()
+    assert found["settings"].str.fullmatch(r"step \d+(, cheap frames)?, \w+, SR [\w.-]+").all()
     assert all(Path(t).is_file() for t in found["thumb"])
     assert found["known_as"].iloc[0] in names.values() and set(found["known_as"]) <= {"", *names.values()}
     assert main([*search, "--person", names[0]]) == 0

@@ -51,6 +51,8 @@ SETTINGS = {
     "browser.gatherUsageStats": "false",
     "client.toolbarMode": "minimal",
     "theme.primaryColor": "#d6336c",
+    # The eps slider is given its value and also set through the state (``sidebar``) on purpose.
+    "global.disableWidgetStateDuplicationWarning": "true",
 }
 
 

@@ -12,6 +12,7 @@ import logging
 import os
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import faceclust as fc
@@ -43,8 +44,9 @@ class Cancelled(Exception):
 
 class ExtractionJob:
     """``fc.extract(clip, params)`` in a daemon thread, then ``Extraction.prepare_views`` at
-    ``clustering`` (eps None: the clip's own; People then opens at once, and for an episode
-    Compare too, ``EPISODE_FACES``), with its progress, outcome and a cancel.
+    ``clustering`` (the session's when Run was pressed) with the clip's own eps (People then
+    opens at once, and for an episode Compare too, ``EPISODE_FACES``), with its progress,
+    outcome and a cancel.
 
     clip: the file on the server; name: what the user calls it (their upload's name), used in
     every message instead of the server's path; labels: a labels file or None.
@@ -91,7 +93,7 @@ class ExtractionJob:
             if faces:  # a cancel stops it between two steps
                 episode = faces >= EPISODE_FACES
                 weights = ranges.WEIGHT.offered if episode else []
-                params = extraction.resolve(self.clustering)
+                params = extraction.resolve(replace(self.clustering, eps=None))
                 extraction.prepare_views(params, weights, episode, self._progress)
             self.extraction = extraction
         except Cancelled:

@@ -20,7 +20,7 @@ import faceclust as fc
 from faceclust import library
 from faceclust.dashboard import clips
 from faceclust.dashboard.job import ExtractionJob
-from faceclust.dashboard.sidebar import DEFAULT_CLUSTERING, prefit_weights, tuning_sidebar
+from faceclust.dashboard.sidebar import DEFAULT_CLUSTERING, eps_range, prefit_weights, tuning_sidebar
 
 # The scikit-learn modules the library imports where it uses them, imported here once, before any
 # background thread (UMAP's warm-up, an extraction's last stage) runs: two threads importing
@@ -68,7 +68,7 @@ def start_extraction(clip: Path, name: str, labels: Path | None, params: fc.Extr
     the page again (with the new clip, or with its progress). A clip already in the cache is
     usually back within a short wait, with no progress shown."""
     state = st.session_state
-    clustering = replace(state.get("clustering", DEFAULT_CLUSTERING), eps=None)  # as adopted
+    clustering = state.get("clustering", DEFAULT_CLUSTERING)
     state.job, state.job_outcome = ExtractionJob(clip, name, labels, params, clustering), None
     state.job.wait(JOB_WAIT_S)
     st.rerun()
@@ -80,9 +80,10 @@ JOB_WAIT_S = 1.0
 JOB_POLL_S = 0.5
 
 
-#: The address's parameter naming the session's clip (``Extraction.key``): a refresh, or a page
-#: asked for by its address, starts a new Streamlit session, which shows that clip again.
-CLIP_PARAM = "clip"
+#: The address's parameters naming the session's clip: its cache entry (``Extraction.key``)
+#: and what the user calls it (one upload's content may come under two names). A refresh, or a
+#: page asked for by its address, starts a new Streamlit session, which shows that clip again.
+CLIP_PARAM, NAME_PARAM = "clip", "name"
 
 
 def adopt_finished_extraction() -> None:
@@ -97,10 +98,11 @@ def adopt_finished_extraction() -> None:
         _adopt(job)
     elif job is None and "extraction" not in state and CLIP_PARAM in st.query_params:
         _restore(st.query_params[CLIP_PARAM])
-    extraction = state.get("extraction")
-    # Set again after every page change: Streamlit clears the address's parameters on one.
-    if extraction is not None and st.query_params.get(CLIP_PARAM) != extraction.key:
-        st.query_params[CLIP_PARAM] = extraction.key
+    if "extraction" in state:
+        # Set again after every page change: Streamlit clears the address's parameters on one.
+        for param, value in ((CLIP_PARAM, state.extraction.key), (NAME_PARAM, state.clip_name)):
+            if st.query_params.get(param) != value:
+                st.query_params[param] = value
 
 
 def _adopt(job: ExtractionJob) -> None:
@@ -113,35 +115,56 @@ def _adopt(job: ExtractionJob) -> None:
             else job.error,
         )
         return
-    extraction = job.extraction
-    _show(extraction, job.clip, job.name, job.labels, job.params.embed.embedder)
+    extraction, chosen = job.extraction, st.session_state.get("clustering", DEFAULT_CLUSTERING)
+    # eps moved while it ran is the user's choice, where it was made on this clip's scale.
+    moved = chosen.eps != job.clustering.eps
+    same_scale = eps_range(st.session_state.get("extraction")) == eps_range(extraction)
+    _show(
+        extraction,
+        job.clip,
+        job.name,
+        job.labels,
+        job.params.embed.embedder,
+        chosen.eps if moved and same_scale else None,
+    )
     how = "loaded from the cache" if extraction.cache_hit else f"in {time.perf_counter() - job.started:.0f} s"
     st.session_state.job_outcome = True, f"{job.name}: {len(extraction.faces.table)} faces, {how}"
 
 
 def _restore(key: str) -> None:
-    """Show the clip kept in the cache under ``key`` again, as its run left it (its labels where
-    they lie beside it); edits and settings start afresh."""
+    """Show the clip kept in the cache under ``key`` again, under the address's name for it (its
+    labels where they lie beside it); edits and settings start afresh."""
     extraction = fc.kept_extraction(key)
     if extraction is None:
-        del st.query_params[CLIP_PARAM]
+        st.query_params.clear()
         st.warning("The clip this address showed is no longer in the cache: bring it again on the Run page.")
         return
     clip = Path(extraction.meta["path"])
-    name = extraction.meta["name"] or clip.name
+    name = st.query_params.get(NAME_PARAM) or extraction.meta["name"] or clip.name
+    if not clip.is_file():  # an upload unused for a day, say
+        st.info(
+            f"{name} is no longer on this server: its people are, but Watch and reels need it brought again."
+        )
     _show(extraction, clip, name, clips.labels_beside(clip), extraction.embedder)
 
 
-def _show(extraction: fc.Extraction, clip: Path, name: str, labels: Path | None, asked: str) -> None:
-    """Make ``extraction`` (of ``clip``, called ``name``) the session's clip, with no edits, from
-    its own calibrated eps (on the slider too); ``asked``: the embedder asked for ("auto" may
-    have fallen back to dlib)."""
+def _show(
+    extraction: fc.Extraction,
+    clip: Path,
+    name: str,
+    labels: Path | None,
+    asked: str,
+    eps: float | None = None,
+) -> None:
+    """Make ``extraction`` (of ``clip``, called ``name``) the session's clip, with no edits, at
+    ``eps``, or its own calibrated eps where None (on the slider too); ``asked``: the embedder
+    asked for ("auto" may have fallen back to dlib)."""
     state = st.session_state
     state.extraction, state.clip_path, state.clip_name, state.labels_path = extraction, clip, name, labels
     state.embedder_asked = asked
     state.edits = fc.Edits()
     chosen = state.get("clustering", DEFAULT_CLUSTERING)
-    clustering = extraction.resolve(replace(chosen, eps=None))
+    clustering = extraction.resolve(replace(chosen, eps=eps))
     state.clustering, state.w_eps = clustering, clustering.eps
 
 

@@ -45,9 +45,7 @@ def tuning_sidebar(extraction: fc.Extraction | None) -> fc.ClusterParams:
     for each new clip) until it is moved. Returns the parameters, eps fixed.
     """
     state = st.session_state
-    # eps is on the embedder's scale; before any clip, dlib's stands in.
-    scale = extraction.thresholds if extraction else fc.thresholds("dlib")
-    low, high = scale.eps_range
+    low, high = eps_range(extraction)
     chosen = state.get("clustering", DEFAULT_CLUSTERING)
     chosen = replace(chosen, eps=chosen.eps or _starting_eps(extraction, chosen.algorithm))
     chosen = replace(chosen, eps=min(max(chosen.eps, low), high))
@@ -81,9 +79,10 @@ def tuning_sidebar(extraction: fc.Extraction | None) -> fc.ClusterParams:
         "eps (distance)",
         low,
         high,
-        # Once the Run page or the algorithm box has set it, the state alone gives the value:
-        # a default besides would make Streamlit warn on every rerun.
-        None if "w_eps" in state else chosen.eps,
+        # Given for a page change, which drops a widget's state, and set through the state for
+        # a new clip or algorithm, which wins then: both on purpose (SETTINGS silences
+        # Streamlit's warning about it; None here would reset eps on every page change).
+        chosen.eps,
         0.01,
         key="w_eps",
         help=f"{algorithm}: {fc.ALGORITHMS[algorithm].meaning} Lower splits people; higher merges "
@@ -107,6 +106,11 @@ def tuning_sidebar(extraction: fc.Extraction | None) -> fc.ClusterParams:
             state.edits = fc.Edits()
         state.clustering = params
     return params
+
+
+def eps_range(extraction: fc.Extraction | None) -> tuple[float, float]:
+    """The eps slider's range: the clip's embedder's scale; before any clip, dlib's stands in."""
+    return (extraction.thresholds if extraction else fc.thresholds("dlib")).eps_range
 
 
 def _starting_eps(extraction: fc.Extraction | None, algorithm: str) -> float:

@@ -44,6 +44,7 @@ RESULT_COLUMNS = [
     "distance",
     "match",
     "embedder",
+    "settings",
     "appearances",
     "first_t_sec",
     "last_t_sec",
@@ -185,8 +186,9 @@ def search(library: Library, queries: dict[str, np.ndarray], found: list[Place])
     ``name_distance`` (what names a clip's person after the library), else ``possible`` (a
     person's mean face drifts from one photo of them over a long clip); ``known_as`` the
     library person nearest them (within ``name_distance``), ``embedder`` its name
-    (``embedder_label``), ``appearances`` as "a-b s" spans, ``thumb`` the path of their first
-    face's thumbnail.
+    (``embedder_label``), ``settings`` the extraction's other settings in a few words (one clip
+    extracted twice is two places), ``appearances`` as "a-b s" spans, ``thumb`` the path of
+    their first face's thumbnail.
     """
     sources = {p.source for p in found}
     results = []
@@ -236,12 +238,25 @@ def _result(library: Library, row: int, distance: float, known_as: str) -> dict:
         "person": person,
         "known_as": known_as,
         "distance": round(distance, 4),
+        "settings": _settings(Path(entry)),
         "appearances": ", ".join(f"{a:.1f}-{b:.1f} s" for a, b in appearances(times)),
         "first_t_sec": float(times.min()),
         "last_t_sec": float(times.max()),
         "thumb": str(Path(entry) / "thumbs" / f"{ids[np.argmin(times)]}.jpg"),
         "place": source,
     }
+
+
+def _settings(entry: Path) -> str:
+    """The settings that made the cache entry ``entry`` besides its embedder, in a few words
+    ("step 15, yunet, SR fsrcnn-small_x4"); "" where its entry is gone."""
+    try:
+        params = json.loads((entry / "meta.json").read_text())["params"]
+        sampling = params["sampling"]
+        cheap = ", cheap frames" if sampling.get("frames") == "cheap" else ""
+        return f"step {sampling['step']}{cheap}, {params['detect']['detector']}, SR {params['sr']['method']}"
+    except (OSError, ValueError, KeyError):
+        return ""
 
 
 def query_vectors(

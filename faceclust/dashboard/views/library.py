@@ -9,8 +9,8 @@ from pathlib import Path
 import streamlit as st
 
 import faceclust as fc
-from faceclust import library
-from faceclust.dashboard import clips, login
+from faceclust import folders, library
+from faceclust.dashboard import clips, login, session
 from faceclust.library import search
 
 #: Exemplar faces shown per person, and their width (px).
@@ -120,13 +120,8 @@ def move_ui(known: library.Library) -> None:
 
 def search_places() -> list[tuple[str, Path]]:
     """What a search can look in: the extraction cache and each batch folder (``FACECLUST_BATCHES``)."""
-    places = [("Every clip in the cache", fc.cache_root())]
-    root = clips.batches_dir()
-    if (root / "batch.json").is_file():
-        places.append((f"Batch {root.name}", root))
-    elif root.is_dir():
-        places += [(f"Batch {p.name}", p) for p in sorted(root.iterdir()) if (p / "batch.json").is_file()]
-    return places
+    batches = folders.batches_under(clips.batches_dir())
+    return [("Every clip in the cache", fc.cache_root()), *((f"Batch {p.name}", p) for p in batches)]
 
 
 def search_ui(known: library.Library) -> None:
@@ -175,7 +170,7 @@ def search_ui(known: library.Library) -> None:
         where = "the cache" if place.parent.name == "extract" else f"run folder {place.name}"
         text.markdown(
             f"**{row.clip}** · {row.person}{known} · {row.match} · distance {row.distance:.2f} "
-            f"({row.embedder})  \n{row.appearances}  \nin {where}"
+            f"({row.embedder}; {row.settings})  \n{row.appearances}  \nin {where}"
         )
 
 
@@ -185,6 +180,7 @@ def _count(n: int, thing: str) -> str:
 
 def main() -> None:
     login.guard()  # also where this page runs without the router
+    session.adopt_finished_extraction()  # a clip being extracted goes on meanwhile; a refresh keeps it
     st.title("Library of known people")
     st.caption(
         f"Kept in `{library.library_path()}` (readable by you only). Names, faces and their "
