@@ -107,6 +107,7 @@ def test_run_page_extracts_a_sample_clip_and_shows_the_people(samples, extractio
     assert not app.exception
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["Faces"] == "140" and metrics["People"] == "3"
+    assert app.session_state["clustering"].eps == extractions["multi_face.avi"].calibrated_eps  # untouched
     # Back on the Run page later, it shows the loaded clip, and Run would run that one again.
     app.switch_page("views/people.py").run()
     app.switch_page("views/run.py").run()

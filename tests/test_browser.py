@@ -239,7 +239,8 @@ def test_upload_tune_compare_download(page, browser, server, server_log, data, t
     assert page.get_by_role("slider", name="eps (distance)").get_attribute("aria-valuetext") == f"{start:.2f}"
     page.get_by_role("link", name="People").first.click()
     page.get_by_role("heading", name="People in multi_face.avi").wait_for(timeout=WAIT_MS)
-    # The eps slider set by the Run page and given its value never made Streamlit warn.
+    # The eps slider is given its value and set by the Run page on purpose: the server was told
+    # not to warn about it (SETTINGS).
     assert "set via the Session State API" not in server_log.read_text()
 
 
@@ -419,10 +420,12 @@ def test_an_episode_s_people_and_compare_open_right_after_its_extraction(browser
 
 
 def test_a_new_user_s_session_on_korean_variety_and_a_street_interview(page, server, data):
-    """A new user uploads mudo_variety.mp4, looks at its people and their projections, then
-    uploads song_kbs_interview.mp4 in the same session: each clip's pages show that clip's
-    people (the cards are the people counted on the Run page). FACECLUST_SCREENSHOTS keeps a
-    picture of each page (broadcast footage: kept out of the repository)."""
+    """A new user uploads mudo_variety.mp4, looks at its people and their projections and makes
+    a reel of its first person, then uploads song_kbs_interview.mp4 in the same session: each
+    clip's pages show that clip's people (the cards are the people counted on the Run page), the
+    reel's timeline names the user's file, and the second clip's person of the same number
+    renders nothing. FACECLUST_SCREENSHOTS keeps a picture of each page (broadcast footage: kept
+    out of the repository)."""
     from playwright.sync_api import expect
 
     page.set_default_timeout(WAIT_MS)
@@ -436,6 +439,18 @@ def test_a_new_user_s_session_on_korean_variety_and_a_street_interview(page, ser
         page.get_by_role("link", name="People").first.click()
         page.get_by_role("heading", name=f"People in {clip}").wait_for()
         expect(page.get_by_text("faces ·")).to_have_count(people, timeout=WAIT_MS)  # drawn one by one
+        if clip == "mudo_variety.mp4":
+            page.get_by_role("button", name="Make reel").first.click()
+            edl = page.get_by_role("button", name="EDL")
+            edl.wait_for()
+            with page.expect_download() as download:
+                edl.click()
+            timeline = Path(download.value.path()).read_text()
+            assert "mudo_variety.mp4" in timeline and "faceclust-uploads" not in timeline
+        else:  # the reel was asked for the first clip's person, not for a number
+            expect(page.locator('[data-stale="true"]')).to_have_count(0, timeout=WAIT_MS)
+            assert not page.get_by_role("button", name="EDL").count()
+            assert not page.get_by_text("Rendering").count()
         _shoot(page, f"{stem}_people")
         page.get_by_role("link", name="Compare").first.click()
         charts = page.get_by_test_id("stPlotlyChart")

@@ -116,8 +116,9 @@ def _adopt(job: ExtractionJob) -> None:
         )
         return
     extraction, chosen = job.extraction, st.session_state.get("clustering", DEFAULT_CLUSTERING)
-    # eps moved while it ran is the user's choice, where it was made on this clip's scale.
-    moved = chosen.eps != job.clustering.eps
+    # eps moved while it ran is the user's choice, where it was made on this clip's scale (a new
+    # algorithm moves eps too: its clip's own eps then).
+    moved = job.clustering.eps not in (None, chosen.eps) and chosen.algorithm == job.clustering.algorithm
     same_scale = eps_range(st.session_state.get("extraction")) == eps_range(extraction)
     _show(
         extraction,
@@ -136,11 +137,13 @@ def _restore(key: str) -> None:
     labels where they lie beside it); edits and settings start afresh."""
     extraction = fc.kept_extraction(key)
     if extraction is None:
-        st.query_params.clear()
+        for param in (CLIP_PARAM, NAME_PARAM):
+            st.query_params.pop(param, None)
         st.warning("The clip this address showed is no longer in the cache: bring it again on the Run page.")
         return
     clip = Path(extraction.meta["path"])
-    name = st.query_params.get(NAME_PARAM) or extraction.meta["name"] or clip.name
+    # A file's name, no longer than a file system's (the address may be anyone's link).
+    name = Path(st.query_params.get(NAME_PARAM, "")).name[:255] or extraction.meta["name"] or clip.name
     if not clip.is_file():  # an upload unused for a day, say
         st.info(
             f"{name} is no longer on this server: its people are, but Watch and reels need it brought again."

@@ -249,14 +249,14 @@ def _result(library: Library, row: int, distance: float, known_as: str) -> dict:
 
 def _settings(entry: Path) -> str:
     """The settings that made the cache entry ``entry`` besides its embedder, in a few words
-    ("step 15, yunet, SR fsrcnn-small_x4"); "" where its entry is gone."""
+    ("step 15, yunet, SR fsrcnn-small_x4"); "settings unknown" where its entry is gone."""
     try:
         params = json.loads((entry / "meta.json").read_text())["params"]
         sampling = params["sampling"]
         cheap = ", cheap frames" if sampling.get("frames") == "cheap" else ""
         return f"step {sampling['step']}{cheap}, {params['detect']['detector']}, SR {params['sr']['method']}"
     except (OSError, ValueError, KeyError):
-        return ""
+        return "settings unknown"
 
 
 def query_vectors(

@@ -180,7 +180,8 @@ def _count(n: int, thing: str) -> str:
 
 def main() -> None:
     login.guard()  # also where this page runs without the router
-    session.adopt_finished_extraction()  # a clip being extracted goes on meanwhile; a refresh keeps it
+    session.adopt_finished_extraction()  # a refresh keeps the session's clip
+    session.extraction_progress()  # a clip being extracted on the Run page goes on meanwhile
     st.title("Library of known people")
     st.caption(
         f"Kept in `{library.library_path()}` (readable by you only). Names, faces and their "
