@@ -152,12 +152,17 @@ def load_entry(folder: Path) -> tuple[FaceTable, dict] | None:
     return faces, meta
 
 
+def entry_folder(key: str) -> Path:
+    """Where the entry named ``key`` (an ``entry_key``) lies, made or not."""
+    return cache_root() / "extract" / key
+
+
 def kept_entry(key: str) -> tuple[FaceTable, dict] | None:
     """The sound entry named ``key`` (an ``entry_key``) as ``load_entry`` reads it, or None where
     there is none: never made, evicted, damaged, or ``key`` is no entry's name."""
     if not re.fullmatch(r"[0-9a-f]{32}", key):
         return None
-    folder = cache_root() / "extract" / key
+    folder = entry_folder(key)
     return load_entry(folder) if folder.is_dir() else None
 
 
@@ -233,8 +238,8 @@ def cached(key: str, build: Callable[[Path], tuple[FaceTable, dict]]) -> tuple[F
 
 def _cached(key: str, build: Callable[[Path], tuple[FaceTable, dict]]) -> tuple[FaceTable, dict, bool]:
     limit = max_bytes()
-    root = cache_root() / "extract"
-    final = root / key
+    final = entry_folder(key)
+    root = final.parent
     if final.is_dir():
         loaded = load_entry(final)
         if loaded is not None:

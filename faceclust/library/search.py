@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..cache import cache_root, entry_key, load_entry
+from ..cache import entry_folder, entry_key, load_entry
 from ..embed import EmbedParams, thresholds
 from ..errors import BadInput
 from ..export import cluster_name
@@ -104,7 +104,7 @@ def _people_of(
         run = Path(place.source)
         info, table = read_run(run, ["face_id", "cluster"])
         meta = info["clip"]
-        folder = cache_root() / "extract" / entry_key(meta["hash"], meta["params"], meta["feature_version"])
+        folder = entry_folder(entry_key(meta["hash"], meta["params"], meta["feature_version"]))
     else:
         folder = Path(place.source)
     loaded = load_entry(folder)
