@@ -306,6 +306,35 @@ def test_a_photo_of_one_man_finds_his_clip_and_episodes_not_hamilton(
         )
 
 
+def test_with_dlib_a_photo_from_the_first_8_s_finds_that_8_s_clip_nearest(
+    extractions, episodes, data, tmp_path, capsys
+):
+    """dlib's naming threshold is tight (0.20): search is not cut there. A photo of one man from
+    the first 8 s of multi_face.avi finds the 8 s clip cut from there and the full clip, each
+    nearest first, each with its band: what lies beyond the naming threshold is "possible"."""
+    out = tmp_path / "season"
+    run_batch([episodes], out, fc.ExtractParams(), jobs=2)
+    video = cv2.VideoCapture(str(data / "clips" / "multi_face.avi"))
+    video.set(cv2.CAP_PROP_POS_MSEC, 4_000)
+    _, frame = video.read()
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), frame)
+    library = tmp_path / "library.sqlite"
+    search = ["people", "--library", str(library), "search", "--in", str(cache_root()), "--in", str(out)]
+    assert main([*search, "--json", str(photo)]) == 0
+    found = pd.DataFrame(json.loads(capsys.readouterr().out))
+    found = found[found["embedder"] == "dlib"]  # the cache may hold these clips by other embedders
+    assert found["distance"].is_monotonic_increasing
+    first = found.iloc[0]
+    where = (first["clip"], Path(first["place"]).name, first["match"])
+    assert where == ("episode_1.mp4", "episode_1", "likely")
+    assert first["distance"] < found[found["clip"] == "multi_face.avi"]["distance"].min()
+    # The photo's man in the full clip is found too, and each clip's person once: the cache
+    # entries the batch was made from are left to the batch's runs.
+    assert not found.duplicated(["clip", "person"]).any()
+    assert set(found["match"]) == {"likely", "possible"}
+
+
 def test_people_commands_add_list_rename_remove_from_photos(data, tmp_path, capsys):
     path = tmp_path / "library.sqlite"
     folder = data / "faces" / "kpop_idols_photos" / "ITZY_YEJI"

@@ -187,19 +187,22 @@ def search(library: Library, queries: dict[str, np.ndarray], found: list[Place])
     person's mean face drifts from one photo of them over a long clip); ``known_as`` the
     library person nearest them (within ``name_distance``), ``embedder`` its name
     (``embedder_label``), ``settings`` the extraction's other settings in a few words (one clip
-    extracted twice is two places), ``appearances`` as "a-b s" spans, ``thumb`` the path of
-    their first face's thumbnail.
+    extracted twice is two places; a cache entry that a searched run or batch was made from is
+    left to that run), ``appearances`` as "a-b s" spans, ``thumb`` the path of their first
+    face's thumbnail.
     """
     sources = {p.source for p in found}
     results = []
     for key, query in queries.items():
         label = embedder_label(key)
         rows = library.db.execute(
-            """SELECT p.rowid, c.source, c.embed, p.vector FROM clip_people p
+            """SELECT p.rowid, c.source, c.embed, p.vector, c.entry FROM clip_people p
                JOIN clips c ON p.clip = c.id WHERE c.embedder = ?""",
             (key,),
         ).fetchall()
         rows = [r for r in rows if r[1] in sources]
+        made_into_runs = {Path(r[4]).name for r in rows if r[1] != r[4]}
+        rows = [r for r in rows if r[1] != r[4] or Path(r[4]).name not in made_into_runs]
         if not rows:
             continue
         vectors = np.vstack([from_blob(r[3]) for r in rows])
