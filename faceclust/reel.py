@@ -319,19 +319,25 @@ def crop_expression(faces: pd.DataFrame, start: float, end: float, frame_width: 
     wide that follows the person's face through one segment of a clip ``frame_width`` px wide.
 
     The path goes through one point per sampled face: the face centres smoothed over three
-    samples, moved where needed so that the face box (widened by ``FACE_MARGIN``) lies inside the
-    crop, kept within the frame; between points it moves linearly, before the first and after the
-    last it stays. faces: the person's faces in this clip (``t_sec``, ``left``, ``right``).
+    samples of the same shot, moved where needed so that the face box (widened by
+    ``FACE_MARGIN``) lies inside the crop, kept within the frame. Between two points of one shot
+    it moves linearly; between two shots it holds, then jumps half-way between their samples
+    (the cut lies somewhere there: a pan across it showed the frame's middle, neither shot's
+    face); before the first point and after the last it stays. faces: the person's faces in
+    this clip (``t_sec``, ``left``, ``right``, ``shot_id`` where known).
     """
     inside = faces[(faces["t_sec"] >= start - 1e-6) & (faces["t_sec"] < end)].sort_values("t_sec")
     room = frame_width - width
     if inside.empty:
         return str(room // 2)
     times = inside["t_sec"].to_numpy(float) - start
+    shot = inside["shot_id"].to_numpy() if "shot_id" in inside else np.zeros(len(inside), int)
     centre = ((inside["left"] + inside["right"]) / 2).to_numpy(float)
     half = (inside["right"] - inside["left"]).to_numpy(float) * (0.5 + FACE_MARGIN)
-    smooth = np.convolve(np.pad(centre, 1, mode="edge"), np.ones(3) / 3, mode="valid")
-    x = smooth - width / 2
+    smooth = (
+        pd.Series(centre).groupby(shot).transform(lambda v: v.rolling(3, center=True, min_periods=1).mean())
+    )
+    x = smooth.to_numpy() - width / 2
     low, high = centre + half - width, centre - half  # the face inside: low <= x <= high
     fits = low <= high
     x[fits] = np.clip(x[fits], low[fits], high[fits])
@@ -339,10 +345,13 @@ def crop_expression(faces: pd.DataFrame, start: float, end: float, frame_width: 
     x = np.clip(x, 0, room)
     terms = [f"{x[0]:.1f}"]
     for k in range(len(x) - 1):
-        span = times[k + 1] - times[k]
-        if span > 0 and x[k + 1] != x[k]:
-            slope = (x[k + 1] - x[k]) / span
-            terms.append(f"{slope:.3f}*clip(t-{times[k]:.3f},0,{span:.3f})")
+        span, move = times[k + 1] - times[k], x[k + 1] - x[k]
+        if span <= 0 or move == 0:
+            continue
+        if shot[k + 1] != shot[k]:
+            terms.append(f"{move:.1f}*gte(t,{times[k] + span / 2:.3f})")
+        else:
+            terms.append(f"{move / span:.3f}*clip(t-{times[k]:.3f},0,{span:.3f})")
     return "+".join(terms)
 
 
@@ -520,7 +529,7 @@ def write_reel(
 
 
 #: Bump when a change alters rendered reels: part of the key of reels kept in the cache.
-REEL_VERSION = 2  # 2: timelines name an uploaded clip by the user's name
+REEL_VERSION = 3  # 2: timelines name an uploaded clip by the user's name; 3: the crop jumps at cuts
 
 
 def cached_reel(person: Person, sources: dict[str, Source], progress: Progress = no_progress) -> list[Path]:
@@ -536,7 +545,7 @@ def cached_reel(person: Person, sources: dict[str, Source], progress: Progress =
                 key: [sources[key].hash, sources[key].url] for key in sorted(set(person.segments["clip"]))
             },
             "segments": person.segments.to_dict("records"),
-            "faces": person.faces[["clip", "t_sec", "left", "right"]].to_dict("records"),
+            "faces": person.faces[["clip", "t_sec", "left", "right", "shot_id"]].to_dict("records"),
             "name": person.name,
             "version": REEL_VERSION,
         },

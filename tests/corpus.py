@@ -173,6 +173,11 @@ def yunet_boxes(image: np.ndarray, model: Path) -> np.ndarray:
     return np.zeros((0, 4)) if faces is None else faces[:, :4]
 
 
+def crop_left(path: str, t: float) -> float:
+    """The value of ``reel.crop_expression``'s ffmpeg expression ``path`` at ``t`` (s)."""
+    return eval(path, {"clip": lambda v, a, b: min(max(v, a), b), "gte": lambda a, b: float(a >= b), "t": t})
+
+
 def person_in_vertical(person, sources: dict, video: Path, model: Path) -> tuple[int, int, int]:
     """Look at ``person``'s vertical reel ``video`` at each of their sampled faces that it holds:
     (faces looked for, faces YuNet finds where the crop put them (IoU >= 0.3 with the sampled
@@ -190,7 +195,7 @@ def person_in_vertical(person, sources: dict, video: Path, model: Path) -> tuple
         scale = height / source.height
         inside = own[(own["t_sec"] >= cut.start) & (own["t_sec"] < cut.end)]
         for face in inside.itertuples(index=False):
-            left = eval(path, {"clip": lambda v, a, b: min(max(v, a), b), "t": face.t_sec - cut.start})
+            left = crop_left(path, face.t_sec - cut.start)
             box = (face.left - left, face.top, face.right - face.left, face.bottom - face.top)
             wanted[round((offset + face.t_sec - cut.start) * fps)] = np.array(box) * scale
         offset += cut.end - cut.start

@@ -20,7 +20,7 @@ from faceclust.cli import main
 from faceclust.edits import EDITS_FILE, Edits, dump_edits, load_edits
 from faceclust.reel import ReelParams, read_people, segments, timeline, write_reel
 
-from corpus import person_in_vertical
+from corpus import crop_left, person_in_vertical
 
 
 def _faces(times: list[float]) -> pd.DataFrame:
@@ -55,6 +55,26 @@ def test_padding_stops_at_shot_cuts():
     assert second[["start", "end"]].values.tolist() == [[5.0, 7.5]]
     unaware = segments(_faces([2.0, 2.5, 3.0, 3.5, 4.0, 4.5]), 0.5, 10.5, params)
     assert unaware[["start", "end"]].values.tolist() == [[1.5, 5.5]]
+
+
+def test_the_vertical_crop_holds_each_shot_s_face_up_to_the_cut_and_jumps_there():
+    """A segment joined across a cut, sampled every 0.5 s: the person at the left edge, then at
+    the right. The crop holds the first shot's face until half-way between the two shots'
+    samples and the second's after; a pan across the cut showed the frame's middle."""
+    faces = pd.DataFrame(
+        {
+            "t_sec": [0, 0.5, 1, 1.5, 2, 2.5],
+            "left": [40, 60, 80, 1120, 1100, 1080],
+            "shot_id": [0, 0, 0, 1, 1, 1],
+        }
+    )
+    faces["right"] = faces["left"] + 100
+    path = reel.crop_expression(faces, 0.0, 3.0, frame_width=1280, width=404)
+    for t in np.arange(0, 3, 0.05):
+        own = faces[faces["shot_id"] == int(t >= 1.25)]
+        left = np.interp(t, own["t_sec"], own["left"])  # where the face is, between samples
+        x = crop_left(path, t)
+        assert x <= left and left + 100 <= x + 404, t
 
 
 @pytest.mark.parametrize(("bad", "message"), [({"gap": -1}, "--gap"), ({"pad": 11}, "--pad")])
