@@ -432,8 +432,8 @@ def test_a_selection_reaches_every_face_inside_its_box_or_lasso():
 
 def test_compare_lists_people_in_order_and_draws_faces_that_do_not_overlap(tmp_path):
     """Six people in one dense blob: each face drawn lands where no other is (they piled up on
-    the blob before), the legend runs person_00, person_01, ... then unassigned (it followed a
-    random sample before)."""
+    the blob before), none of them under plotly's toolbar, the legend runs person_00, person_01,
+    ... then unassigned (it followed a random sample before)."""
     from faceclust.dashboard.views import compare
 
     rng = np.random.default_rng(0)
@@ -464,6 +464,10 @@ def test_compare_lists_people_in_order_and_draws_faces_that_do_not_overlap(tmp_p
     fig = compare.figure(points, np.ones(len(points), bool), colours, faces)
     assert [trace.name for trace in fig.data] == [*(f"person_{k:02d}" for k in range(6)), "unassigned"]
     assert len(fig.layout.images) == len(spots)
+    # Every face lies within the plot, and the plot starts below plotly's toolbar (about 30 px).
+    low, high = fig.layout.yaxis.range
+    assert all(low <= image.y and image.y + image.sizey <= high for image in fig.layout.images)
+    assert fig.layout.margin.t >= 30
 
 
 def test_projections_fill_every_slider_weight_in_the_background(extractions):
