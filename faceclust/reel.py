@@ -485,6 +485,53 @@ def timeline(person: Person, sources: dict[str, Source]):
 
 
 #: Timeline files written per person: OTIO's own JSON, a CMX 3600 EDL, an FCP 7 XML.
+def cut_in(path: Path, start: float, end: float) -> float | None:
+    """The time (s) of the first frame of a new shot between ``start`` and ``end`` (s) of the
+    clip at ``path``: where two consecutive frames' colour histograms differ most, when by more
+    than a shot cut does at extraction (``TrackParams.shot_cut``); None where none does."""
+    import cv2
+
+    from .track import TrackParams, frame_signature, signature_distance
+
+    capture = cv2.VideoCapture(str(path))
+    most, cut, previous = TrackParams().shot_cut, None, None
+    try:
+        capture.set(cv2.CAP_PROP_POS_MSEC, start * 1000)
+        while True:
+            ok, frame = capture.read()
+            t = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000
+            if not ok or t > end:
+                break
+            signature = frame_signature(frame)
+            if previous is not None and signature_distance(previous, signature) > most:
+                most, cut = signature_distance(previous, signature), t
+            previous = signature
+    finally:
+        capture.release()
+    return cut
+
+
+def ending_at_cuts(person: Person, sources: dict[str, Source]) -> Person:
+    """``person`` with each segment that runs past the last sampled face of its shot ended at
+    the cut found there (``cut_in``). A segment ends up to one sample's share of clip time and
+    the padding after that face, and the cut lies somewhere within: 0.5 s of the next shot's
+    two women were cut into a host's reel. Reads the clips' frames around those ends."""
+    ends = person.segments["end"].to_numpy(float).copy()
+    for k, cut in enumerate(person.segments.itertuples(index=False)):
+        source = sources[cut.clip]
+        own = person.faces.loc[person.faces["clip"] == cut.clip, "t_sec"].to_numpy(float)
+        inside = own[(own >= cut.start - 1e-6) & (own < cut.end)]
+        shots = np.array(source.shots).reshape(-1, 2)
+        if not len(inside) or not len(shots):
+            continue
+        shot_end = shots[max(np.searchsorted(shots[:, 0], inside.max() + 1e-6) - 1, 0), 1]
+        if cut.end > shot_end + 1 / float(source.fps):
+            found = cut_in(source.path, shot_end, cut.end)
+            if found is not None:
+                ends[k] = round(found, 3)
+    return Person(person.name, person.faces, person.segments.assign(end=ends))
+
+
 TIMELINE_FILES = {".otio": "otio_json", ".edl": "cmx_3600", ".xml": "fcp_xml"}
 
 
@@ -505,6 +552,7 @@ def write_reel(
 
     if person.segments.empty:
         raise BadInput(f"{person.name}: no appearance of the minimum length; no reel")
+    person = ending_at_cuts(person, sources)
     out.mkdir(parents=True, exist_ok=True)
     stem = safe_name(person.name)
     work = Path(tempfile.mkdtemp(dir=out, prefix=".partial-"))
@@ -528,8 +576,10 @@ def write_reel(
     return [out / name for name in names]
 
 
-#: Bump when a change alters rendered reels: part of the key of reels kept in the cache.
-REEL_VERSION = 3  # 2: timelines name an uploaded clip by the user's name; 3: the crop jumps at cuts
+#: Bump when a change alters rendered reels: part of the key of reels kept in the cache. 2:
+#: timelines name an uploaded clip by the user's name; 3: the 9:16 crop jumps at cuts; 4: segments
+#: end at cuts.
+REEL_VERSION = 4
 
 
 def cached_reel(person: Person, sources: dict[str, Source], progress: Progress = no_progress) -> list[Path]:
