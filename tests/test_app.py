@@ -9,6 +9,7 @@ import re
 import shutil
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -140,6 +141,31 @@ def test_a_refresh_shows_the_clip_the_address_names(samples, extractions):
     assert "no longer in the cache" in gone.warning[0].value
     assert not gone.query_params
     assert any("No clip yet" in i.value for i in gone.info)
+
+
+def test_a_clip_run_again_in_the_session_gets_its_edits_and_settings_back(samples, extractions):
+    """A rename on one clip, another clip run, then the first again (from the cache): the rename
+    and the settings it was made at are back (they were lost without a word); the other clip
+    starts afresh."""
+    app = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    names = [str(o) for o in app.selectbox[0].options]
+
+    def run(clip: str) -> None:
+        app.selectbox[0].select_index(names.index(clip)).run()
+        app.button[0].click().run()
+        assert not app.exception and app.session_state["clip_name"] == clip
+
+    run("multi_face.avi")
+    app.session_state["edits"].names[0] = "Host"
+    app.session_state["clustering"] = replace(app.session_state["clustering"], min_samples=3)
+    app.session_state["w_min_samples"] = 3
+    app.run()
+    run("short_hamilton_clip.mp4")
+    assert not len(app.session_state["edits"])
+    run("multi_face.avi")
+    assert app.session_state["edits"].names == {0: "Host"}
+    assert app.session_state["clustering"].min_samples == 3 == app.session_state["w_min_samples"]
+    assert any("edit(s) and its settings are back" in t.value for t in app.toast)
 
 
 def test_a_moved_slider_keeps_its_value_across_page_changes(samples, extractions):

@@ -159,15 +159,26 @@ def _show(
     asked: str,
     eps: float | None = None,
 ) -> None:
-    """Make ``extraction`` (of ``clip``, called ``name``) the session's clip, with no edits, at
-    ``eps``, or its own calibrated eps where None (on the slider too); ``asked``: the embedder
-    asked for ("auto" may have fallen back to dlib)."""
+    """Make ``extraction`` (of ``clip``, called ``name``) the session's clip at ``eps``, or its
+    own calibrated eps where None (on the slider too), with no edits; ``asked``: the embedder
+    asked for ("auto" may have fallen back to dlib). The clip shown before keeps its edits and
+    settings for this session: a clip shown again gets them back (a rename was lost when
+    another clip was run in between)."""
     state = st.session_state
+    kept: dict[str, tuple[fc.ClusterParams, fc.Edits]] = state.setdefault("kept_edits", {})
+    if state.get("extraction") is not None and len(state.get("edits", ())):
+        kept[state.extraction.key] = state.clustering, state.edits
     state.extraction, state.clip_path, state.clip_name, state.labels_path = extraction, clip, name, labels
     state.embedder_asked = asked
-    state.edits = fc.Edits()
-    chosen = state.get("clustering", DEFAULT_CLUSTERING)
-    clustering = extraction.resolve(replace(chosen, eps=eps))
+    if extraction.key in kept:
+        clustering, state.edits = kept.pop(extraction.key)
+        state.w_algorithm, state.w_weight = clustering.algorithm, clustering.weight
+        state.w_min_samples = clustering.min_samples
+        st.toast(f"{name}: your {len(state.edits)} edit(s) and its settings are back.")
+    else:
+        state.edits = fc.Edits()
+        chosen = state.get("clustering", DEFAULT_CLUSTERING)
+        clustering = extraction.resolve(replace(chosen, eps=eps))
     state.clustering, state.w_eps = clustering, clustering.eps
 
 
