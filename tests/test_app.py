@@ -543,10 +543,16 @@ def test_watching_a_person_steps_through_their_appearances(extractions):
     assert video.proto.start_time == 0  # the first appearance starts the clip
     # Not padded across the shot cuts after 0.5 s and before 3.0 s (it was 0.0 to 1.5, 2.5 to 8.5).
     assert any(c.value.startswith("Appearance 1 of 2: 0.0 to 1.0 s") for c in app.caption)
+    assert app.button(key="previous-0").disabled and not app.button(key="next-0").disabled
     app.button(key="next-0").click().run()
     (video,) = app.get("video")
     assert any(c.value.startswith("Appearance 2 of 2: 3.0 to 8.5 s") for c in app.caption)
     assert video.proto.start_time == 3  # 3.0 s + the 0.84 s the clip's video starts late
+    # The buttons say where it is now (they lagged a click behind).
+    assert not app.button(key="previous-0").disabled and app.button(key="next-0").disabled
+    app.button(key="previous-0").click().run()
+    assert any(c.value.startswith("Appearance 1 of 2") for c in app.caption)
+    assert app.button(key="previous-0").disabled and not app.button(key="next-0").disabled
 
 
 def test_a_person_who_swallowed_several_is_flagged():

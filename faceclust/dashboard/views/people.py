@@ -179,18 +179,26 @@ def appearances_ui(label: int, who: fc.Person, source: fc.Source) -> None:
     if segments.empty:
         return
     key = f"appearance-{person_key(who, source)}"
-    at = st.session_state.get(key)
+
+    def go(to: int) -> None:  # before the rerun, so that the buttons below see where it went
+        st.session_state[key] = to
+
     first, previous, following = st.columns(3)
-    if first.button("Watch from the first appearance", key=f"first-{label}", icon=":material/play_arrow:"):
-        at = 0
-    if at is not None:
-        if previous.button("Previous", key=f"previous-{label}", disabled=at == 0):
-            at -= 1
-        if following.button("Next", key=f"next-{label}", disabled=at == len(segments) - 1):
-            at += 1
-    st.session_state[key] = at
+    first.button(
+        "Watch from the first appearance",
+        key=f"first-{label}",
+        icon=":material/play_arrow:",
+        on_click=go,
+        args=(0,),
+    )
+    at = st.session_state.get(key)
     if at is None:
         return
+    at = min(at, len(segments) - 1)
+    previous.button("Previous", key=f"previous-{label}", disabled=at == 0, on_click=go, args=(at - 1,))
+    following.button(
+        "Next", key=f"next-{label}", disabled=at == len(segments) - 1, on_click=go, args=(at + 1,)
+    )
     play(segments.iloc[at], source, f"Appearance {at + 1} of {len(segments)}")
 
 
