@@ -544,6 +544,9 @@ def test_watching_a_person_steps_through_their_appearances(extractions):
     # Not padded across the shot cuts after 0.5 s and before 3.0 s (it was 0.0 to 1.5, 2.5 to 8.5).
     assert any(c.value.startswith("Appearance 1 of 2: 0.0 to 1.0 s") for c in app.caption)
     assert app.button(key="previous-0").disabled and not app.button(key="next-0").disabled
+    # The card's span ends where the last face's share of screen time does (7.5 s before).
+    card = next(m.value for m in app.markdown if m.value.startswith("**person_00**"))
+    assert card.endswith("6.0 s on screen · 0.0 to 8.0 s")
     app.button(key="next-0").click().run()
     (video,) = app.get("video")
     assert any(c.value.startswith("Appearance 2 of 2: 3.0 to 8.5 s") for c in app.caption)

@@ -221,9 +221,11 @@ def cards_ui(
         with st.container(border=True):
             picture, text = st.columns([1, 6])
             picture.image(str(faces.thumb_path(row.representative_face_id)), width=96)
+            # Until the end of the time their last sampled face stands for, as screen time counts it.
+            until = min(row.last_t_sec + extraction.seconds_per_frame, extraction.duration_s)
             text.markdown(
                 f"**{edits.name(row.cluster)}** · {row.size} faces · "
-                f"{row.screen_time_s:.1f} s on screen · {row.first_t_sec:.1f} to {row.last_t_sec:.1f} s"
+                f"{row.screen_time_s:.1f} s on screen · {row.first_t_sec:.1f} to {until:.1f} s"
             )
             with text:
                 known_ui(extraction, table, edits, row.cluster, members, matches.get(row.cluster))
