@@ -530,6 +530,7 @@ def test_a_reel_or_a_watched_appearance_is_not_carried_to_the_next_clip(extracti
     reels = Path(os.environ["FACECLUST_CACHE"]) / "reels"
     made = sorted(reels.glob("*/*.mp4"))
     app.session_state["extraction"] = extractions["multi_face.avi"]
+    app.query_params["clip"] = extractions["multi_face.avi"].key  # as showing a clip sets it
     app.run()
     assert not app.exception and not app.get("video")
     assert sorted(reels.glob("*/*.mp4")) == made  # nothing rendered that nobody asked for

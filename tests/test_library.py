@@ -331,7 +331,7 @@ def test_with_dlib_a_photo_from_the_first_8_s_finds_that_8_s_clip_nearest(
     assert first["distance"] < found[found["clip"] == "multi_face.avi"]["distance"].min()
     # The photo's man in the full clip is found too, and each clip's person once: the cache
     # entries the batch was made from are left to the batch's runs.
-    assert not found.duplicated(["clip", "person"]).any()
+    assert not found.duplicated(["clip", "person", "settings"]).any()
     assert set(found["match"]) == {"likely", "possible"}
 
 
@@ -413,3 +413,14 @@ def test_library_page_lists_edits_removes_and_searches_by_person(extractions, da
     assert not app.exception
     found = [m.value for m in app.markdown if m.value.startswith("**multi_face.avi**")]
     assert found and "distance" in found[0]
+    # Each hit opens its clip on People: the link's address names its cache entry, and a
+    # session showing another clip follows it (a hit was a dead end).
+    key = extractions["multi_face.avi"].key
+    opens = {link.proto.query_string for link in app.get("page_link") if link.proto.label == "Open in People"}
+    assert f"clip={key}&name=multi_face.avi" in opens  # with hits of other clips other tests cached
+    app.session_state["extraction"] = extractions["short_hamilton_clip.mp4"]
+    app.session_state["clip_name"], app.session_state["labels_path"] = "short_hamilton_clip.mp4", None
+    app.query_params.update(clip=key, name="multi_face.avi")
+    app.switch_page("views/people.py").run()
+    assert not app.exception and [t.value for t in app.title] == ["People in multi_face.avi"]
+    assert app.session_state["extraction"].key == key

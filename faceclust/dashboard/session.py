@@ -40,12 +40,13 @@ def serve(pages: dict) -> None:
     st.session_state[PAGES] = pages
 
 
-def link(name: str, label: str, icon: str, where: Any = st) -> None:
+def link(name: str, label: str, icon: str, where: Any = st, address: dict[str, str] | None = None) -> None:
     """A link to the page of view ``name`` (``dashboard.VIEWS``) in ``where`` (``st`` or a
-    container); none where no router has run in this session (it serves no other page then)."""
+    container), with the ``address``'s query parameters (``CLIP_PARAM``: the clip it shows);
+    none where no router has run in this session (it serves no other page then)."""
     page = st.session_state.get(PAGES, {}).get(name)
     if page is not None:
-        where.page_link(page, label=label, icon=icon)
+        where.page_link(page, label=label, icon=icon, query_params=address)
 
 
 def embedder_caption(extraction: fc.Extraction) -> None:
@@ -88,15 +89,16 @@ CLIP_PARAM, NAME_PARAM = "clip", "name"
 
 def adopt_finished_extraction() -> None:
     """Take a finished background extraction in as the session's clip (``job_outcome`` keeps
-    (succeeded, what to say)); a new session with no clip takes the one its address names. The
-    address then names the session's clip. Called before any sidebar widget exists: the eps
-    slider's value may be set only then."""
+    (succeeded, what to say)); else a clip the address names (a new session's, or a link's to
+    another clip: a search hit's) is shown. The address then names the session's clip. Called
+    before any sidebar widget exists: the eps slider's value may be set only then."""
     state = st.session_state
     job: ExtractionJob | None = state.get("job")
+    shown = state.extraction.key if state.get("extraction") is not None else None
     if job is not None and not job.running:
         del state.job
         _adopt(job)
-    elif job is None and "extraction" not in state and CLIP_PARAM in st.query_params:
+    elif job is None and st.query_params.get(CLIP_PARAM, shown) != shown:
         _restore(st.query_params[CLIP_PARAM])
     if "extraction" in state:
         # Set again after every page change: Streamlit clears the address's parameters on one.
@@ -133,8 +135,8 @@ def _adopt(job: ExtractionJob) -> None:
 
 
 def _restore(key: str) -> None:
-    """Show the clip kept in the cache under ``key`` again, under the address's name for it (its
-    labels where they lie beside it); edits and settings start afresh."""
+    """Show the clip kept in the cache under ``key``, under the address's name for it (its
+    labels where they lie beside it), with the edits it had in this session, if any."""
     extraction = fc.kept_extraction(key)
     if extraction is None:
         for param in (CLIP_PARAM, NAME_PARAM):

@@ -167,11 +167,19 @@ def search_ui(known: library.Library) -> None:
         picture.image(row.thumb, width=FACE_PX)
         known = f" (known as {row.known_as})" if row.known_as else ""
         place = Path(row.place)
-        where = "the cache" if place.parent.name == "extract" else f"run folder {place.name}"
+        where = (
+            "the extraction cache, its people at the default settings"
+            if place.parent.name == "extract"
+            else f"run folder {place}"
+        )
         text.markdown(
             f"**{row.clip}** · {row.person}{known} · {row.match} · distance {row.distance:.2f} "
             f"({row.embedder}; {row.settings})  \n{row.appearances}  \nin {where}"
         )
+        entry = Path(row.thumb).parents[1]  # the cache entry whose faces these are
+        if entry.is_dir():
+            address = {session.CLIP_PARAM: entry.name, session.NAME_PARAM: row.clip}
+            session.link("people", "Open in People", ":material/groups:", text, address)
 
 
 def _count(n: int, thing: str) -> str:
