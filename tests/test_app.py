@@ -288,6 +288,20 @@ def test_an_extraction_ends_with_its_people_grouped_and_an_episode_s_laid_out(ex
     assert job.wait(120) and job.cancelled and job.extraction is None and job.error is None
 
 
+def test_enter_in_the_run_form_does_not_start_an_extraction():
+    """Enter in a box of the Run form (a new user confirming the model's path) started minutes
+    of extraction: only the Run button does."""
+    app = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    forms, nodes = {}, [app._tree]
+    while nodes:
+        node = nodes.pop()
+        proto = getattr(node, "proto", None)
+        if proto is not None and "form" in proto.DESCRIPTOR.fields_by_name and proto.HasField("form"):
+            forms[proto.form.form_id] = proto.form.enter_to_submit
+        nodes += getattr(node, "children", {}).values()
+    assert forms == {"extract": False}
+
+
 def test_the_run_form_keeps_the_embedder_and_settings_of_the_loaded_clip(samples, data):
     """Back on the Run page after another page, the form shows what made the loaded clip's faces
     (an ONNX model and its path, cheap frames, step 30), so Run runs the same again."""

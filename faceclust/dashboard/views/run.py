@@ -72,7 +72,9 @@ def form_start() -> dict:
 def extraction_ui() -> tuple[fc.ExtractParams, bool]:
     """The extraction form; returns its parameters and whether Run was pressed."""
     start = form_start()
-    with st.form("extract"):
+    with st.form(
+        "extract", enter_to_submit=False
+    ):  # Enter in the model path box must not start minutes of work
         left, middle, right = st.columns(3)
         step = left.number_input(
             "Every Nth frame",
