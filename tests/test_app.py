@@ -304,7 +304,8 @@ def test_enter_in_the_run_form_does_not_start_an_extraction():
 
 def test_the_run_form_keeps_the_embedder_and_settings_of_the_loaded_clip(samples, data):
     """Back on the Run page after another page, the form shows what made the loaded clip's faces
-    (an ONNX model and its path, cheap frames, step 30), so Run runs the same again."""
+    (an ONNX model and its path, cheap frames, step 30; auto for the detector auto runs), so Run
+    runs the same again."""
     model = (data / "models" / "mobilefacenet_test.onnx").resolve()  # as the embedder names it
     params = fc.ExtractParams(
         sampling=fc.SamplingParams(step=30, frames="cheap"), embed=fc.EmbedParams(f"onnx:{model}")
@@ -316,6 +317,7 @@ def test_the_run_form_keeps_the_embedder_and_settings_of_the_loaded_clip(samples
     assert app.session_state["run_frames"] == "cheap" and app.session_state["run_step"] == 30
     assert app.selectbox(key="run_embedder").value == "ONNX model"
     assert app.text_input(key="run_model").value == str(model)
+    assert app.selectbox(key="run_detector").value == "auto"  # what ran is what auto runs: YuNet
 
 
 def test_a_fallback_from_auto_to_dlib_is_said_on_the_page(samples, extractions, no_models):

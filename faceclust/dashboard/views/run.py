@@ -57,11 +57,14 @@ def form_start() -> dict:
     embedder = params["embed"]["embedder"]
     if embedder == "dlib" and state.get("embedder_asked") == "auto":
         embedder = "auto"  # fell back offline: Run tries SFace again
+    detector = params["detect"]["detector"]
+    if detector == fc.DetectParams().resolved().detector:
+        detector = "auto"  # what auto runs: the form keeps saying auto (it seemed to change alone)
     low, high = map(int, ranges.STEP.slider)
     sr = params["sr"]["method"]
     return {
         "step": min(max(int(params["sampling"]["step"]), low), high),
-        "detector": "auto" if extraction is None else params["detect"]["detector"],
+        "detector": detector,
         "sr": sr if extraction and sr in session.SR_BY_COST else "fsrcnn-small_x4",
         "embedder": "ONNX model" if embedder.startswith("onnx:") else embedder,
         "model": embedder.removeprefix("onnx:") if embedder.startswith("onnx:") else "",
@@ -72,9 +75,7 @@ def form_start() -> dict:
 def extraction_ui() -> tuple[fc.ExtractParams, bool]:
     """The extraction form; returns its parameters and whether Run was pressed."""
     start = form_start()
-    with st.form(
-        "extract", enter_to_submit=False
-    ):  # Enter in the model path box must not start minutes of work
+    with st.form("extract", enter_to_submit=False):  # Enter in a box must not start minutes of work
         left, middle, right = st.columns(3)
         step = left.number_input(
             "Every Nth frame",
