@@ -534,6 +534,7 @@ def test_download_page_offers_a_zip_per_person_beside_their_face(extractions):
     assert buttons == ["All people (zip)", "Faces table (CSV)", *(f"person_{k:02d}.zip" for k in range(3))]
     assert len(app.get("image")) == 3  # each person's face beside their zip
     assert sum("faces ·" in m.value for m in app.markdown) == 3
+    assert [t.value for t in app.title] == ["Download the people of multi_face.avi"]  # "Download" alone
 
 
 def test_a_reel_or_a_watched_appearance_is_not_carried_to_the_next_clip(extractions):
@@ -554,6 +555,8 @@ def test_a_reel_or_a_watched_appearance_is_not_carried_to_the_next_clip(extracti
 
 def test_watching_a_person_steps_through_their_appearances(extractions):
     app = _with_run("views/people.py", extractions["short_hamilton_clip.mp4"])
+    (timeline,) = app.get("plotly_chart")  # without plotly's toolbar over the first person's bar
+    assert json.loads(timeline.proto.config)["displayModeBar"] is False
     app.button(key="first-0").click().run()  # the performer: two appearances
     assert not app.exception
     (video,) = app.get("video")

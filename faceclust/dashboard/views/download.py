@@ -34,7 +34,7 @@ def main() -> None:
         return
     extraction, table, edits = result
     visible = table[~table["cluster"].isin(edits.hidden)]
-    st.title("Download")
+    st.title(f"Download the people of {st.session_state.clip_name}")
     if visible.empty:
         st.info("Nothing to download: no faces are shown.")
         return

@@ -107,7 +107,10 @@ def timeline_ui(people: dict[int, fc.Person], duration: float, source: fc.Source
         xaxis={"range": [0, duration], "title": "time (s)"},
         yaxis={"autorange": "reversed"},
     )
-    event = st.plotly_chart(fig, key="timeline", on_select="rerun", selection_mode="points")
+    # No toolbar: it lay over the first person's bar, and a timeline has nothing to zoom.
+    event = st.plotly_chart(
+        fig, key="timeline", on_select="rerun", selection_mode="points", config={"displayModeBar": False}
+    )
     clicked = event.selection.get("points", []) if event else []
     if clicked and clicked[0].get("customdata"):
         label, k = clicked[0]["customdata"]
