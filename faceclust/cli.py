@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import logging
 import os
@@ -377,18 +378,20 @@ def _reels(
             say(f"{person.name}: no appearance of at least {params.min_length:g} s; no reel")
             continue
         files = write_reel(person, sources, out, args.vertical, progress)
+        # As written: a segment that ran into the next shot ends at the cut.
+        with open(files[-1], newline="") as table:
+            cuts = list(csv.DictReader(table))
+        seconds = sum(float(cut["end"]) - float(cut["start"]) for cut in cuts)
         screen = sum(
             own["frame_index"].nunique() * sources[clip].seconds_per_frame
             for clip, own in person.faces.groupby("clip")
         )
         made.append(
-            {"person": person.name, "segments": len(person.segments), "reel_s": round(person.seconds, 3)}
+            {"person": person.name, "segments": len(cuts), "reel_s": round(seconds, 3)}
             | {"screen_s": round(screen, 3), "files": [str(f) for f in files]}
         )
-        say(
-            f"{person.name}: {len(person.segments)} segments, {person.seconds:.1f} s reel "
-            f"({screen:.1f} s on screen) -> {files[0]}"
-        )
+        said = f"{len(cuts)} segments, {seconds:.1f} s reel ({screen:.1f} s on screen)"
+        say(f"{person.name}: {said} -> {files[0]}")
     if not made:
         raise BadInput(f"no reel written: no one appears for at least {params.min_length:g} s")
     return made
@@ -581,7 +584,8 @@ def _search(args: argparse.Namespace, library: Library, progress: _Progress) -> 
     embeds = search.indexed_embedders(library, found)
     if not embeds:
         raise BadInput("no clips to search in: " + ", ".join(map(str, args.places or [cache_root()])))
-    results = search.search(library, search.query_vectors(library, embeds, args.photo, args.person), found)
+    queries, _ = search.query_vectors(library, embeds, args.photo, args.person)
+    results = search.search(library, queries, found)
     if args.json:
         print(results.to_json(orient="records", indent=2))
         return OK

@@ -5,7 +5,8 @@ EDL, FCP XML) and a CSV.
 Segments come from the times the person's faces were sampled: each sampled face stands for
 ``seconds_per_frame`` of clip from its time on (as screen time counts it); appearances closer than
 ``gap`` are joined, ones shorter than ``min_length`` dropped, the rest padded by ``pad`` on each
-side within the clip. The People page's timeline draws the same segments.
+side within the clip. The People page's timeline draws the same segments; a rendered reel ends
+a segment that runs into the next shot at the cut (``ending_at_cuts``).
 
 Rendering uses the ffmpeg binary of the ``imageio-ffmpeg`` wheel: each segment is cut from its
 clip (frame-accurate seek, re-encoded to H.264 at the clip's frame rate, audio kept as PCM), then
@@ -484,54 +485,55 @@ def timeline(person: Person, sources: dict[str, Source]):
     return otio.schema.Timeline(name=person.name, tracks=[track])
 
 
-#: Timeline files written per person: OTIO's own JSON, a CMX 3600 EDL, an FCP 7 XML.
 def cut_in(path: Path, start: float, end: float) -> float | None:
-    """The time (s) of the first frame of a new shot between ``start`` and ``end`` (s) of the
-    clip at ``path``: where two consecutive frames' colour histograms differ most, when by more
-    than a shot cut does at extraction (``TrackParams.shot_cut``); None where none does."""
+    """The time (s) of the first frame of a new shot after ``start`` and at most ``end`` (s) in
+    the clip at ``path``: the first frame whose colour histogram differs from the one before as
+    much as a shot cut's does at extraction (``TrackParams.shot_cut``); None where none does."""
     import cv2
 
     from .track import TrackParams, frame_signature, signature_distance
 
-    capture = cv2.VideoCapture(str(path))
-    most, cut, previous = TrackParams().shot_cut, None, None
+    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    previous = None
     try:
         capture.set(cv2.CAP_PROP_POS_MSEC, start * 1000)
         while True:
             ok, frame = capture.read()
-            t = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000
+            t = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000  # the frame just read
             if not ok or t > end:
-                break
+                return None
             signature = frame_signature(frame)
-            if previous is not None and signature_distance(previous, signature) > most:
-                most, cut = signature_distance(previous, signature), t
+            cut = previous is not None and signature_distance(previous, signature) > TrackParams().shot_cut
+            if cut and t > start:
+                return t
             previous = signature
     finally:
         capture.release()
-    return cut
 
 
 def ending_at_cuts(person: Person, sources: dict[str, Source]) -> Person:
-    """``person`` with each segment that runs past the last sampled face of its shot ended at
-    the cut found there (``cut_in``). A segment ends up to one sample's share of clip time and
-    the padding after that face, and the cut lies somewhere within: 0.5 s of the next shot's
-    two women were cut into a host's reel. Reads the clips' frames around those ends."""
+    """``person`` with each segment that runs past the last sampled face of its shot ended just
+    before the cut found there (``cut_in``), half a frame early so that no frame of the next
+    shot is kept. A segment ends up to one sample's share of clip time and the padding after
+    that face, and the cut lies somewhere within: 0.5 s of the next shot's two women were cut
+    into a host's reel. Reads the clips' frames around those ends; ``write_reel`` calls it."""
     ends = person.segments["end"].to_numpy(float).copy()
-    for k, cut in enumerate(person.segments.itertuples(index=False)):
-        source = sources[cut.clip]
-        own = person.faces.loc[person.faces["clip"] == cut.clip, "t_sec"].to_numpy(float)
-        inside = own[(own >= cut.start - 1e-6) & (own < cut.end)]
+    for k, segment in enumerate(person.segments.itertuples(index=False)):
+        source = sources[segment.clip]
+        own = person.faces.loc[person.faces["clip"] == segment.clip, "t_sec"].to_numpy(float)
+        inside = own[(own >= segment.start - 1e-6) & (own < segment.end)]
         shots = np.array(source.shots).reshape(-1, 2)
         if not len(inside) or not len(shots):
             continue
         shot_end = shots[max(np.searchsorted(shots[:, 0], inside.max() + 1e-6) - 1, 0), 1]
-        if cut.end > shot_end + 1 / float(source.fps):
-            found = cut_in(source.path, shot_end, cut.end)
-            if found is not None:
-                ends[k] = round(found, 3)
+        if segment.end > shot_end + 1 / float(source.fps):
+            cut = cut_in(source.path, shot_end, segment.end)
+            if cut is not None:
+                ends[k] = round(cut - 0.5 / float(source.fps), 3)
     return Person(person.name, person.faces, person.segments.assign(end=ends))
 
 
+#: Timeline files written per person: OTIO's own JSON, a CMX 3600 EDL, an FCP 7 XML.
 TIMELINE_FILES = {".otio": "otio_json", ".edl": "cmx_3600", ".xml": "fcp_xml"}
 
 

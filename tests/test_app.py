@@ -162,6 +162,9 @@ def test_a_clip_run_again_in_the_session_gets_its_edits_and_settings_back(sample
     app.run()
     run("short_hamilton_clip.mp4")
     assert not len(app.session_state["edits"])
+    app.session_state["clustering"] = replace(app.session_state["clustering"], min_samples=2)
+    app.session_state["w_min_samples"] = 2
+    app.run()
     run("multi_face.avi")
     assert app.session_state["edits"].names == {0: "Host"}
     assert app.session_state["clustering"].min_samples == 3 == app.session_state["w_min_samples"]

@@ -220,6 +220,7 @@ def test_known_people_named_accepted_and_found_by_photo(browser, server, known, 
     page.get_by_role("button", name="Search").click()
     caption = page.get_by_text(re.compile(r"\d+ found in \d+ clips? searched"))
     caption.wait_for()
+    page.get_by_text("Searched for this face: the photo's largest").wait_for()  # which of its faces
     results = page.get_by_test_id("stMarkdownContainer").filter(
         has_text=re.compile(
             r"^\S+ · person_\d\d(?: \(known as \S+\))? · (?:likely|possible) · distance \d\.\d\d"
@@ -245,6 +246,10 @@ def test_known_people_named_accepted_and_found_by_photo(browser, server, known, 
         assert thumb.count() == 1
         _loaded(thumb)
     _shoot(page, "library")
+    # A hit opens its clip on People.
+    first = found[0].split(" · ")[0]
+    page.get_by_role("link", name="Open in People").first.click()
+    page.get_by_role("heading", name=f"People in {first}").wait_for()
 
     # The login is the session's: another browser is asked for the password again.
     other = _new_page(browser)

@@ -6,7 +6,6 @@ import json
 import shutil
 import subprocess
 from dataclasses import asdict
-from fractions import Fraction
 from pathlib import Path
 
 import cv2
@@ -78,24 +77,29 @@ def test_the_vertical_crop_holds_each_shot_s_face_up_to_the_cut_and_jumps_there(
         assert x <= left and left + 100 <= x + 404, t
 
 
-def test_a_segment_ends_at_the_cut_not_a_sample_later(tmp_path):
-    """A clip of 25 fps cut from one shot to another at frame 33 (1.32 s), sampled every 0.4 s:
-    the person's last face at 1.2 s stands for clip time to 1.6 s, and padding may reach there,
-    but the reel ends at the cut (0.5 s of the next shot's two women were cut into a host's
-    reel), its timeline and table too."""
+@pytest.mark.parametrize(("fps", "first"), [(25.0, 0.0), (30000 / 1001, 0.117)])
+def test_a_segment_ends_at_the_cut_not_a_sample_later(tmp_path, fps, first):
+    """A clip cut from one shot to another at frame 20, the person's faces sampled every 0.4 s
+    from ``first`` (on the frame grid or off it): the last face stands for clip time to 0.4 s
+    after it, and padding may reach there, but the reel ends at the cut (0.5 s of the next
+    shot's two women were cut into a host's reel), its timeline and table too."""
     clip = tmp_path / "cut.avi"
-    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 25, (320, 240))
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), fps, (320, 240))
     for frame in range(75):
-        writer.write(np.full((240, 320, 3), (40, 40, 220) if frame < 33 else (220, 120, 20), np.uint8))
+        writer.write(np.full((240, 320, 3), (40, 40, 220) if frame < 20 else (220, 120, 20), np.uint8))
     writer.release()
-    source = fc.Source(clip, "cut", Fraction(25), 320, 240, 3.0, 0.4, shots=((0.0, 1.2), (1.6, 2.8)))
-    faces = pd.DataFrame({"t_sec": [0.0, 0.4, 0.8, 1.2], "left": 100, "right": 160, "top": 60, "bottom": 120})
-    person = fc.person("host", {"cut": faces.assign(shot_id=0)}, {"cut": source}, ReelParams(pad=0.5))
-    assert person.segments["end"].tolist() == [1.6]  # a sample's share past the last face
-    assert reel.ending_at_cuts(person, {"cut": source}).segments["end"].tolist() == [1.32]
+    times = [first, first + 0.4]
+    source = fc.Source(
+        clip, "cut", reel.frame_rate(fps), 320, 240, 75 / fps, 0.4, shots=((first, times[-1]),)
+    )
+    faces = pd.DataFrame({"t_sec": times, "left": 100, "right": 160, "top": 60, "bottom": 120, "shot_id": 0})
+    person = fc.person("host", {"cut": faces}, {"cut": source}, ReelParams(pad=0.5, min_length=0.5))
+    assert person.segments["end"].tolist() == [round(first + 0.8, 3)]  # a sample's share past the last face
+    cut = round(19.5 / fps, 3)  # half a frame before the next shot's first
+    assert reel.ending_at_cuts(person, {"cut": source}).segments["end"].tolist() == [cut]
     files = write_reel(person, {"cut": source}, tmp_path / "out")
-    assert pd.read_csv(files[-1])["end"].tolist() == [1.32]
-    assert abs(_ffprobe(files[0])[0] - 1.32) <= 0.05
+    assert pd.read_csv(files[-1])["end"].tolist() == [cut]
+    assert abs(_ffprobe(files[0])[0] - (cut - first)) <= 1.5 / fps
     capture = cv2.VideoCapture(str(files[0]))
     frames = [frame for ok, frame in iter(capture.read, (False, None))]
     assert frames and all(f[..., 2].mean() > f[..., 0].mean() for f in frames)  # none of the next shot

@@ -98,7 +98,7 @@ def adopt_finished_extraction() -> None:
     if job is not None and not job.running:
         del state.job
         _adopt(job)
-    elif job is None and st.query_params.get(CLIP_PARAM, shown) != shown:
+    elif st.query_params.get(CLIP_PARAM, shown) != shown:  # an extraction may run on meanwhile
         _restore(st.query_params[CLIP_PARAM])
     if "extraction" in state:
         # Set again after every page change: Streamlit clears the address's parameters on one.
@@ -162,10 +162,10 @@ def _show(
     eps: float | None = None,
 ) -> None:
     """Make ``extraction`` (of ``clip``, called ``name``) the session's clip at ``eps``, or its
-    own calibrated eps where None (on the slider too), with no edits; ``asked``: the embedder
-    asked for ("auto" may have fallen back to dlib). The clip shown before keeps its edits and
-    settings for this session: a clip shown again gets them back (a rename was lost when
-    another clip was run in between)."""
+    own calibrated eps where None (on the slider too); ``asked``: the embedder asked for ("auto"
+    may have fallen back to dlib). A clip the session edited before (the one shown until now
+    too, run again) gets its edits and the settings they were made at back; any other starts
+    with none (a rename was lost when another clip was run in between)."""
     state = st.session_state
     kept: dict[str, tuple[fc.ClusterParams, fc.Edits]] = state.setdefault("kept_edits", {})
     if state.get("extraction") is not None and len(state.get("edits", ())):

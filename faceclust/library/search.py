@@ -187,8 +187,8 @@ def search(library: Library, queries: dict[str, np.ndarray], found: list[Place])
     person's mean face drifts from one photo of them over a long clip); ``known_as`` the
     library person nearest them (within ``name_distance``), ``embedder`` its name
     (``embedder_label``), ``settings`` the extraction's other settings in a few words (one clip
-    extracted twice is two places; a cache entry that a searched run or batch was made from is
-    left to that run), ``appearances`` as "a-b s" spans, ``thumb`` the path of their first
+    extracted twice is two places; a cache entry is left out where a run or batch made from it
+    has a hit), ``appearances`` as "a-b s" spans, ``thumb`` the path of their first
     face's thumbnail.
     """
     sources = {p.source for p in found}
@@ -201,8 +201,6 @@ def search(library: Library, queries: dict[str, np.ndarray], found: list[Place])
             (key,),
         ).fetchall()
         rows = [r for r in rows if r[1] in sources]
-        made_into_runs = {Path(r[4]).name for r in rows if r[1] != r[4]}
-        rows = [r for r in rows if r[1] != r[4] or Path(r[4]).name not in made_into_runs]
         if not rows:
             continue
         vectors = np.vstack([from_blob(r[3]) for r in rows])
@@ -210,7 +208,11 @@ def search(library: Library, queries: dict[str, np.ndarray], found: list[Place])
         limits = thresholds(json.loads(rows[0][2])["embedder"])
         within = limits.name_distance
         names, prototypes = library.prototypes(key)
-        for k in np.flatnonzero(distances <= limits.search_distance):
+        hits = np.flatnonzero(distances <= limits.search_distance)
+        found_in_runs = {Path(rows[k][4]).name for k in hits if rows[k][1] != rows[k][4]}
+        for k in hits:
+            if rows[k][1] == rows[k][4] and Path(rows[k][4]).name in found_in_runs:
+                continue  # the cache entry a run found here was made from: the run says it
             known = ""
             if names:
                 apart = np.linalg.norm(prototypes - vectors[k], axis=1)
@@ -264,15 +266,17 @@ def _settings(entry: Path) -> str:
 
 def query_vectors(
     library: Library, embeds: dict[str, dict], photo: str | Path | None, person: str | None
-) -> dict:
+) -> tuple[dict, bytes | None]:
     """The query for each embedder key of ``embeds``: the largest face of ``photo`` described by
-    that embedder, or the library ``person``'s prototype. BadInput where there is no face."""
+    that embedder, or the library ``person``'s prototype; and that face (JPEG bytes, with some
+    margin; None for a person), to show which of a photo's faces was searched for. BadInput
+    where there is no face."""
     if photo is not None:
         params = [EmbedParams(**embed) for embed in embeds.values()]
         exemplars, problems = photo_exemplars([photo], params)
         if not exemplars:
             raise BadInput(problems[0])
-        return exemplars[0].vectors
+        return exemplars[0].vectors, exemplars[0].image
     queries = {}
     for key, embed in embeds.items():
         ensure_vectors(library, EmbedParams(**embed))
@@ -281,4 +285,4 @@ def query_vectors(
             queries[key] = prototypes[names.index(person)]
     if not queries and person not in set(library.people()["name"]):
         raise BadInput(f"no one named {person!r} in the library {library.path}")
-    return queries
+    return queries, None

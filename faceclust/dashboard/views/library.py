@@ -148,11 +148,13 @@ def search_ui(known: library.Library) -> None:
                 st.warning(line)
             embeds = search.indexed_embedders(known, found)
             query = uploaded([photo], Path(tmp))[0] if photo else None
-            queries = search.query_vectors(known, embeds, query, person) if embeds else {}
+            queries, face = search.query_vectors(known, embeds, query, person) if embeds else ({}, None)
             results = search.search(known, queries, found)
         except fc.BadInput as e:
             st.error(str(e).replace(tmp + "/", ""))
             return
+    if face is not None:
+        st.image(face, caption="Searched for this face: the photo's largest", width=FACE_PX)
     searched = len({p.source for p in found})
     if results.empty:
         st.info(f"Not found in {_count(searched, 'clip')} searched.")

@@ -58,8 +58,8 @@ def form_start() -> dict:
     if embedder == "dlib" and state.get("embedder_asked") == "auto":
         embedder = "auto"  # fell back offline: Run tries SFace again
     detector = params["detect"]["detector"]
-    if detector == fc.DetectParams().resolved().detector:
-        detector = "auto"  # what auto runs: the form keeps saying auto (it seemed to change alone)
+    if detector == "yunet":
+        detector = "auto"  # what auto ran, its model being there: the form keeps saying auto
     low, high = map(int, ranges.STEP.slider)
     sr = params["sr"]["method"]
     return {
