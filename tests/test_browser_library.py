@@ -220,7 +220,7 @@ def test_known_people_named_accepted_and_found_by_photo(browser, server, known, 
     page.get_by_role("button", name="Search").click()
     caption = page.get_by_text(re.compile(r"\d+ found in \d+ clips? searched"))
     caption.wait_for()
-    page.get_by_text("Searched for this face: the photo's largest").wait_for()  # which of its faces
+    page.get_by_text("Searched for this face: the photo's largest.").wait_for()  # which of its faces
     results = page.get_by_test_id("stMarkdownContainer").filter(
         has_text=re.compile(
             r"^\S+ · person_\d\d(?: \(known as \S+\))? · (?:likely|possible) · distance \d\.\d\d"

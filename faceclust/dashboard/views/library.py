@@ -154,7 +154,9 @@ def search_ui(known: library.Library) -> None:
             st.error(str(e).replace(tmp + "/", ""))
             return
     if face is not None:
-        st.image(face, caption="Searched for this face: the photo's largest", width=FACE_PX)
+        picture, text = st.columns([1, 8], vertical_alignment="center")
+        picture.image(face, width=FACE_PX)
+        text.caption("Searched for this face: the photo's largest.")
     searched = len({p.source for p in found})
     if results.empty:
         st.info(f"Not found in {_count(searched, 'clip')} searched.")
