@@ -72,6 +72,12 @@ class ReelParams:
         MIN_LENGTH.check("--min-length", self.min_length)
 
 
+def shot_of(shots: np.ndarray, times):
+    """Index of the shot (of ``shots``: (S, 2) first and last sampled time, s, in order) each of
+    ``times`` (s) lies in: the last one starting at or before it (the first before any)."""
+    return np.maximum(np.searchsorted(shots[:, 0], times, side="right") - 1, 0)
+
+
 def segments(
     faces: pd.DataFrame,
     seconds_per_frame: float,
@@ -101,10 +107,8 @@ def segments(
     start, end = start[keep], end[keep]
     low, high = np.zeros(len(start)), np.full(len(start), duration)
     if shots is not None and len(shots):
-        first = np.searchsorted(shots[:, 0], start, side="right") - 1  # the shot each segment starts in
-        last = np.searchsorted(shots[:, 0], end - seconds_per_frame, side="right") - 1
-        low = np.maximum(low, shots[np.maximum(first, 0), 0])
-        high = np.minimum(high, shots[np.maximum(last, 0), 1] + seconds_per_frame)
+        low = np.maximum(low, shots[shot_of(shots, start), 0])  # the shot each segment starts in
+        high = np.minimum(high, shots[shot_of(shots, end - seconds_per_frame), 1] + seconds_per_frame)
     start, end = np.maximum(start - params.pad, low), np.minimum(end + params.pad, high)
     merged: list[list[float]] = []
     for a, b in zip(start, end, strict=True):  # padding can make neighbours overlap
@@ -189,6 +193,11 @@ class Source:
         )
 
     @property
+    def shot_spans(self) -> np.ndarray:
+        """``shots`` as an (S, 2) array (s)."""
+        return np.array(self.shots, float).reshape(-1, 2)
+
+    @property
     def media(self) -> Media:
         return media(self.path)
 
@@ -217,9 +226,7 @@ def person(
     for key, own in faces.items():
         source = sources[key]
         parts.append(own.assign(clip=key))
-        cut = segments(
-            own, source.seconds_per_frame, source.duration, params, np.array(source.shots).reshape(-1, 2)
-        )
+        cut = segments(own, source.seconds_per_frame, source.duration, params, source.shot_spans)
         tables.append(cut.assign(clip=key)[SEGMENT_COLUMNS])
     return Person(
         name,
@@ -494,7 +501,7 @@ def cut_in(path: Path, start: float, end: float) -> float | None:
     from .track import TrackParams, frame_signature, signature_distance
 
     capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
-    previous = None
+    previous, threshold = None, TrackParams().shot_cut
     try:
         capture.set(cv2.CAP_PROP_POS_MSEC, start * 1000)
         while True:
@@ -503,7 +510,7 @@ def cut_in(path: Path, start: float, end: float) -> float | None:
             if not ok or t > end:
                 return None
             signature = frame_signature(frame)
-            cut = previous is not None and signature_distance(previous, signature) > TrackParams().shot_cut
+            cut = previous is not None and signature_distance(previous, signature) > threshold
             if cut and t > start:
                 return t
             previous = signature
@@ -522,10 +529,10 @@ def ending_at_cuts(person: Person, sources: dict[str, Source]) -> Person:
         source = sources[segment.clip]
         own = person.faces.loc[person.faces["clip"] == segment.clip, "t_sec"].to_numpy(float)
         inside = own[(own >= segment.start - 1e-6) & (own < segment.end)]
-        shots = np.array(source.shots).reshape(-1, 2)
+        shots = source.shot_spans
         if not len(inside) or not len(shots):
             continue
-        shot_end = shots[max(np.searchsorted(shots[:, 0], inside.max() + 1e-6) - 1, 0), 1]
+        shot_end = shots[shot_of(shots, inside.max()), 1]
         if segment.end > shot_end + 1 / float(source.fps):
             cut = cut_in(source.path, shot_end, segment.end)
             if cut is not None:

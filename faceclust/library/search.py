@@ -50,6 +50,7 @@ RESULT_COLUMNS = [
     "last_t_sec",
     "thumb",
     "place",
+    "entry",
 ]
 
 
@@ -189,7 +190,7 @@ def search(library: Library, queries: dict[str, np.ndarray], found: list[Place])
     (``embedder_label``), ``settings`` the extraction's other settings in a few words (one clip
     extracted twice is two places; a cache entry is left out where a run or batch made from it
     has a hit), ``appearances`` as "a-b s" spans, ``thumb`` the path of their first
-    face's thumbnail.
+    face's thumbnail, ``entry`` the cache entry folder their faces are read from.
     """
     sources = {p.source for p in found}
     results = []
@@ -249,6 +250,7 @@ def _result(library: Library, row: int, distance: float, known_as: str) -> dict:
         "last_t_sec": float(times.max()),
         "thumb": str(Path(entry) / "thumbs" / f"{ids[np.argmin(times)]}.jpg"),
         "place": source,
+        "entry": entry,
     }
 
 

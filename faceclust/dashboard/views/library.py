@@ -180,7 +180,7 @@ def search_ui(known: library.Library) -> None:
             f"**{row.clip}** · {row.person}{known} · {row.match} · distance {row.distance:.2f} "
             f"({row.embedder}; {row.settings})  \n{row.appearances}  \nin {where}"
         )
-        entry = Path(row.thumb).parents[1]  # the cache entry whose faces these are
+        entry = Path(row.entry)
         if entry.is_dir():
             address = {session.CLIP_PARAM: entry.name, session.NAME_PARAM: row.clip}
             session.link("people", "Open in People", ":material/groups:", text, address)
